@@ -1,0 +1,26 @@
+"""winback-study: replicate Kumar, Bhagwat & Zhang (2015) on customer win-back.
+
+Simulate a study population calibrated to the published figures, estimate the study's
+models on it, and apply the same methods to your own lapsed customers.
+"""
+
+from .customer_value import ANNUAL_DISCOUNT_RATE, annuity_factor, lifetime_value, monthly_rate
+from .offer_experiment import arm_summary, incremental_roi
+from .published import PUBLISHED, published_table
+from .study_population import StudyParams, simulate_study, true_return_coefficients
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANNUAL_DISCOUNT_RATE",
+    "PUBLISHED",
+    "StudyParams",
+    "annuity_factor",
+    "arm_summary",
+    "incremental_roi",
+    "lifetime_value",
+    "monthly_rate",
+    "published_table",
+    "simulate_study",
+    "true_return_coefficients",
+]

@@ -1,0 +1,393 @@
+"""Simulate a lapsed-customer population whose aggregates match the published study.
+
+The data-generating process (DGP) is explicit and every true parameter lives in
+:class:`StudyParams`. Time runs in months over an 84-month observation window
+(months 0-84). For each customer, in this order:
+
+1. **Defection reason** (price / service / both / other) and **plan** (basic / standard /
+   premium, more premium plans among service leavers).
+2. **First lifetime**: monthly margin (log-normal around the plan's margin), tenure
+   (Weibull, by plan and reason), referrals and complaints (Poisson in the tenure),
+   complaints resolved (binomial).
+3. **Defection** in month 1-71 of the window; the first lifetime started ``tenure`` months
+   earlier (possibly before the window).
+4. **Win-back**: contact 1-12 months after defection. ``n_per_arm`` customers per arm are
+   randomised to the four offers (discount, upgrade, bundled, tailored); the rest get no
+   offer (``none``) and are the no-offer baseline. Tailored gives price leavers the
+   discount, service leavers the upgrade, price-and-service leavers the bundle and other
+   leavers the discount.
+5. **Return** (probit): ``reacquired = 1`` when
+   ``x'beta + u > 0``, ``u = rho * loyalty + sqrt(1 - rho**2) * e`` with ``loyalty`` and
+   ``e`` independent standard normal. ``u`` is standard normal, so a probit of
+   ``reacquired`` on the observed covariates recovers ``beta`` exactly.
+6. **Second lifetime** (reacquired only), Weibull AFT conditional on loyalty:
+   ``log T2 = z'alpha + tau * loyalty + sigma * log(E)``, ``E ~ Exp(1)``, in months,
+   right-censored at month 84. Because loyalty also drives return, the reacquired are a
+   selected sample (Thomas, Blattberg & Fox 2004).
+7. **Second-lifetime margin**: ``log m2 = phi0 + elasticity * log m1 + phi_reason +
+   phi_offer + kappa * loyalty + s * e2``.
+8. **Values** (:mod:`winback_study.customer_value`): ``clv_first`` over the first lifetime,
+   ``slv`` over the *complete* second lifetime (known because it is simulated) and
+   ``slv_observed`` over the part inside the window.
+
+Loyalty is independent of every observed covariate, so it biases nothing in the return
+equation; it only makes second-lifetime outcomes a selected sample.
+
+The calibrated values (margin scales, return intercept and offer effects, second-lifetime
+offer effects) were solved once so that the *expected* aggregates hit the published
+targets; ``scripts/calibrate_simulator.py`` re-derives them. The tests check the targets on
+several seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .customer_value import ANNUAL_DISCOUNT_RATE, lifetime_value
+
+__all__ = [
+    "REASONS",
+    "PLANS",
+    "OFFERS",
+    "OFFERS_RECEIVED",
+    "OFFER_COSTS",
+    "TAILORED_OFFER",
+    "StudyParams",
+    "simulate_study",
+    "true_return_coefficients",
+]
+
+REASONS: tuple[str, ...] = ("price", "service", "both", "other")
+PLANS: tuple[str, ...] = ("basic", "standard", "premium")
+#: Arms of the experiment (``offer`` column), ``none`` = not in the experiment.
+OFFERS: tuple[str, ...] = ("none", "discount", "upgrade", "bundled", "tailored")
+#: Concrete offers a customer can receive (``offer_received`` column).
+OFFERS_RECEIVED: tuple[str, ...] = ("none", "discount", "upgrade", "bundled")
+#: What the tailored arm gives each defection reason.
+TAILORED_OFFER = MappingProxyType(
+    {"price": "discount", "service": "upgrade", "both": "bundled", "other": "discount"}
+)
+#: The offer each reason is "matched" by (the offer that addresses why they left).
+MATCHING_OFFER = MappingProxyType({"price": "discount", "service": "upgrade", "both": "bundled"})
+#: HBR exhibit: cost per reacquired customer, USD ($20 x 6, $35 x 3, both).
+OFFER_COSTS = MappingProxyType({"none": 0.0, "discount": 120.0, "upgrade": 105.0, "bundled": 225.0})
+
+
+def _frozen(d: dict[str, Any]) -> dict[str, Any]:
+    return dict(d)
+
+
+@dataclass(frozen=True)
+class StudyParams:
+    """True parameters of the simulated study. Every field is documented in ``data/README.md``.
+
+    Categorical effects are mappings from level to effect; the first level of each factor
+    (``price``, ``basic``, ``none``) is the reference with effect 0.
+    """
+
+    # --- design ---------------------------------------------------------------------------
+    window_months: int = 84
+    defection_month_max: int = 71
+    contact_gap_max: int = 12
+    n_per_arm_share: float = 10_000 / 53_000
+    annual_discount_rate: float = ANNUAL_DISCOUNT_RATE
+
+    # --- who left, why, on which plan ----------------------------------------------------
+    reason_shares: dict = field(
+        default_factory=lambda: _frozen({"price": 0.40, "service": 0.30, "both": 0.12, "other": 0.18})
+    )
+    plan_shares: dict = field(
+        default_factory=lambda: {
+            "price": (0.50, 0.35, 0.15),
+            "service": (0.20, 0.40, 0.40),
+            "both": (0.35, 0.40, 0.25),
+            "other": (0.35, 0.40, 0.25),
+        }
+    )
+
+    # --- first lifetime -------------------------------------------------------------------
+    plan_margin: dict = field(
+        default_factory=lambda: _frozen({"basic": 30.0, "standard": 45.0, "premium": 65.0})
+    )
+    first_margin_scale: float = 1.176  # calibrated: mean first-lifetime CLV = $1,262
+    first_margin_sigma: float = 0.25
+    first_tenure_scale: dict = field(
+        default_factory=lambda: _frozen({"basic": 26.0, "standard": 32.0, "premium": 36.0})
+    )
+    first_tenure_reason: dict = field(
+        default_factory=lambda: _frozen({"price": 0.0, "service": -0.10, "both": -0.15, "other": 0.0})
+    )
+    first_tenure_shape: float = 1.3
+    referral_rate_per_year: float = 0.25
+    complaint_rate_per_year: dict = field(
+        default_factory=lambda: _frozen({"price": 0.25, "service": 0.60, "both": 0.50, "other": 0.30})
+    )
+    complaint_resolved_prob: float = 0.5
+
+    # --- return (probit) ------------------------------------------------------------------
+    return_intercept: float = -1.0083  # calibrated: no-offer return rate = baseline_return_rate
+    return_referrals: float = 0.20
+    return_complaints: float = -0.15
+    return_complaints_resolved: float = 0.20
+    return_reason: dict = field(
+        default_factory=lambda: _frozen({"price": 0.0, "service": -0.30, "both": -0.70, "other": -0.15})
+    )
+    return_offer: dict = field(  # calibrated: arm response rates 45/41/47/45 %
+        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.9224, "upgrade": 0.8175, "bundled": 0.9896})
+    )
+    return_offer_matches_reason: float = 0.0481  # calibrated with return_offer
+    return_first_tenure: float = 0.008  # per month
+    return_first_margin: float = 0.002  # per USD of monthly margin
+    return_months_since_defection: float = -0.04  # per month
+    loyalty_return: float = 0.5  # rho: correlation of the return error with loyalty
+
+    # --- second lifetime (Weibull AFT on log months) --------------------------------------
+    second_intercept: float = 3.40
+    second_reason: dict = field(
+        default_factory=lambda: _frozen({"price": 0.0, "service": -0.25, "both": -0.40, "other": -0.20})
+    )
+    second_offer: dict = field(  # calibrated: discount and upgrade ROIs; bundled 0.14 below discount
+        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.2049, "upgrade": 0.2868, "bundled": 0.0649})
+    )
+    second_offer_matches_reason: float = -0.15  # offer addressed the stated reason
+    second_referrals: float = 0.05
+    second_complaints: float = -0.05
+    second_first_tenure: float = 0.004  # per month
+    loyalty_second_tenure: float = 0.35  # tau: loyalty's effect on log second tenure
+    second_tenure_sigma: float = 0.6  # Weibull shape = 1 / sigma
+
+    # --- second-lifetime monthly margin (log-linear) ---------------------------------------
+    second_margin_intercept: float = -0.1855  # calibrated: mean SLV of the reacquired = $1,410
+    second_margin_elasticity: float = 1.0
+    second_margin_reason: dict = field(
+        default_factory=lambda: _frozen({"price": 0.0, "service": 0.08, "both": 0.03, "other": 0.0})
+    )
+    second_margin_offer: dict = field(
+        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.0, "upgrade": -0.02, "bundled": -0.03})
+    )
+    loyalty_second_margin: float = 0.05
+    second_margin_sigma: float = 0.15
+
+    def with_(self, **changes: Any) -> StudyParams:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict view (mappings as dicts), e.g. for a report or JSON."""
+        return asdict(self)
+
+
+def true_return_coefficients(params: StudyParams | None = None) -> pd.Series:
+    """The true probit coefficients of the return equation, by covariate.
+
+    Names follow the simulated columns: ``Intercept``, ``referrals``, ``complaints``,
+    ``complaints_resolved``, ``defection_reason[service]`` ..., ``offer_received[discount]``
+    ..., ``offer_matches_reason``, ``first_tenure_months``, ``first_monthly_margin``,
+    ``months_since_defection``.
+    """
+    p = params or StudyParams()
+    coefs: dict[str, float] = {
+        "Intercept": p.return_intercept,
+        "referrals": p.return_referrals,
+        "complaints": p.return_complaints,
+        "complaints_resolved": p.return_complaints_resolved,
+    }
+    coefs.update({f"defection_reason[{r}]": p.return_reason[r] for r in REASONS[1:]})
+    coefs.update({f"offer_received[{o}]": p.return_offer[o] for o in OFFERS_RECEIVED[1:]})
+    coefs.update(
+        {
+            "offer_matches_reason": p.return_offer_matches_reason,
+            "first_tenure_months": p.return_first_tenure,
+            "first_monthly_margin": p.return_first_margin,
+            "months_since_defection": p.return_months_since_defection,
+        }
+    )
+    return pd.Series(coefs, name="true_coefficient")
+
+
+def _lookup(codes: np.ndarray, levels: tuple[str, ...], mapping: Any) -> np.ndarray:
+    """Vectorised level -> value lookup for integer-coded categories."""
+    table = np.array([mapping.get(level, 0.0) for level in levels], dtype=float)
+    return table[codes]
+
+
+def _categorical(codes: np.ndarray, levels: tuple[str, ...]) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes.astype(np.int8), categories=list(levels))
+
+
+def simulate_study(
+    n_customers: int = 53_000,
+    seed: int | None = 20150701,
+    params: StudyParams | None = None,
+    n_per_arm: int | None = None,
+    include_latent: bool = False,
+) -> pd.DataFrame:
+    """Simulate the lapsed-customer population of the win-back study.
+
+    Parameters
+    ----------
+    n_customers : int
+        Number of lapsed customers (the study had 53,000+).
+    seed : int
+        Seed of the ``numpy.random.Generator``; the same seed gives the same frame,
+        byte for byte.
+    params : StudyParams, optional
+        True parameters of the DGP; defaults to the calibrated ones.
+    n_per_arm : int, optional
+        Customers randomised to each of the four offers. Default: the study's ratio,
+        10,000 per arm for 53,000 customers. The rest get no offer.
+    include_latent : bool
+        Add the unobserved ``latent_loyalty`` and the complete (uncensored)
+        ``latent_second_tenure_months``; never available in real data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per lapsed customer; columns are documented in ``data/README.md``.
+        The true parameters are in ``df.attrs["params"]``.
+    """
+    p = params or StudyParams()
+    n = int(n_customers)
+    if n < 1:
+        raise ValueError(f"n_customers must be at least 1, got {n_customers}")
+    if n_per_arm is None:
+        n_per_arm = int(round(n * p.n_per_arm_share))
+    if not 0 <= 4 * n_per_arm <= n:
+        raise ValueError(
+            f"n_per_arm={n_per_arm} needs {4 * n_per_arm} customers in the experiment, "
+            f"more than n_customers={n}"
+        )
+    rng = np.random.default_rng(seed)
+
+    # 1. reason and plan -------------------------------------------------------------------
+    reason = rng.choice(len(REASONS), size=n, p=[p.reason_shares[r] for r in REASONS])
+    plan_cdf = np.cumsum(np.array([p.plan_shares[r] for r in REASONS]), axis=1)
+    plan = (rng.random(n)[:, None] > plan_cdf[reason]).sum(axis=1)
+    plan = np.minimum(plan, len(PLANS) - 1)
+
+    # 2. first lifetime ---------------------------------------------------------------------
+    m1 = np.round(
+        p.first_margin_scale
+        * _lookup(plan, PLANS, p.plan_margin)
+        * np.exp(p.first_margin_sigma * rng.standard_normal(n) - 0.5 * p.first_margin_sigma**2),
+        2,
+    )
+    log_t1 = np.log(_lookup(plan, PLANS, p.first_tenure_scale)) + _lookup(
+        reason, REASONS, p.first_tenure_reason
+    )
+    t1 = np.ceil(np.exp(log_t1 + np.log(rng.standard_exponential(n)) / p.first_tenure_shape))
+    t1 = np.maximum(t1, 1.0)
+    years1 = t1 / 12.0
+    referrals = rng.poisson(p.referral_rate_per_year * years1)
+    complaints = rng.poisson(_lookup(reason, REASONS, p.complaint_rate_per_year) * years1)
+    resolved = rng.binomial(complaints, p.complaint_resolved_prob)
+
+    # 3-4. defection and win-back contact ---------------------------------------------------
+    defection_month = rng.integers(1, p.defection_month_max + 1, size=n)
+    gap = rng.integers(1, p.contact_gap_max + 1, size=n)
+    arm = np.zeros(n, dtype=np.int8)  # 0 = none
+    order = rng.permutation(n)[: 4 * n_per_arm]
+    arm[order] = np.repeat(np.arange(1, 5, dtype=np.int8), n_per_arm)
+    # offer received: tailored (arm 4) depends on the reason
+    tailored_codes = np.array([OFFERS_RECEIVED.index(TAILORED_OFFER[r]) for r in REASONS])
+    received = np.where(arm == 4, tailored_codes[reason], arm).astype(np.int8)
+    matching_codes = np.array(
+        [OFFERS_RECEIVED.index(MATCHING_OFFER[r]) if r in MATCHING_OFFER else -1 for r in REASONS]
+    )
+    matched = (received == matching_codes[reason]).astype(np.int8)
+    cost = _lookup(received, OFFERS_RECEIVED, OFFER_COSTS)
+
+    # 5. return ------------------------------------------------------------------------------
+    loyalty = rng.standard_normal(n)
+    rho = p.loyalty_return
+    u = rho * loyalty + np.sqrt(1.0 - rho**2) * rng.standard_normal(n)
+    index = (
+        p.return_intercept
+        + p.return_referrals * referrals
+        + p.return_complaints * complaints
+        + p.return_complaints_resolved * resolved
+        + _lookup(reason, REASONS, p.return_reason)
+        + _lookup(received, OFFERS_RECEIVED, p.return_offer)
+        + p.return_offer_matches_reason * matched
+        + p.return_first_tenure * t1
+        + p.return_first_margin * m1
+        + p.return_months_since_defection * gap
+    )
+    back = index + u > 0
+
+    # 6. second lifetime (drawn for everyone, kept for the reacquired) ---------------------
+    log_t2 = (
+        p.second_intercept
+        + _lookup(reason, REASONS, p.second_reason)
+        + _lookup(received, OFFERS_RECEIVED, p.second_offer)
+        + p.second_offer_matches_reason * matched
+        + p.second_referrals * referrals
+        + p.second_complaints * complaints
+        + p.second_first_tenure * t1
+        + p.loyalty_second_tenure * loyalty
+    )
+    t2_full = np.maximum(
+        np.ceil(np.exp(log_t2 + p.second_tenure_sigma * np.log(rng.standard_exponential(n)))), 1.0
+    )
+    second_start = defection_month + gap
+    room = p.window_months - second_start
+    t2_obs = np.minimum(t2_full, room)
+    churned2 = (t2_full <= room).astype(float)
+
+    # 7. second-lifetime margin --------------------------------------------------------------
+    s2 = p.second_margin_sigma
+    m2 = np.round(np.exp(
+        p.second_margin_intercept
+        + p.second_margin_elasticity * np.log(m1)
+        + _lookup(reason, REASONS, p.second_margin_reason)
+        + _lookup(received, OFFERS_RECEIVED, p.second_margin_offer)
+        + p.loyalty_second_margin * loyalty
+        + s2 * rng.standard_normal(n)
+        - 0.5 * s2**2
+    ), 2)
+
+    # 8. values -------------------------------------------------------------------------------
+    rate = p.annual_discount_rate
+    clv_first = lifetime_value(m1, t1, rate)
+    slv = lifetime_value(m2, t2_full, rate)
+    slv_obs = lifetime_value(m2, t2_obs, rate)
+
+    nan = np.nan
+    df = pd.DataFrame(
+        {
+            "customer_id": np.arange(1, n + 1, dtype=np.int64),
+            "plan": _categorical(plan, PLANS),
+            "first_start_month": (defection_month - t1).astype(np.int32),
+            "first_tenure_months": t1.astype(np.int32),
+            "first_monthly_margin": m1,
+            "referrals": referrals.astype(np.int32),
+            "complaints": complaints.astype(np.int32),
+            "complaints_resolved": resolved.astype(np.int32),
+            "defection_month": defection_month.astype(np.int32),
+            "defection_reason": _categorical(reason, REASONS),
+            "months_since_defection": gap.astype(np.int32),
+            "offer": _categorical(arm, OFFERS),
+            "offer_received": _categorical(received, OFFERS_RECEIVED),
+            "offer_matches_reason": matched,
+            "offer_cost": cost,
+            "reacquired": back.astype(np.int8),
+            "second_start_month": np.where(back, second_start, nan),
+            "second_tenure_months": np.where(back, t2_obs, nan),
+            "second_churned": np.where(back, churned2, nan),
+            "second_monthly_margin": np.where(back, m2, nan),
+            "clv_first": np.round(clv_first, 2),
+            "slv": np.where(back, np.round(slv, 2), nan),
+            "slv_observed": np.where(back, np.round(slv_obs, 2), nan),
+        }
+    )
+    if include_latent:
+        df["latent_loyalty"] = loyalty
+        df["latent_second_tenure_months"] = np.where(back, t2_full, nan)
+    df.attrs["params"] = p
+    df.attrs["seed"] = seed
+    return df
