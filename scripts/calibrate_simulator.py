@@ -32,7 +32,6 @@ from scipy.stats import norm
 from winback_study import StudyParams, arm_summary, simulate_study
 from winback_study.published import OFFER_EXHIBIT, get
 
-
 OFFERS3 = ("discount", "upgrade", "bundled")
 #: The bundled offer's second lifetimes are set this much shorter (log months) than the
 #: discount's instead of being solved from the bundled ROI: solved exactly, the published
@@ -45,7 +44,7 @@ BUNDLED_DURATION_GAP = 0.14
 def _unpack(x: np.ndarray, base: StudyParams) -> StudyParams:
     return base.with_(
         return_intercept=float(x[0]),
-        return_offer={"none": 0.0, **{o: float(v) for o, v in zip(OFFERS3, x[1:4])}},
+        return_offer={"none": 0.0, **{o: float(v) for o, v in zip(OFFERS3, x[1:4], strict=True)}},
         return_offer_matches_reason=float(x[4]),
         first_margin_scale=float(np.exp(x[5])),
         second_offer={

@@ -4,14 +4,21 @@ Simulate a study population calibrated to the published figures, estimate the st
 models on it, and apply the same methods to your own lapsed customers.
 """
 
+from . import figures, offer_experiment, provenance, return_probability
 from .customer_value import ANNUAL_DISCOUNT_RATE, annuity_factor, lifetime_value, monthly_rate
 from .offer_experiment import arm_summary, incremental_roi
+from .provenance import version_stamp
 from .published import PUBLISHED, published_table
+from .return_probability import return_rate_table
 from .study_population import StudyParams, simulate_study, true_return_coefficients
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "figures",
+    "offer_experiment",
+    "provenance",
+    "return_probability",
     "ANNUAL_DISCOUNT_RATE",
     "PUBLISHED",
     "StudyParams",
@@ -22,5 +29,7 @@ __all__ = [
     "monthly_rate",
     "published_table",
     "simulate_study",
+    "return_rate_table",
     "true_return_coefficients",
+    "version_stamp",
 ]

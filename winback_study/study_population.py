@@ -152,7 +152,7 @@ class StudyParams:
         default_factory=lambda: _frozen({"price": 0.0, "service": -0.25, "both": -0.40, "other": -0.20})
     )
     second_offer: dict = field(  # calibrated: discount and upgrade ROIs; bundled 0.14 below discount
-        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.2049, "upgrade": 0.2868, "bundled": 0.0649})
+        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.2043, "upgrade": 0.2852, "bundled": 0.0643})
     )
     second_offer_matches_reason: float = -0.15  # offer addressed the stated reason
     second_referrals: float = 0.05
@@ -162,7 +162,7 @@ class StudyParams:
     second_tenure_sigma: float = 0.6  # Weibull shape = 1 / sigma
 
     # --- second-lifetime monthly margin (log-linear) ---------------------------------------
-    second_margin_intercept: float = -0.1855  # calibrated: mean SLV of the reacquired = $1,410
+    second_margin_intercept: float = -0.1695  # calibrated: mean SLV of the reacquired = $1,410
     second_margin_elasticity: float = 1.0
     second_margin_reason: dict = field(
         default_factory=lambda: _frozen({"price": 0.0, "service": 0.08, "both": 0.03, "other": 0.0})

@@ -1,0 +1,158 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · The study population: who left, why, after how long, and who came back
+#
+# Kumar, Bhagwat & Zhang (2015) followed 53,000+ customers who left a U.S. telecom over
+# seven years and sent 40,000 of them one of four win-back offers. Their data are
+# proprietary, so this notebook works on a **simulated** population whose aggregates are
+# calibrated to the published figures (see `data/README.md` for every column and
+# `winback_study/study_population.py` for the data-generating process).
+#
+# Everything here is computed by the `winback_study` library; the notebook only narrates
+# and plots. Change `SEED` to see how much of each picture is sampling noise.
+
+# %%
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+import winback_study as wb
+from winback_study.figures import OFFER_COLORS, REASON_COLORS, save_figure, use_house_style
+from winback_study.published import OFFER_EXHIBIT
+from winback_study.return_probability import complaint_status, referral_band, return_rate_table
+
+SEED = int(os.environ.get("WINBACK_SEED", 20150701))
+use_house_style()
+df = wb.simulate_study(n_customers=53_000, seed=SEED)
+print(f"{len(df):,} lapsed customers, {df['reacquired'].sum():,} reacquired, seed {SEED}")
+df.head()
+
+# %% [markdown]
+# ## Why they left, and who came back
+# Each customer states one reason for leaving. The study's finding (P6): price leavers are
+# the most likely to return, those who left over both price *and* service the least.
+
+# %%
+by_reason = return_rate_table(df, "defection_reason")
+by_reason["share_of_leavers"] = by_reason["customers"] / len(df)
+by_reason.round(3)
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+colors = [REASON_COLORS[r] for r in by_reason.index]
+ax1.bar(by_reason.index, 100 * by_reason["share_of_leavers"], color=colors)
+ax1.set(ylabel="share of lapsed customers (%)", xlabel="stated reason for leaving",
+        title="Why they left")
+yerr = 100 * np.vstack([by_reason["return_rate"] - by_reason["ci_low"],
+                        by_reason["ci_high"] - by_reason["return_rate"]])
+ax2.bar(by_reason.index, 100 * by_reason["return_rate"], yerr=yerr, capsize=4, color=colors)
+ax2.set(ylabel="reacquired (%), 95% CI", xlabel="stated reason for leaving",
+        title="Who came back")
+best, worst = by_reason["return_rate"].idxmax(), by_reason["return_rate"].idxmin()
+fig.suptitle(
+    f"{best.capitalize()} leavers return most often ({by_reason.loc[best, 'return_rate']:.0%}); "
+    f"'{worst}' leavers least ({by_reason.loc[worst, 'return_rate']:.0%})",
+    fontweight="bold", x=0.01, ha="left",
+)
+save_figure(fig, "01_return_rate_by_reason")
+plt.show()
+
+# %% [markdown]
+# ## After how long did they leave?
+# First-lifetime tenure in months, by reason. Tenure ends at defection; every first
+# lifetime here is complete (all customers in the study have left once).
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 4.5))
+for reason, g in df.groupby("defection_reason", observed=True):
+    t = np.sort(g["first_tenure_months"].to_numpy())
+    ax.step(t, 1 - np.arange(1, len(t) + 1) / len(t), where="post",
+            color=REASON_COLORS[reason], label=f"{reason} (median {np.median(t):.0f} months)")
+ax.set(xlim=(0, 120), xlabel="first-lifetime tenure (months)",
+       ylabel="share still a customer",
+       title=f"Half of all leavers had left within {df['first_tenure_months'].median():.0f} "
+             "months of joining")
+ax.legend(title="reason for leaving")
+save_figure(fig, "01_first_tenure_by_reason")
+plt.show()
+
+# %% [markdown]
+# ## First-lifetime behaviour and return (P5)
+# Referrals made and complaints (resolved or not) during the first lifetime.
+
+# %%
+by_ref = return_rate_table(df, referral_band(df))
+by_comp = return_rate_table(df, complaint_status(df))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+for ax, tab, xlabel in ((ax1, by_ref, "referrals made in the first lifetime"),
+                        (ax2, by_comp, "complaints in the first lifetime")):
+    yerr = 100 * np.vstack([tab["return_rate"] - tab["ci_low"],
+                            tab["ci_high"] - tab["return_rate"]])
+    ax.bar(tab.index.astype(str), 100 * tab["return_rate"], yerr=yerr, capsize=4,
+           color="#0072B2")
+    for i, n in enumerate(tab["customers"]):
+        ax.annotate(f"n={n:,}", (i, 1), ha="center", fontsize=9, color="white")
+    ax.set(xlabel=xlabel)
+ax1.set(ylabel="reacquired (%), 95% CI", title="More referrals, more returns")
+ax2.set(title="A resolved complaint beats an unresolved one")
+fig.suptitle(
+    f"Referrers return more ({by_ref['return_rate'].iloc[-1]:.0%} with 3+ referrals vs "
+    f"{by_ref['return_rate'].iloc[0]:.0%} with none)",
+    fontweight="bold", x=0.01, ha="left",
+)
+save_figure(fig, "01_return_rate_by_behaviour")
+plt.show()
+
+# %% [markdown]
+# ## The experiment: response to each offer
+# 10,000 customers per arm; the rest (13,000) received no offer and show how many come back
+# on their own. Black marks are the published success rates (HBR 2016 exhibit).
+
+# %%
+by_offer = return_rate_table(df, "offer").reindex(["none", *wb.offer_experiment.OFFER_ARMS])
+fig, ax = plt.subplots(figsize=(8, 4.5))
+x = np.arange(len(by_offer))
+yerr = 100 * np.vstack([by_offer["return_rate"] - by_offer["ci_low"],
+                        by_offer["ci_high"] - by_offer["return_rate"]])
+ax.bar(x, 100 * by_offer["return_rate"], yerr=yerr, capsize=4,
+       color=[OFFER_COLORS[o] for o in by_offer.index])
+pub = OFFER_EXHIBIT["success_rate_pct"].reindex(by_offer.index)
+ax.scatter(x, pub, marker="_", s=900, color="black", linewidths=2.5, label="published", zorder=3)
+ax.set_xticks(x, by_offer.index)
+ax.set(xlabel="win-back offer", ylabel="reacquired (%)",
+       title=f"The bundle wins back most ({by_offer.loc['bundled', 'return_rate']:.0%}); "
+             f"{by_offer.loc['none', 'return_rate']:.0%} return with no offer at all")
+ax.set_ylim(0, 60)
+ax.legend(loc="upper left", title="bars: simulated, 95% CI")
+save_figure(fig, "01_response_by_offer")
+plt.show()
+
+# %% [markdown]
+# ## Value before and after churn
+# CLV of the first lifetime and value of the second lifetime (SLV) of those who came back,
+# both discounted at 10% a year (definition in `winback_study/customer_value.py`).
+
+# %%
+back = df[df["reacquired"] == 1]
+summary = pd.DataFrame(
+    {"simulated": [df["clv_first"].mean(), back["slv"].mean()], "published": [1262, 1410]},
+    index=["first-lifetime CLV (all leavers)", "second-lifetime value (reacquired)"],
+)
+summary.round(0)
+
+# %%
+print(wb.version_stamp())

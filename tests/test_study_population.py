@@ -1,0 +1,196 @@
+"""The simulator: structure, reproducibility, and calibration to the published figures."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from lifelines import KaplanMeierFitter
+
+from winback_study import StudyParams, arm_summary, simulate_study, true_return_coefficients
+from winback_study.customer_value import lifetime_value
+from winback_study.published import OFFER_EXHIBIT, get
+from winback_study.study_population import OFFER_COSTS, TAILORED_OFFER
+
+
+def frame_hash(df: pd.DataFrame) -> int:
+    return int(pd.util.hash_pandas_object(df, index=True).sum())
+
+
+# --- structure --------------------------------------------------------------------------
+
+REQUIRED = [
+    "customer_id", "first_tenure_months", "first_monthly_margin", "referrals", "complaints",
+    "complaints_resolved", "defection_reason", "offer", "reacquired", "second_tenure_months",
+    "second_churned", "second_monthly_margin", "clv_first", "slv",
+]
+
+
+def test_columns_and_design():
+    df = simulate_study(53_000, seed=1)
+    assert set(REQUIRED) <= set(df.columns)
+    assert len(df) == 53_000 and df["customer_id"].is_unique
+    counts = df["offer"].value_counts()
+    assert all(counts[a] == 10_000 for a in ("discount", "upgrade", "bundled", "tailored"))
+    assert counts["none"] == 13_000
+    assert "latent_loyalty" not in df.columns
+
+
+def test_tailored_arm_gives_each_reason_its_offer():
+    df = simulate_study(20_000, seed=2)
+    t = df[df["offer"] == "tailored"]
+    got = t.groupby("defection_reason", observed=True)["offer_received"].agg(lambda s: set(s))
+    for reason, offers in got.items():
+        assert offers == {TAILORED_OFFER[reason]}
+    cost = df["offer_received"].map(dict(OFFER_COSTS)).astype(float)
+    assert np.allclose(df["offer_cost"], cost)
+
+
+def test_lifetimes_are_consistent_and_censored_at_window_end():
+    df = simulate_study(30_000, seed=3, include_latent=True)
+    assert (df["first_tenure_months"] >= 1).all()
+    assert (df["complaints_resolved"] <= df["complaints"]).all()
+    assert (df["first_start_month"] + df["first_tenure_months"] == df["defection_month"]).all()
+    back = df[df["reacquired"] == 1]
+    gone = df[df["reacquired"] == 0]
+    second = ["second_start_month", "second_tenure_months", "second_churned",
+              "second_monthly_margin", "slv", "slv_observed"]
+    assert back[second].notna().all().all() and gone[second].isna().all().all()
+    end = back["second_start_month"] + back["second_tenure_months"]
+    assert (end <= 84).all() and (back["second_tenure_months"] >= 1).all()
+    assert set(back["second_churned"].unique()) == {0.0, 1.0}
+    censored = back["second_churned"] == 0
+    assert (end[censored] == 84).all()
+    assert (back.loc[censored, "latent_second_tenure_months"]
+            >= back.loc[censored, "second_tenure_months"]).all()
+    assert (back.loc[~censored, "latent_second_tenure_months"]
+            == back.loc[~censored, "second_tenure_months"]).all()
+    assert 0.2 < censored.mean() < 0.6
+
+
+def test_values_follow_the_one_definition():
+    df = simulate_study(5_000, seed=4, include_latent=True)
+    assert np.allclose(
+        df["clv_first"], lifetime_value(df["first_monthly_margin"], df["first_tenure_months"]),
+        atol=0.01,
+    )
+    back = df[df["reacquired"] == 1]
+    assert np.allclose(
+        back["slv"],
+        lifetime_value(back["second_monthly_margin"], back["latent_second_tenure_months"]),
+        atol=0.01,
+    )
+    assert (back["slv_observed"] <= back["slv"] + 1e-9).all()
+
+
+def test_same_seed_same_frame_byte_for_byte():
+    a, b = simulate_study(10_000, seed=99), simulate_study(10_000, seed=99)
+    pd.testing.assert_frame_equal(a, b)
+    assert frame_hash(a) == frame_hash(b)
+    assert frame_hash(simulate_study(10_000, seed=100)) != frame_hash(a)
+
+
+def test_params_are_exposed_and_change_the_data():
+    df = simulate_study(2_000, seed=5)
+    assert df.attrs["params"] == StudyParams()
+    coefs = true_return_coefficients()
+    assert coefs["referrals"] > 0 and coefs["complaints"] < 0
+    assert coefs["complaints_resolved"] > 0
+    no_loyalty = StudyParams().with_(loyalty_return=0.0)
+    assert simulate_study(2_000, seed=5, params=no_loyalty)["reacquired"].sum() != df[
+        "reacquired"
+    ].sum()
+
+
+@pytest.mark.parametrize("n, per_arm", [(0, None), (100, 30)])
+def test_bad_sizes_raise(n, per_arm):
+    with pytest.raises(ValueError, match="n_customers|n_per_arm"):
+        simulate_study(n, seed=1, n_per_arm=per_arm)
+
+
+def test_small_populations_scale_the_arms():
+    df = simulate_study(5_300, seed=6)
+    assert (df["offer"].value_counts()[["discount", "upgrade", "bundled", "tailored"]] == 1_000).all()
+
+
+def test_loyalty_makes_second_lifetimes_a_selected_sample():
+    df = simulate_study(53_000, seed=7, include_latent=True)
+    back = df["reacquired"] == 1
+    assert df.loc[back, "latent_loyalty"].mean() > 0.2 > df.loc[~back, "latent_loyalty"].mean()
+    # loyalty is unrelated to anything observed before the return decision
+    for col in ("referrals", "complaints", "first_tenure_months", "first_monthly_margin"):
+        assert abs(np.corrcoef(df["latent_loyalty"], df[col])[0, 1]) < 0.02
+
+
+# --- calibration: every target on five seeds ----------------------------------------------
+
+def test_response_rate_per_arm_within_1_5_points(study):
+    rates = arm_summary(study)["response_rate"] * 100
+    for arm, published in OFFER_EXHIBIT["success_rate_pct"].items():
+        assert abs(rates[arm] - published) <= 1.5, (arm, rates[arm])
+
+
+def test_mean_clv_and_slv_within_3_percent(study):
+    assert get("P4.clv_first").within(study["clv_first"].mean())
+    assert get("P4.slv").within(study.loc[study["reacquired"] == 1, "slv"].mean())
+
+
+def test_roi_order_and_tolerance(study):
+    roi = arm_summary(study)["roi"] * 100
+    assert roi["upgrade"] > roi["discount"] > roi["tailored"] > roi["bundled"]
+    for arm, published in OFFER_EXHIBIT["roi_pct"].items():
+        assert abs(roi[arm] - published) <= 0.15 * published, (arm, roi[arm])
+
+
+def test_p5_return_rises_with_referrals_and_resolution(study):
+    rate = study.groupby(np.minimum(study["referrals"], 3))["reacquired"].mean()
+    assert rate.is_monotonic_increasing
+    complainers = study[study["complaints"] > 0]
+    unresolved = complainers["complaints"] - complainers["complaints_resolved"]
+    by_unresolved = complainers.groupby(np.minimum(unresolved, 2))["reacquired"].mean()
+    assert by_unresolved.is_monotonic_decreasing
+    # same number of complaints (1): resolved beats unresolved
+    one = study[study["complaints"] == 1]
+    r = one.groupby("complaints_resolved")["reacquired"].mean()
+    assert r[1] > r[0]
+
+
+def test_p6_price_service_both(study):
+    r = study.groupby("defection_reason", observed=True)["reacquired"].mean()
+    assert r["price"] > r["service"] > r["both"]
+
+
+def _km_median(g):
+    return KaplanMeierFitter().fit(g["second_tenure_months"], g["second_churned"]).median_survival_time_
+
+
+def test_p7_second_lifetimes_longer_longest_for_price_leavers(study):
+    back = study[study["reacquired"] == 1]
+    assert _km_median(back) > study["first_tenure_months"].median()
+    assert back["latent_second_tenure_months"].mean() > study["first_tenure_months"].mean()
+    by_reason = back.groupby("defection_reason", observed=True)
+    latent = by_reason["latent_second_tenure_months"].mean()
+    assert latent.idxmax() == "price"
+    km = by_reason.apply(_km_median, include_groups=False)
+    assert km.idxmax() == "price"
+
+
+def test_p8_service_leavers_return_less_stay_shorter_spend_more(study):
+    back = study[study["reacquired"] == 1]
+    r = study.groupby("defection_reason", observed=True)["reacquired"].mean()
+    t = back.groupby("defection_reason", observed=True)["latent_second_tenure_months"].mean()
+    m = back.groupby("defection_reason", observed=True)["second_monthly_margin"].mean()
+    assert r["service"] < r["price"] and t["service"] < t["price"]
+    assert m["service"] > m["price"]
+
+
+def test_p9_upgrade_longest_bundled_shortest(study):
+    back = study[study["reacquired"] == 1]
+    t = back.groupby("offer", observed=True)["latent_second_tenure_months"].mean()
+    assert t["upgrade"] > t["discount"] > t["bundled"]
+    # monthly margin, holding the first-lifetime margin and reason fixed: bundled lowest
+    fit = smf.ols(
+        "np.log(second_monthly_margin) ~ np.log(first_monthly_margin) + C(defection_reason)"
+        " + C(offer_received)", data=back,
+    ).fit()
+    offer = fit.params.filter(like="offer_received")
+    assert offer.idxmin() == "C(offer_received)[T.bundled]" and offer.min() < 0

@@ -1,0 +1,67 @@
+"""Execute the study notebooks top to bottom (nbclient) and render them to HTML."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+__all__ = ["NOTEBOOK_DIR", "list_notebooks", "execute_notebook"]
+
+#: Where the numbered study notebooks live in a source checkout.
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def list_notebooks(folder: str | os.PathLike = NOTEBOOK_DIR) -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``) in reading order."""
+    return sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(
+    path: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    timeout: int = 600,
+    html: bool = False,
+) -> nbformat.NotebookNode:
+    """Run a notebook in a fresh kernel, from its own folder, and optionally save it.
+
+    Parameters
+    ----------
+    path : path
+        The ``.ipynb`` file; it is read, never modified.
+    out : path, optional
+        Where to write the executed notebook (and ``.html`` beside it when ``html``).
+    timeout : int
+        Seconds allowed per cell.
+    html : bool
+        Also write an HTML rendering.
+
+    Returns
+    -------
+    nbformat.NotebookNode
+        The executed notebook. A failing cell raises ``nbclient.exceptions.CellExecutionError``.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, out)
+        if html:
+            from nbconvert import HTMLExporter
+
+            body, _ = HTMLExporter().from_notebook_node(nb)
+            target = out.with_suffix(".html")
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_text(body, encoding="utf-8")
+            os.replace(tmp, target)
+    return nb

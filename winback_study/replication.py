@@ -1,0 +1,172 @@
+"""The replication table: every published figure beside the replicated one.
+
+One row per published figure (:mod:`winback_study.published`) with columns
+``id, metric, published, replicated, ci_low, ci_high, tolerance, status, source, test``.
+``status`` is ``match`` or ``miss`` by the stated tolerance; a qualitative finding gets a
+row with the comparison that decides it (``test``). Nothing here is tuned to hide a miss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from lifelines import KaplanMeierFitter
+from statsmodels.stats.proportion import proportion_confint
+
+from .offer_experiment import OFFER_ARMS, arm_summary
+from .published import PUBLISHED
+
+__all__ = ["replication_table", "to_markdown"]
+
+COLUMNS = ["id", "metric", "published", "replicated", "ci_low", "ci_high", "tolerance",
+           "status", "source", "test"]
+
+
+def _mean_ci(x: pd.Series) -> tuple[float, float, float]:
+    x = x.dropna().astype(float)
+    m = float(x.mean())
+    half = 1.96 * float(x.std(ddof=1)) / np.sqrt(len(x)) if len(x) > 1 else np.nan
+    return m, m - half, m + half
+
+
+def _row(fid: str, replicated: float, lo: float = np.nan, hi: float = np.nan,
+         holds: bool | None = None, test: str = "") -> dict:
+    f = PUBLISHED[fid]
+    if holds is None:
+        holds = f.within(replicated)
+    return {
+        "id": fid, "metric": f.metric, "published": f.value, "replicated": replicated,
+        "ci_low": lo, "ci_high": hi, "tolerance": f.tolerance_label,
+        "status": "match" if holds else "miss", "source": f.source, "test": test,
+    }
+
+
+def _km_median(t: pd.Series, e: pd.Series) -> float:
+    return float(KaplanMeierFitter().fit(t, e).median_survival_time_)
+
+
+def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame:
+    """Compare a (simulated) study table with every published figure.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A study table as made by :func:`winback_study.simulate_study`.
+    window_months : int
+        Length of the observation window.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per published figure; see the module docstring for the columns.
+    """
+    rows: list[dict] = []
+    n = len(df)
+    in_test = df["offer"].isin(OFFER_ARMS)
+    rows.append(_row("P1.customers", n, test="rows in the study table"))
+    rows.append(_row("P1.window", window_months, test="observation window of the simulation"))
+    rows.append(_row("P2", int(in_test.sum()), test="customers randomised to the four offers"))
+
+    arms = arm_summary(df)
+    for arm, a in arms.iterrows():
+        lo, hi = proportion_confint(a["reacquired"], a["offered"], method="wilson")
+        rows.append(_row(f"P3.{arm}.success", 100 * a["response_rate"], 100 * lo, 100 * hi,
+                         test="reacquired / offered (Wilson 95% interval)"))
+        rows.append(_row(f"P3.{arm}.roi", 100 * a["roi"],
+                         test="incremental ROI: ((r - b) SLV - r cost) / (r cost), b = no-offer rate"))
+        if arm != "tailored":
+            rows.append(_row(f"P3.{arm}.cost", a["cost_per_reacquired"],
+                             test="mean offer cost of the arm's reacquired"))
+    order = ["upgrade", "discount", "tailored", "bundled"]
+    roi = arms["roi"].reindex(order)
+    ranked = bool(np.all(np.diff(roi.to_numpy()) < 0))
+    rows.append(_row("P3.ranking", np.nan, holds=ranked,
+                     test="ROI: " + " > ".join(f"{o} {100 * roi[o]:.0f}%" for o in order)))
+
+    m, lo, hi = _mean_ci(df["clv_first"])
+    rows.append(_row("P4.clv_first", m, lo, hi, test="mean clv_first over all customers"))
+    back = df[df["reacquired"] == 1]
+    m, lo, hi = _mean_ci(back["slv"])
+    rows.append(_row("P4.slv", m, lo, hi, test="mean slv over the reacquired"))
+
+    def rate_gap(mask: pd.Series) -> float:
+        return 100 * (df.loc[mask, "reacquired"].mean() - df.loc[~mask, "reacquired"].mean())
+
+    gap = rate_gap(df["referrals"] > 0)
+    rows.append(_row("P5.referrals", gap, holds=gap > 0,
+                     test=f"return rate, referrers minus others: {gap:+.1f} pp"))
+    gap = rate_gap(df["complaints"] > df["complaints_resolved"])
+    rows.append(_row("P5.complaints", gap, holds=gap < 0,
+                     test=f"return rate, unresolved complaint minus none: {gap:+.1f} pp"))
+    has_complaint = df["complaints"] > 0
+    resolved = df.loc[has_complaint, "complaints_resolved"] == df.loc[has_complaint, "complaints"]
+    gap = 100 * (df.loc[has_complaint][resolved]["reacquired"].mean()
+                 - df.loc[has_complaint][~resolved]["reacquired"].mean())
+    rows.append(_row("P5.resolved", gap, holds=gap > 0,
+                     test=f"complainers: all resolved minus not: {gap:+.1f} pp"))
+
+    by_reason = df.groupby("defection_reason", observed=True)["reacquired"].mean()
+    holds = by_reason["price"] > by_reason["service"] > by_reason["both"]
+    rows.append(_row("P6", np.nan, holds=bool(holds), test="return rate " + ", ".join(
+        f"{r} {100 * by_reason[r]:.1f}%" for r in ("price", "service", "both"))))
+
+    med1 = float(df["first_tenure_months"].median())
+    med2 = _km_median(back["second_tenure_months"], back["second_churned"])
+    rows.append(_row("P7.longer", med2 - med1, holds=med2 > med1,
+                     test=f"median months: second (Kaplan-Meier) {med2:.0f} vs first {med1:.0f}"))
+    med_by_reason = {
+        r: _km_median(g["second_tenure_months"], g["second_churned"])
+        for r, g in back.groupby("defection_reason", observed=True)
+    }
+    top = max(med_by_reason, key=med_by_reason.get)
+    rows.append(_row("P7.price", np.nan, holds=top == "price", test="KM median second months: "
+                     + ", ".join(f"{r} {v:.0f}" for r, v in med_by_reason.items())))
+
+    margin = back.groupby("defection_reason", observed=True)["second_monthly_margin"].mean()
+    holds = (by_reason["service"] < by_reason["price"]
+             and med_by_reason["service"] < med_by_reason["price"]
+             and margin["service"] > margin["price"])
+    rows.append(_row("P8", np.nan, holds=bool(holds), test=(
+        f"service vs price: return {100 * by_reason['service']:.1f}% vs "
+        f"{100 * by_reason['price']:.1f}%, KM median {med_by_reason['service']:.0f} vs "
+        f"{med_by_reason['price']:.0f} months, margin ${margin['service']:.2f} vs "
+        f"${margin['price']:.2f}")))
+
+    rmst = {}
+    for arm in ("upgrade", "discount", "bundled"):
+        g = back[back["offer"] == arm]
+        kmf = KaplanMeierFitter().fit(g["second_tenure_months"], g["second_churned"])
+        # restricted mean second lifetime over the first 60 months
+        t = kmf.survival_function_.index.to_numpy()
+        s = kmf.survival_function_.iloc[:, 0].to_numpy()
+        t = np.clip(t, 0, 60)
+        rmst[arm] = float(np.sum(np.diff(np.append(t, 60)) * s))
+    holds = (rmst["upgrade"] > rmst["discount"] > rmst["bundled"]
+             and arms.loc["bundled", "roi"] == arms["roi"].min())
+    rows.append(_row("P9", np.nan, holds=bool(holds), test=(
+        "restricted mean second lifetime (60 months): "
+        + ", ".join(f"{a} {v:.1f}" for a, v in rmst.items())
+        + f"; bundled ROI lowest: {arms.loc['bundled', 'roi'] == arms['roi'].min()}")))
+
+    rows.append(_row("P10", np.nan, holds=False,
+                     test="not yet replicated: needs the targeting analysis (issue 4)"))
+    rows.append(_row("P11", np.nan, holds=False,
+                     test="context figure for mobile operators; not simulated"))
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    out.loc[out["id"] == "P11", "status"] = "context"
+    out.loc[out["id"] == "P10", "status"] = "pending"
+    return out
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Render the replication table as a Markdown table (no extra dependency)."""
+    def fmt(v: object) -> str:
+        if isinstance(v, float):
+            return "" if np.isnan(v) else f"{v:,.1f}"
+        return str(v)
+
+    cols = list(table.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in table.iterrows():
+        lines.append("| " + " | ".join(fmt(r[c]).replace("|", "/") for c in cols) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,501 @@
+"""Shifted-beta-geometric (sBG) model of contractual retention.
+
+Implements the model of Fader & Hardie (2007), "How to Project Customer Retention",
+*Journal of Interactive Marketing* 21(1), 76-90, and the discounted expected residual
+lifetime (DERL) of Fader & Hardie (2010), "Customer-Base Valuation in a Contractual
+Setting: The Perils of Ignoring Heterogeneity", *Marketing Science* 29(1), 85-93.
+
+Model
+-----
+Each customer renews at the end of every period with her own probability ``1 - theta``
+until she churns, so her lifetime ``T`` (the period in which she is lost) is geometric given
+``theta``. Across customers ``theta ~ Beta(alpha, beta)``. With ``B`` the beta function:
+
+* ``P(T = t) = B(alpha + 1, beta + t - 1) / B(alpha, beta)``, ``t = 1, 2, ...``;
+* ``S(t) = P(T > t) = B(alpha, beta + t) / B(alpha, beta)``, ``t = 0, 1, ...``;
+* retention ``r_t = S(t) / S(t - 1) = (beta + t - 1) / (alpha + beta + t - 1)``, which
+  rises with tenure because the customers most likely to churn leave first.
+
+Data are the survivors ``n_0, n_1, ..., n_T`` of one cohort at the start of periods
+``0..T``. The ``n_{t-1} - n_t`` customers lost in period ``t`` contribute ``P(T = t)`` to
+the likelihood and the ``n_T`` still active contribute ``S(T)``.
+
+Examples
+--------
+>>> from winback_study.sbg import fit_sbg
+>>> regular = [1000, 631, 468, 382, 326, 289, 262, 241, 223, 207, 194, 183, 173]
+>>> fit = fit_sbg(regular, periods=7)   # calibrate on years 1-7, keep 8-12 as holdout
+>>> round(fit.alpha, 3), round(fit.beta, 3)
+(0.704, 1.182)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy import optimize, special
+
+__all__ = ["SBGResult", "fit_sbg", "sbg_clv"]
+
+# Bounds on log(alpha) and log(beta) during the search. An estimate that ends on one of
+# them means the maximum-likelihood estimate does not exist (e.g. nobody ever churns).
+_LOG_BOUND = 15.0
+
+
+def _position_label(index: pd.Index, i: int) -> str:
+    """Describe position ``i`` of ``index`` for error messages."""
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return f"position {i} (period {i})"
+    return f"position {i} (index label {index[i]!r}, period {i})"
+
+
+def _validate_survivors(survivors: Any) -> pd.Series:
+    """Check survivor counts and return them as an int64 Series indexed by period."""
+    if isinstance(survivors, pd.DataFrame):
+        raise ValueError(
+            "survivors must be one-dimensional (a list, array or Series), got a DataFrame"
+        )
+    try:
+        ndim = np.ndim(survivors)
+    except ValueError:  # ragged nested sequences
+        ndim = -1
+    if ndim == -1:
+        raise ValueError("survivors must be a flat, one-dimensional sequence of counts")
+    if isinstance(survivors, (str, bytes)) or ndim == 0:
+        raise ValueError(
+            "survivors must be a sequence of survivor counts for periods 0..T, "
+            f"got {type(survivors).__name__}"
+        )
+    if isinstance(survivors, pd.Series):
+        index = survivors.index
+        values = list(survivors.to_numpy(dtype=object))
+    else:
+        arr = np.asarray(survivors, dtype=object)
+        if arr.ndim != 1:
+            raise ValueError(
+                f"survivors must be one-dimensional, got an array of shape {arr.shape}"
+            )
+        values = list(arr)
+        index = pd.RangeIndex(len(values))
+
+    if len(values) < 3:
+        raise ValueError(
+            "survivors needs counts for at least 3 periods (0, 1 and 2), "
+            f"got {len(values)} value(s)"
+        )
+
+    counts: list[int] = []
+    for i, v in enumerate(values):
+        where = _position_label(index, i)
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (Real, np.number)):
+            raise ValueError(f"survivors at {where} is not a number: {v!r}")
+        x = float(v)
+        if not math.isfinite(x):
+            raise ValueError(f"survivors at {where} is not finite: {v!r}")
+        if x < 0:
+            raise ValueError(f"survivors at {where} is negative: {v!r}")
+        if x != math.floor(x):
+            raise ValueError(f"survivors at {where} is not a whole number: {v!r}")
+        counts.append(int(x))
+
+    if counts[0] <= 0:
+        raise ValueError(
+            f"survivors at {_position_label(index, 0)} is the cohort size and must be "
+            f"greater than 0, got {counts[0]}"
+        )
+    for i in range(1, len(counts)):
+        if counts[i] > counts[i - 1]:
+            raise ValueError(
+                f"survivors must be non-increasing, but the value at {_position_label(index, i)} "
+                f"({counts[i]}) is larger than the value before it ({counts[i - 1]})"
+            )
+    return pd.Series(
+        np.asarray(counts, dtype=np.int64),
+        index=pd.RangeIndex(len(counts), name="period"),
+        name="survivors",
+    )
+
+
+def _as_periods(t: ArrayLike, minimum: int, name: str = "t") -> np.ndarray:
+    """Integer-valued periods ``>= minimum`` as a float array (any shape)."""
+    arr = np.asarray(t, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    if np.any(arr != np.floor(arr)):
+        raise ValueError(f"{name} must be whole numbers of periods")
+    if np.any(arr < minimum):
+        raise ValueError(f"{name} must be >= {minimum}, got minimum {arr.min():g}")
+    return arr
+
+
+def _scalar_or_array(x: np.ndarray) -> float | np.ndarray:
+    return float(x) if x.ndim == 0 else x
+
+
+def _neg_log_likelihood(
+    log_params: np.ndarray, lost: np.ndarray, n_active: int, n_periods: int
+) -> tuple[float, np.ndarray]:
+    """Negative log-likelihood and its gradient in (log alpha, log beta)."""
+    a, b = np.exp(log_params)
+    t = np.arange(1, n_periods + 1, dtype=float)
+    lb0 = special.betaln(a, b)
+    log_p = special.betaln(a + 1.0, b + t - 1.0) - lb0
+    log_s = special.betaln(a, b + n_periods) - lb0
+    ll = float(np.dot(lost, log_p) + n_active * log_s)
+
+    # d/dx betaln(x, y) = psi(x) - psi(x + y); d/dy betaln(x, y) = psi(y) - psi(x + y)
+    psi_ab = special.digamma(a + b)
+    d0a = special.digamma(a) - psi_ab
+    d0b = special.digamma(b) - psi_ab
+    psi_p = special.digamma(a + b + t)
+    dpa = special.digamma(a + 1.0) - psi_p - d0a
+    dpb = special.digamma(b + t - 1.0) - psi_p - d0b
+    psi_s = special.digamma(a + b + n_periods)
+    dsa = special.digamma(a) - psi_s - d0a
+    dsb = special.digamma(b + n_periods) - psi_s - d0b
+    grad_a = float(np.dot(lost, dpa) + n_active * dsa)
+    grad_b = float(np.dot(lost, dpb) + n_active * dsb)
+    # chain rule for the log parameterisation
+    return -ll, -np.array([grad_a * a, grad_b * b])
+
+
+def _hessian(a: float, b: float, lost: np.ndarray, n_active: int, n_periods: int) -> np.ndarray:
+    """Hessian of the log-likelihood in (alpha, beta)."""
+    t = np.arange(1, n_periods + 1, dtype=float)
+
+    def betaln_hess(x: Any, y: Any) -> tuple[Any, Any, Any]:
+        c = special.polygamma(1, x + y)
+        return special.polygamma(1, x) - c, -c, special.polygamma(1, y) - c
+
+    h0 = betaln_hess(a, b)
+    hp = betaln_hess(a + 1.0, b + t - 1.0)
+    hs = betaln_hess(a, b + n_periods)
+    total = float(lost.sum() + n_active)
+    parts = [
+        float(np.dot(lost, hp[k])) + n_active * float(hs[k]) - total * float(h0[k])
+        for k in range(3)
+    ]
+    return np.array([[parts[0], parts[1]], [parts[1], parts[2]]])
+
+
+@dataclass(frozen=True, repr=False)
+class SBGResult:
+    """A fitted (or specified) shifted-beta-geometric retention model.
+
+    Usually created by :func:`fit_sbg`; it can also be built directly from published
+    parameters, e.g. ``SBGResult(alpha=0.704, beta=1.182)``, to project or value a cohort.
+
+    Attributes
+    ----------
+    alpha, beta : float
+        Parameters of the beta distribution of the per-period churn probability.
+    log_likelihood : float
+        Maximised log-likelihood on the calibration periods (NaN if not fitted).
+    n_periods : int
+        Number of calibration periods ``T`` (survivor counts for periods ``0..T`` were used).
+    survivors : pandas.Series
+        The survivor counts given to :func:`fit_sbg`, indexed by period, including any
+        holdout periods beyond ``n_periods``.
+    """
+
+    alpha: float
+    beta: float
+    log_likelihood: float = float("nan")
+    n_periods: int = 0
+    survivors: pd.Series = field(
+        compare=False,
+        default_factory=lambda: pd.Series(
+            [], dtype=np.int64, index=pd.RangeIndex(0, name="period"), name="survivors"
+        ),
+    )
+    _covariance: np.ndarray | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "beta"):
+            value = getattr(self, name)
+            if not (isinstance(value, (Real, np.number)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number greater than 0, got {value!r}")
+
+    # ------------------------------------------------------------------ model quantities
+    def survival(self, t: ArrayLike) -> float | np.ndarray:
+        """Probability of still being a customer at the start of period ``t``, ``S(t)``.
+
+        Parameters
+        ----------
+        t : int or array-like of int
+            Period(s), ``t >= 0``. ``S(0) = 1``.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            ``B(alpha, beta + t) / B(alpha, beta)``, same shape as ``t``.
+        """
+        tt = _as_periods(t, 0)
+        out = np.exp(
+            special.betaln(self.alpha, self.beta + tt) - special.betaln(self.alpha, self.beta)
+        )
+        return _scalar_or_array(np.where(tt == 0, 1.0, out))
+
+    def probability_churn(self, t: ArrayLike) -> float | np.ndarray:
+        """Probability that a new customer is lost in period ``t``, ``P(T = t)``.
+
+        Parameters
+        ----------
+        t : int or array-like of int
+            Period(s), ``t >= 1``.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            ``B(alpha + 1, beta + t - 1) / B(alpha, beta)``, same shape as ``t``.
+        """
+        tt = _as_periods(t, 1)
+        out = np.exp(
+            special.betaln(self.alpha + 1.0, self.beta + tt - 1.0)
+            - special.betaln(self.alpha, self.beta)
+        )
+        return _scalar_or_array(out)
+
+    def retention(self, t: ArrayLike) -> float | np.ndarray:
+        """Retention rate in period ``t``, ``r_t = S(t) / S(t - 1)``.
+
+        Parameters
+        ----------
+        t : int or array-like of int
+            Period(s), ``t >= 1``.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            ``(beta + t - 1) / (alpha + beta + t - 1)``, same shape as ``t``.
+        """
+        tt = _as_periods(t, 1)
+        return _scalar_or_array((self.beta + tt - 1.0) / (self.alpha + self.beta + tt - 1.0))
+
+    def project(self, periods: int) -> pd.DataFrame:
+        """Expected survivors and retention for periods ``0..periods``.
+
+        Parameters
+        ----------
+        periods : int
+            Last period to project (``>= 1``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``period``; ``observed`` (the survivor counts given to :func:`fit_sbg`,
+            holdout included, NaN beyond the data); ``expected`` (cohort size times
+            ``S(t)``); ``retention`` (``r_t``, NaN for period 0).
+        """
+        if isinstance(periods, (bool, np.bool_)) or not isinstance(periods, (Integral, np.integer)):
+            raise ValueError(f"periods must be an integer, got {periods!r}")
+        if periods < 1:
+            raise ValueError(f"periods must be >= 1, got {periods}")
+        if len(self.survivors) == 0:
+            raise ValueError(
+                "project needs the cohort size, but this result has no survivor counts; "
+                "fit it with fit_sbg or pass survivors when building SBGResult"
+            )
+        t = np.arange(int(periods) + 1)
+        observed = self.survivors.reindex(t).to_numpy(dtype=float)
+        retention = np.full(t.shape, np.nan)
+        retention[1:] = self.retention(t[1:])
+        return pd.DataFrame(
+            {
+                "period": t,
+                "observed": observed,
+                "expected": float(self.survivors.iloc[0]) * self.survival(t),
+                "retention": retention,
+            }
+        )
+
+    def derl(self, discount_rate: ArrayLike, renewals: ArrayLike = 0) -> float | np.ndarray:
+        """Discounted expected residual lifetime (Fader & Hardie 2010).
+
+        Follows the paper's timing exactly. Payments are made at the start of each period
+        (at acquisition, then at each renewal). We value a customer who has made
+        ``renewals = n - 1`` renewals, standing at the end of her ``n``-th period, just
+        before her ``n``-th renewal decision. DERL is the expected discounted number of her
+        *future* payments, the first of which (the ``n``-th renewal, made with probability
+        ``S(n) / S(n - 1)``) is not discounted::
+
+            DERL = sum_{t >= n} [S(t) / S(n - 1)] / (1 + d) ** (t - n)
+                 = (beta + n - 1) / (alpha + beta + n - 1)
+                   * 2F1(1, beta + n; alpha + beta + n; 1 / (1 + d))
+
+        So ``renewals=0`` is a customer one period after acquisition, about to decide on
+        her first renewal; the acquisition payment is already received and not counted.
+
+        Parameters
+        ----------
+        discount_rate : float or array-like
+            Per-period discount rate ``d >= 0``. With ``d = 0`` the result is the expected
+            number of further payments, which is infinite when ``alpha <= 1``.
+        renewals : int or array-like of int
+            Number of renewals already made, ``n - 1 >= 0``.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            DERL, broadcast over ``discount_rate`` and ``renewals``.
+        """
+        d = np.asarray(discount_rate, dtype=float)
+        if not np.all(np.isfinite(d)) or np.any(d < 0):
+            raise ValueError("discount_rate must be finite and >= 0")
+        n = _as_periods(renewals, 0, "renewals") + 1.0
+        a, b = self.alpha, self.beta
+        out = (
+            (b + n - 1.0)
+            / (a + b + n - 1.0)
+            * special.hyp2f1(1.0, b + n, a + b + n, 1.0 / (1.0 + d))
+        )
+        return _scalar_or_array(np.asarray(out, dtype=float))
+
+    # ------------------------------------------------------------------ reporting
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Parameter estimates with standard errors and 95% intervals.
+
+        Standard errors come from the observed information (inverse Hessian of the
+        log-likelihood); the intervals are computed on the log scale, so they stay positive.
+        Both are NaN for a result that was not fitted.
+        """
+        est = np.array([self.alpha, self.beta])
+        if self._covariance is not None:
+            se = np.sqrt(np.clip(np.diag(self._covariance), 0.0, None))
+        else:
+            se = np.full(2, np.nan)
+        half = 1.959963984540054 * se / est
+        return pd.DataFrame(
+            {
+                "estimate": est,
+                "se": se,
+                "lower 95%": est * np.exp(-half),
+                "upper 95%": est * np.exp(half),
+            },
+            index=pd.Index(["alpha", "beta"], name="parameter"),
+        )
+
+    def __repr__(self) -> str:
+        cohort = int(self.survivors.iloc[0]) if len(self.survivors) else None
+        return (
+            f"SBGResult(alpha={self.alpha:.4g}, beta={self.beta:.4g}, "
+            f"log_likelihood={self.log_likelihood:.6g}, n_periods={self.n_periods}, "
+            f"cohort_size={cohort})"
+        )
+
+
+def fit_sbg(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> SBGResult:
+    """Fit the sBG model to one cohort's survivor counts by maximum likelihood.
+
+    Parameters
+    ----------
+    survivors : array-like or pandas.Series
+        Number of customers still active at the start of periods ``0, 1, ..., T``; the
+        first value is the cohort size. Must be whole, non-negative, non-increasing
+        numbers, at least 3 of them, with a positive first value.
+    periods : int, optional
+        Calibrate on periods ``1..periods`` only (survivor counts ``0..periods``); later
+        counts are kept as a holdout and appear in :meth:`SBGResult.project`. Default: all.
+
+    Returns
+    -------
+    SBGResult
+
+    Raises
+    ------
+    ValueError
+        If the counts are invalid; the message names the offending position.
+    RuntimeError
+        If the optimiser fails or the maximum-likelihood estimate does not exist
+        (for example when no customer ever churns).
+    """
+    series = _validate_survivors(survivors)
+    n_available = len(series) - 1
+    if periods is None:
+        n_periods = n_available
+    else:
+        if isinstance(periods, (bool, np.bool_)) or not isinstance(periods, (Integral, np.integer)):
+            raise ValueError(f"periods must be an integer, got {periods!r}")
+        if not 2 <= periods <= n_available:
+            raise ValueError(
+                f"periods must be between 2 and {n_available} (the last period in survivors), "
+                f"got {periods}"
+            )
+        n_periods = int(periods)
+
+    counts = series.to_numpy(dtype=float)[: n_periods + 1]
+    lost = counts[:-1] - counts[1:]
+    n_active = float(counts[-1])
+    if lost.sum() == 0:
+        raise RuntimeError(
+            "cannot fit the sBG model: no customer churned in the calibration periods, "
+            "so the maximum-likelihood estimate does not exist"
+        )
+
+    try:
+        res = optimize.minimize(
+            _neg_log_likelihood,
+            x0=np.zeros(2),
+            args=(lost, n_active, n_periods),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-_LOG_BOUND, _LOG_BOUND)] * 2,
+            options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 1000},
+        )
+    except (FloatingPointError, ValueError, OverflowError) as exc:  # pragma: no cover
+        raise RuntimeError(f"sBG optimisation failed: {exc}") from None
+    if not res.success or not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun):
+        raise RuntimeError(f"sBG optimisation did not converge: {res.message}")
+    if np.any(np.abs(res.x) >= _LOG_BOUND - 1e-6):
+        raise RuntimeError(
+            "sBG optimisation ran to the edge of the parameter space (alpha or beta near 0 or "
+            "infinity); the maximum-likelihood estimate does not exist for these data"
+        )
+
+    alpha, beta = (float(v) for v in np.exp(res.x))
+    covariance: np.ndarray | None
+    try:
+        covariance = np.linalg.inv(-_hessian(alpha, beta, lost, n_active, n_periods))
+    except np.linalg.LinAlgError:
+        covariance = None
+    return SBGResult(
+        alpha=alpha,
+        beta=beta,
+        log_likelihood=-float(res.fun),
+        n_periods=n_periods,
+        survivors=series,
+        _covariance=covariance,
+    )
+
+
+def sbg_clv(
+    result: SBGResult, margin: ArrayLike, discount_rate: ArrayLike, renewals: ArrayLike = 0
+) -> float | np.ndarray:
+    """Expected residual lifetime value, ``margin * DERL`` (Fader & Hardie 2010).
+
+    Parameters
+    ----------
+    result : SBGResult
+        Fitted or specified sBG model.
+    margin : float or array-like
+        Net cash flow per payment (per period).
+    discount_rate : float or array-like
+        Per-period discount rate ``d >= 0``.
+    renewals : int or array-like of int
+        Renewals already made (``n - 1``); see :meth:`SBGResult.derl` for the timing.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Value of the customer's future payments, at the time of her next renewal decision.
+    """
+    m = np.asarray(margin, dtype=float)
+    out = m * np.asarray(result.derl(discount_rate, renewals), dtype=float)
+    return _scalar_or_array(np.asarray(out))
