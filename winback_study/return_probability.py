@@ -10,7 +10,17 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-__all__ = ["return_rate_table", "complaint_status", "referral_band"]
+__all__ = ["DEFAULT_RETURN_FORMULA", "return_rate_table", "complaint_status", "referral_band"]
+
+#: The study's return equation (statsmodels/patsy formula). The offer enters as the
+#: concrete offer received plus whether it matches the stated reason, which is how the
+#: tailored arm works (it gives each reason its matching offer).
+DEFAULT_RETURN_FORMULA: str = (
+    "reacquired ~ referrals + complaints + complaints_resolved"
+    " + C(defection_reason, Treatment('price'))"
+    " + C(offer_received, Treatment('none')) + offer_matches_reason"
+    " + first_tenure_months + first_monthly_margin + months_since_defection"
+)
 
 
 def complaint_status(df: pd.DataFrame) -> pd.Series:
