@@ -100,7 +100,7 @@ def solve(customers: int, baseline: float, seed: int) -> StudyParams:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--customers", type=int, default=1_060_000)
+    ap.add_argument("--customers", type=int, default=4_240_000)
     ap.add_argument("--baseline", type=float, default=0.16)
     ap.add_argument("--seed", type=int, default=987654321)
     args = ap.parse_args()

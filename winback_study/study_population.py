@@ -114,7 +114,7 @@ class StudyParams:
     plan_margin: dict = field(
         default_factory=lambda: _frozen({"basic": 30.0, "standard": 45.0, "premium": 65.0})
     )
-    first_margin_scale: float = 1.176  # calibrated: mean first-lifetime CLV = $1,262
+    first_margin_scale: float = 1.1764  # calibrated: mean first-lifetime CLV = $1,262
     first_margin_sigma: float = 0.25
     first_tenure_scale: dict = field(
         default_factory=lambda: _frozen({"basic": 26.0, "standard": 32.0, "premium": 36.0})
@@ -130,7 +130,7 @@ class StudyParams:
     complaint_resolved_prob: float = 0.5
 
     # --- return (probit) ------------------------------------------------------------------
-    return_intercept: float = -1.0083  # calibrated: no-offer return rate = baseline_return_rate
+    return_intercept: float = -1.0049  # calibrated: no-offer return rate = baseline_return_rate
     return_referrals: float = 0.20
     return_complaints: float = -0.15
     return_complaints_resolved: float = 0.20
@@ -138,9 +138,9 @@ class StudyParams:
         default_factory=lambda: _frozen({"price": 0.0, "service": -0.30, "both": -0.70, "other": -0.15})
     )
     return_offer: dict = field(  # calibrated: arm response rates 45/41/47/45 %
-        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.9224, "upgrade": 0.8175, "bundled": 0.9896})
+        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.9076, "upgrade": 0.8076, "bundled": 0.9846})
     )
-    return_offer_matches_reason: float = 0.0481  # calibrated with return_offer
+    return_offer_matches_reason: float = 0.0675  # calibrated with return_offer
     return_first_tenure: float = 0.008  # per month
     return_first_margin: float = 0.002  # per USD of monthly margin
     return_months_since_defection: float = -0.04  # per month
@@ -152,7 +152,7 @@ class StudyParams:
         default_factory=lambda: _frozen({"price": 0.0, "service": -0.25, "both": -0.40, "other": -0.20})
     )
     second_offer: dict = field(  # calibrated: discount and upgrade ROIs; bundled 0.14 below discount
-        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.2043, "upgrade": 0.2852, "bundled": 0.0643})
+        default_factory=lambda: _frozen({"none": 0.0, "discount": 0.1999, "upgrade": 0.2789, "bundled": 0.0599})
     )
     second_offer_matches_reason: float = -0.15  # offer addressed the stated reason
     second_referrals: float = 0.05
@@ -162,7 +162,7 @@ class StudyParams:
     second_tenure_sigma: float = 0.6  # Weibull shape = 1 / sigma
 
     # --- second-lifetime monthly margin (log-linear) ---------------------------------------
-    second_margin_intercept: float = -0.1695  # calibrated: mean SLV of the reacquired = $1,410
+    second_margin_intercept: float = -0.1657  # calibrated: mean SLV of the reacquired = $1,410
     second_margin_elasticity: float = 1.0
     second_margin_reason: dict = field(
         default_factory=lambda: _frozen({"price": 0.0, "service": 0.08, "both": 0.03, "other": 0.0})
