@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._io import atomic_path
+
 __all__ = ["main"]
 
 DEFAULT_SEED = 20150701
@@ -15,19 +17,18 @@ DEFAULT_SEED = 20150701
 
 def _write_table(df, out: Path) -> None:
     """Write CSV or Parquet by extension, via a temporary name (no half-written files)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     suffix = out.suffix.lower()
-    if suffix == ".parquet":
-        df = df.copy(deep=False)
-        # keep the true parameters in the file's metadata, as JSON
-        df.attrs = {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in df.attrs.items()}
-        df.to_parquet(tmp, index=False)
-    elif suffix == ".csv":
-        df.to_csv(tmp, index=False)
-    else:
+    if suffix not in (".parquet", ".csv"):
         raise SystemExit(f"error: --out must end in .parquet or .csv, got {out.name!r}")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        if suffix == ".parquet":
+            df = df.copy(deep=False)
+            # keep the true parameters in the file's metadata, as JSON
+            df.attrs = {k: v.to_dict() if hasattr(v, "to_dict") else v
+                        for k, v in df.attrs.items()}
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -63,12 +64,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         elif stage == "replication table":
             table = replication_table(df)
             _write_table(table, out / "replication.csv")
-            md = out / "replication.md"
-            md.write_text(
-                f"# Replication table (seed {args.seed}, {len(df):,} simulated customers)\n\n"
-                + to_markdown(table) + f"\n{version_stamp()}\n",
-                encoding="utf-8",
-            )
+            with atomic_path(out / "replication.md") as md:
+                md.write_text(
+                    f"# Replication table (seed {args.seed}, {len(df):,} simulated customers)"
+                    "\n\n" + to_markdown(table) + f"\n{version_stamp()}\n",
+                    encoding="utf-8",
+                )
         else:
             nb = next(p for p in notebooks if stage.endswith(p.stem))
             execute_notebook(nb, out / "notebooks" / nb.name, html=True)
