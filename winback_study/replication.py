@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter
 import statsmodels.formula.api as smf
+from lifelines import KaplanMeierFitter
 from statsmodels.stats.proportion import proportion_confint
 
 from .offer_experiment import OFFER_ARMS, arm_summary
