@@ -1,3 +1,4 @@
+# ruff: noqa: E702  (one broken file per line reads best as a table of cases)
 """Write the bad-input corpus: small lapsed-customer files, each broken in one way.
 
 Run from the repository root: ``.venv/bin/python scripts/make_bad_inputs.py``. Writes
