@@ -41,13 +41,17 @@ def return_rates(df: pd.DataFrame, **_: object) -> Result:
         segments["complaints"] = complaint_status(df)
     if "offer" in df:
         segments["offer"] = "offer"
+    labels = {"reason": "stated reason for leaving",
+              "referrals": "referrals made in the first lifetime",
+              "complaints": "complaints in the first lifetime", "offer": "win-back offer"}
     tables["return_rate_overall"] = return_rate_table(df.assign(all="all customers"), "all")
     for name, by in segments.items():
         t = return_rate_table(df, by)
         tables[f"return_rate_by_{name}"] = t
-        top = t["return_rate"].idxmax()
+        top, low = t["return_rate"].idxmax(), t["return_rate"].idxmin()
         figs[f"return_rate_by_{name}"] = _bar_with_ci(
-            t, name, f"Highest return rate: {top} ({t.loc[top, 'return_rate']:.0%})")
+            t, labels[name], f"Return rate by {name}: highest '{top}' "
+            f"({t.loc[top, 'return_rate']:.0%}), lowest '{low}' ({t.loc[low, 'return_rate']:.0%})")
     return tables, figs
 
 
