@@ -9,7 +9,7 @@ from .customer_value import ANNUAL_DISCOUNT_RATE, annuity_factor, lifetime_value
 from .offer_experiment import arm_summary, incremental_roi
 from .provenance import version_stamp
 from .published import PUBLISHED, published_table
-from .return_probability import return_rate_table
+from .return_probability import ReturnModel, ReturnModelError, fit_return_model, return_rate_table
 from .study_population import StudyParams, simulate_study, true_return_coefficients
 
 __version__ = "0.1.0"
@@ -32,4 +32,7 @@ __all__ = [
     "return_rate_table",
     "true_return_coefficients",
     "version_stamp",
+    "ReturnModel",
+    "ReturnModelError",
+    "fit_return_model",
 ]
