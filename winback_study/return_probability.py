@@ -1158,7 +1158,7 @@ class ReturnModel:
                     fmt="none", ecolor="#555555", elinewidth=1.2, capsize=3, zorder=2)
         ax.scatter(pp[:, 0], y, color=colors, s=28, zorder=3)
         for yi, (eff, _, hi) in zip(y, pp, strict=True):
-            ax.annotate(f"{eff:+.1f}", (hi, yi), xytext=(4, 0), textcoords="offset points",
+            ax.annotate(f"{eff:+.2f}" if abs(eff) < 1 else f"{eff:+.1f}", (hi, yi), xytext=(4, 0), textcoords="offset points",
                         va="center", fontsize=8.5, color="#333333")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(y, self.effect_labels(me.index).to_numpy())
