@@ -9,7 +9,7 @@ from .customer_value import ANNUAL_DISCOUNT_RATE, annuity_factor, lifetime_value
 from .offer_experiment import arm_summary, incremental_roi
 from .provenance import version_stamp
 from .published import PUBLISHED, published_table
-from .return_probability import return_rate_table
+from .return_probability import ReturnModel, ReturnModelError, fit_return_model, return_rate_table
 from .sbg import SBGResult, fit_sbg, sbg_clv
 from .study_population import StudyParams, simulate_study, true_return_coefficients
 from .study_table import StudyDataError, load_study, validate_study
@@ -40,4 +40,7 @@ __all__ = [
     "true_return_coefficients",
     "validate_study",
     "version_stamp",
+    "ReturnModel",
+    "ReturnModelError",
+    "fit_return_model",
 ]

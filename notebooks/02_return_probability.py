@@ -1,0 +1,247 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Return probability: who comes back, and with which offer
+#
+# The study's first equation: the probability that a lapsed customer is reacquired, from
+# first-lifetime behaviour (referrals, complaints and whether they were resolved, tenure,
+# margin), the reason for defection and the win-back offer. Kumar, Bhagwat & Zhang (2015)
+# report the directions (STUDY.md, P5 and P6): referrals raise the chance of return,
+# complaints lower it, a resolved complaint raises it; price leavers return most, those
+# who left over both price and service least.
+#
+# The data are the **simulated** population of notebook 01 (aggregates calibrated to the
+# published figures; `data/README.md`). Its return equation is a probit with known
+# coefficients, so the last section checks that the estimator recovers them. Everything is
+# computed by `winback_study.fit_return_model`; the notebook narrates and plots.
+
+# %%
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+import winback_study as wb
+from winback_study.figures import OFFER_COLORS, OKABE_ITO, save_figure, use_house_style
+from winback_study.offer_experiment import OFFER_ARMS
+
+SEED = int(os.environ.get("WINBACK_SEED", 20150701))
+use_house_style()
+df = wb.simulate_study(n_customers=53_000, seed=SEED)
+print(f"{len(df):,} lapsed customers, {df['reacquired'].sum():,} reacquired, seed {SEED}")
+
+# %% [markdown]
+# ## The model
+# A logit of `reacquired` on the study's covariates (`DEFAULT_RETURN_FORMULA`). The offer
+# enters as the concrete offer received plus whether it matches the stated reason, which is
+# how the tailored arm works. 30% of customers are held out to test the model on people it
+# has not seen; the probit is fitted on the same split.
+
+# %%
+print(wb.return_probability.DEFAULT_RETURN_FORMULA)
+logit = wb.fit_return_model(df, link="logit", holdout=0.3, seed=SEED)
+probit = wb.fit_return_model(df, link="probit", holdout=0.3, seed=SEED)
+print(logit.summary())
+
+# %% [markdown]
+# ## Which first-lifetime behaviours predict return (P5)
+# Odds ratios of the behaviour terms: above 1 raises the odds of coming back. A resolved
+# complaint counts twice, once as a complaint and once as resolved, so its net effect is the
+# product of the two odds ratios.
+
+# %%
+behaviour = ["referrals", "complaints", "complaints_resolved", "first_tenure_months",
+             "first_monthly_margin", "months_since_defection"]
+odds = logit.odds_ratios().loc[behaviour]
+odds["p_value"] = logit.pvalues[behaviour]
+net = odds.loc["complaints", "odds_ratio"] * odds.loc["complaints_resolved", "odds_ratio"]
+print(f"A resolved complaint, net: odds ratio {net:.2f} "
+      f"({'raises' if net > 1 else 'lowers'} the odds of return); "
+      f"unresolved: {odds.loc['complaints', 'odds_ratio']:.2f}")
+odds.round(4)
+
+# %% [markdown]
+# ## How much each one moves the probability
+# Average marginal effects: for a factor level, the average change in P(return) against the
+# reference level; for a count or amount, per unit. In percentage points, with 95% intervals.
+
+# %%
+me = logit.marginal_effects()
+pp = 100 * me["effect"]
+ax = logit.plot_marginal_effects()
+ax.figure.set_size_inches(9, 6.2)
+ax.set_title("")
+ax.figure.suptitle(
+    f"Each referral adds {pp['referrals']:.1f} points to P(return), each complaint "
+    f"costs {-pp['complaints']:.1f} and resolving it\nwins back "
+    f"{pp['complaints_resolved']:.1f}; leaving over both price and service costs "
+    f"{-pp['defection_reason[both]']:.0f} points against price leavers",
+    fontweight="bold", x=0.01, ha="left",
+)
+save_figure(ax.figure, "02_marginal_effects")
+plt.show()
+me.round(4)
+
+# %% [markdown]
+# ## Return rate by reason and offer (P6): observed and predicted
+# Bars: observed return rate in each reason x offer cell, 95% Wilson interval. White
+# diamonds: the model's mean predicted P(return) in the cell (all 53,000 customers).
+
+# %%
+cells = logit.segment_rates(df, by="reason_offer")
+arms = ["none", *OFFER_ARMS]
+reasons = list(cells.index.get_level_values(0).unique())
+fig, ax = plt.subplots(figsize=(10, 5))
+width = 0.16
+for j, arm in enumerate(arms):
+    t = cells.xs(arm, level="offer").reindex(reasons)
+    x = np.arange(len(reasons)) + (j - 2) * width
+    ax.bar(x, 100 * t["observed"], width * 0.92, color=OFFER_COLORS[arm], label=arm,
+           yerr=100 * np.vstack([t["observed"] - t["ci_low"], t["ci_high"] - t["observed"]]),
+           capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "#555555"})
+    ax.scatter(x, 100 * t["predicted"], marker="D", s=22, facecolor="white",
+               edgecolor="black", linewidths=1.1, zorder=3,
+               label="predicted (model)" if j == 0 else None)
+ax.set_xticks(np.arange(len(reasons)), reasons)
+ax.set(xlabel="stated reason for leaving", ylabel="reacquired (%)")
+ax.legend(title="offer arm", ncols=3, loc="upper right")
+by_reason = cells["observed"].unstack("offer")
+order_each_arm = by_reason.idxmax().eq(by_reason.idxmax().iloc[0]).all() and \
+    by_reason.idxmin().eq(by_reason.idxmin().iloc[0]).all()
+best, worst = by_reason.mean(axis=1).idxmax(), by_reason.mean(axis=1).idxmin()
+ax.set_ylim(0, 100 * cells["ci_high"].max() * 1.25)
+ax.set_title(
+    f"{best.capitalize()} leavers return most and '{worst}' leavers least"
+    f"{' under every offer' if order_each_arm else ' on average'};\n"
+    f"the model is within {100 * cells['gap'].abs().max():.1f} points of every cell"
+)
+save_figure(fig, "02_return_rate_by_reason_offer")
+plt.show()
+cells.round(3)
+
+# %% [markdown]
+# The same check for the behaviour segments of P5: referrers against the rest, and
+# customers by what happened to their complaints.
+
+# %%
+pd.concat({"referrals": logit.segment_rates(df, by="referrer"),
+           "complaints": logit.segment_rates(df, by="complaint")}).round(3)
+
+# %% [markdown]
+# ### What if everyone got the same offer?
+# Counterfactual predictions: the mean P(return) by reason if every customer had been sent
+# one arm (tailored = each reason's matching offer). Model-based, so it inherits the
+# model's assumptions.
+
+# %%
+whatif = pd.DataFrame({arm: logit.predict(df, offer=arm).groupby(df["defection_reason"],
+                                                                  observed=True).mean()
+                       for arm in arms})
+whatif.loc["all customers"] = [logit.predict(df, offer=arm).mean() for arm in arms]
+(100 * whatif).round(1)
+
+# %% [markdown]
+# ## Logit or probit?
+# The two links scale coefficients differently (logit ≈ 1.6-1.8 x probit) but should tell
+# the same story on the probability scale. Average marginal effects side by side, and their
+# out-of-sample AUC.
+
+# %%
+both = pd.concat({"logit": logit.marginal_effects(), "probit": probit.marginal_effects()},
+                 axis=1)
+labels = logit.effect_labels(both.index)
+fig, ax = plt.subplots(figsize=(9, 6.2))
+y = np.arange(len(both))[::-1]
+for link, color, shift in [("logit", OKABE_ITO[0], 0.17), ("probit", OKABE_ITO[1], -0.17)]:
+    e = 100 * both[link]
+    ax.errorbar(e["effect"], y + shift, xerr=[e["effect"] - e["ci_low"],
+                                               e["ci_high"] - e["effect"]],
+                fmt="o", markersize=4, color=color, capsize=2, label=link)
+ax.axvline(0, color="black", linewidth=0.8)
+ax.set_yticks(y, labels.to_numpy())
+ax.grid(axis="y", visible=False)
+ax.set_xlabel("average marginal effect on P(return), percentage points (95% CI)")
+ax.legend(title="link", loc="lower right")
+largest = (100 * (both["logit"]["effect"] - both["probit"]["effect"]).abs()).max()
+ax.set_title(f"Logit and probit tell the same story:\naverage marginal effects differ by "
+             f"at most {largest:.2f} points")
+save_figure(fig, "02_logit_vs_probit")
+plt.show()
+
+# %%
+pd.DataFrame({
+    m.link: {"log-likelihood": m.llf, "AIC": m.aic, "holdout AUC": m.holdout_evaluation.auc,
+             "holdout Brier": m.holdout_evaluation.brier}
+    for m in (logit, probit)
+}).round(4)
+
+# %%
+pd.DataFrame({
+    "logit coef": logit.params, "probit coef": probit.params,
+    "ratio": logit.params / probit.params,
+    "logit AME": both["logit"]["effect"], "probit AME": both["probit"]["effect"],
+}).reindex(logit.params.index).round(4)
+
+# %% [markdown]
+# ## Calibration on customers the model has not seen
+# Holdout customers sorted into deciles of predicted P(return): in each, the observed return
+# rate against the mean prediction. Points on the dashed line are perfectly calibrated.
+
+# %%
+ev = logit.holdout_evaluation
+print(ev.summary())
+fig, axes = plt.subplots(1, 2, figsize=(10, 5.8), sharey=True)
+for a, m in zip(axes, (logit, probit), strict=True):
+    m.plot_calibration(ax=a)
+    a.set_title(f"{m.link}: AUC {m.holdout_evaluation.auc:.3f}", loc="left")
+axes[1].set_ylabel("")
+fig.suptitle(
+    f"Out of sample, predicted and observed return rates agree within "
+    f"{100 * ev.max_gap:.1f} points\nin every decile (logit, {ev.n:,} held-out customers)",
+    fontweight="bold", x=0.01, ha="left",
+)
+save_figure(fig, "02_calibration")
+plt.show()
+ev.calibration.round(3)
+
+# %% [markdown]
+# ## Does the estimator recover the truth?
+# The simulator's return equation is a probit whose coefficients are known
+# (`wb.true_return_coefficients()`). A probit on all 53,000 customers should land near them,
+# with about 95% of the 95% intervals covering the true value (the test suite checks this
+# over 200 simulated studies).
+
+# %%
+recovery = wb.fit_return_model(df, link="probit").recovery_table(wb.true_return_coefficients())
+fig, ax = plt.subplots(figsize=(9, 6.2))
+y = np.arange(len(recovery))[::-1]
+ax.errorbar(recovery["coef"], y, xerr=[recovery["coef"] - recovery["ci_low"],
+                                       recovery["ci_high"] - recovery["coef"]],
+            fmt="o", markersize=4, color=OKABE_ITO[0], capsize=2, label="estimate, 95% CI")
+ax.scatter(recovery["true"], y, marker="x", s=45, color=OKABE_ITO[3], zorder=3,
+           label="true value (simulator)")
+ax.axvline(0, color="black", linewidth=0.8)
+ax.set_yticks(y, recovery.index)
+ax.grid(axis="y", visible=False)
+ax.set_xlabel("probit coefficient (z-scale per unit of the covariate)")
+ax.legend(loc="lower right")
+ax.set_title(f"The probit recovers the simulator's coefficients:\n{recovery['covered'].sum()} of "
+             f"{len(recovery)} 95% intervals cover the true value")
+save_figure(fig, "02_estimated_vs_true")
+plt.show()
+recovery.round(4)
+
+# %%
+print(wb.version_stamp())

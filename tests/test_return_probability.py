@@ -1,0 +1,327 @@
+"""The return model: recovery of the simulator's truth, published directions, statsmodels
+parity, evaluation helpers and clear errors."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
+from statsmodels.tools.sm_exceptions import PerfectSeparationError
+
+import winback_study as wb
+from winback_study.return_probability import (
+    DEFAULT_RETURN_FORMULA,
+    ReturnModel,
+    ReturnModelError,
+    ReturnModelEvaluation,
+    auc_score,
+    calibration_table,
+    fit_return_model,
+    formula_columns,
+    return_rate_table,
+)
+
+TRUTH = wb.true_return_coefficients()
+
+
+@pytest.fixture(scope="module")
+def study() -> pd.DataFrame:
+    return wb.simulate_study(53_000, seed=31)
+
+
+@pytest.fixture(scope="module")
+def probit(study) -> ReturnModel:
+    return fit_return_model(study, link="probit")
+
+
+@pytest.fixture(scope="module")
+def logit(study) -> ReturnModel:
+    return fit_return_model(study, link="logit")
+
+
+# --- recovery of the simulator's true coefficients (the DGP is a probit) ------------------
+
+def test_tidy_names_are_the_true_coefficient_names(probit):
+    assert list(probit.params.index) == list(probit.terms.index)
+    assert set(probit.params.index) == set(TRUTH.index)
+    assert probit.terms.loc["defection_reason[both]", "reference"] == "price"
+    assert probit.terms.loc["offer_received[upgrade]", "raw"] == (
+        "C(offer_received, Treatment('none'))[T.upgrade]"
+    )
+
+
+def test_probit_recovers_the_true_coefficients():
+    df = wb.simulate_study(200_000, seed=5)
+    table = fit_return_model(df, link="probit").recovery_table(TRUTH)
+    assert (table["z"].abs() < 4).all(), table
+    big = table["true"].abs() >= 0.1  # reason, offer, behaviour effects and the intercept
+    assert ((table.loc[big, "coef"] / table.loc[big, "true"] - 1).abs() < 0.1).all(), table
+
+
+def test_single_seed_interval_coverage(probit):
+    """Fast version of the coverage study: of 14 intervals, P(<= 10 cover) is about 0.4%."""
+    table = probit.recovery_table(TRUTH)
+    assert table["covered"].sum() >= 11, table
+
+
+def _coverage(seeds, n_customers: int) -> pd.DataFrame:
+    rows = {}
+    for seed in seeds:
+        df = wb.simulate_study(n_customers, seed=seed)
+        rows[seed] = fit_return_model(df, link="probit").recovery_table(TRUTH)["covered"]
+    return pd.DataFrame(rows).T
+
+
+@pytest.mark.slow
+def test_interval_coverage_over_200_seeds():
+    """95% Wald intervals cover the truth in 90-99% of 200 simulated studies (10,000 each)."""
+    covered = _coverage(range(1000, 1200), 10_000)
+    per_coef = covered.mean()
+    pooled = covered.to_numpy().mean()
+    assert 0.93 <= pooled <= 0.97, per_coef  # 2,800 intervals: sd of the share ~0.4 pp
+    assert per_coef.between(0.90, 0.99).all(), per_coef
+
+
+# --- published directions (P5, P6) -------------------------------------------------------
+
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_signs_agree_with_published_findings(study, link, probit, logit):
+    model = {"probit": probit, "logit": logit}[link]
+    ci = model.conf_int()
+    me = model.marginal_effects()
+    # P5: referrals +, complaints -, a resolved complaint +; all clearly away from zero
+    for name, sign in [("referrals", 1), ("complaints", -1), ("complaints_resolved", 1)]:
+        assert (np.sign(ci.loc[name]) == sign).all(), name
+        assert np.sign(me.loc[name, "effect"]) == sign
+    # P6: service and both below price, both the lowest
+    assert ci.loc["defection_reason[service]", "ci_high"] < 0
+    assert ci.loc["defection_reason[both]", "ci_high"] < 0
+    assert model.params["defection_reason[both]"] < model.params["defection_reason[service]"]
+    assert me.loc["defection_reason[both]", "effect"] < me.loc["defection_reason[service]",
+                                                               "effect"] < 0
+
+
+# --- the wrapper adds nothing to statsmodels ---------------------------------------------
+
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_identical_to_statsmodels(study, link, probit, logit):
+    model = {"probit": probit, "logit": logit}[link]
+    direct = getattr(smf, link)(DEFAULT_RETURN_FORMULA, data=study).fit(disp=0)
+    assert list(model.terms["raw"]) == list(direct.params.index)
+    np.testing.assert_array_equal(model.params.to_numpy(), direct.params.to_numpy())
+    np.testing.assert_array_equal(model.bse.to_numpy(), direct.bse.to_numpy())
+    np.testing.assert_array_equal(model.conf_int().to_numpy(), direct.conf_int().to_numpy())
+    assert model.llf == direct.llf and model.nobs == direct.nobs
+    me = direct.get_margeff(at="overall", dummy=True).summary_frame()
+    ours = model.marginal_effects()
+    np.testing.assert_allclose(ours["effect"], me["dy/dx"], rtol=1e-12)
+    np.testing.assert_allclose(ours["std_err"], me["Std. Err."], rtol=1e-12)
+    np.testing.assert_allclose(model.predict(study.head(500)), direct.predict(study.head(500)),
+                               rtol=1e-14)
+
+
+def test_custom_formula(study):
+    model = fit_return_model(study, "reacquired ~ np.log1p(referrals) + C(plan) + defection_reason")
+    assert {"plan[standard]", "plan[premium]", "defection_reason[both]",
+            "np.log1p(referrals)"} <= set(model.params.index)
+    assert model.terms.loc["plan[premium]", "reference"] == "basic"
+    assert model.terms.loc["defection_reason[other]", "reference"] == "price"
+    assert formula_columns(model.formula) == ("reacquired", ["referrals", "plan",
+                                                             "defection_reason"])
+
+
+def test_odds_ratios_and_summary(logit, probit):
+    ors = logit.odds_ratios()
+    np.testing.assert_allclose(ors["odds_ratio"], np.exp(logit.params))
+    assert (ors["ci_low"] < ors["odds_ratio"]).all() and (ors["odds_ratio"] < ors["ci_high"]).all()
+    text = logit.summary()
+    for piece in ("logit link", "odds ratio", "defection_reason[both]", "53,000", "Converged"):
+        assert piece in text
+    assert "odds ratio" not in probit.summary()
+    assert "ReturnModel(link='probit'" in repr(probit)
+    frame = probit.summary_frame()
+    assert list(frame.columns) == ["coef", "std_err", "z", "p_value", "ci_low", "ci_high"]
+
+
+def test_marginal_effects_report_each_level(probit):
+    me = probit.marginal_effects()
+    reason = me[me["term"] == "defection_reason"]
+    assert list(reason["level"]) == ["service", "both", "other"]
+    assert set(reason["reference"]) == {"price"} and set(reason["kind"]) == {"vs reference"}
+    assert me.loc["offer_matches_reason", "kind"] == "0 to 1"
+    assert me.loc["referrals", "kind"] == "per unit"
+    assert "Intercept" not in me.index
+    assert (me["ci_low"] < me["effect"]).all() and (me["effect"] < me["ci_high"]).all()
+
+
+# --- prediction, segments, evaluation ----------------------------------------------------
+
+def test_predict_and_counterfactual_offer(study, probit):
+    p = probit.predict(study)
+    assert p.index.equals(study.index) and p.between(0, 1).all()
+    price = study[study["defection_reason"] == "price"].head(2_000)
+    # tailored gives price leavers the (matching) discount
+    manual = price.assign(offer_received=pd.Categorical(
+        ["discount"] * len(price), categories=list(wb.study_population.OFFERS_RECEIVED)),
+        offer_matches_reason=np.int8(1))
+    np.testing.assert_allclose(probit.predict(price, offer="tailored"), probit.predict(manual))
+    np.testing.assert_array_equal(probit.predict(price, offer="tailored"),
+                                  probit.predict(price, offer="discount"))
+    # service leavers: tailored = upgrade, which matches their reason; a discount does not
+    service = study[study["defection_reason"] == "service"].head(2_000)
+    cf = probit.predict(service.assign(offer_received=pd.Categorical(
+        ["upgrade"] * len(service), categories=list(wb.study_population.OFFERS_RECEIVED)),
+        offer_matches_reason=np.int8(1)))
+    np.testing.assert_allclose(probit.predict(service, offer="tailored"), cf)
+    assert (probit.predict(service, offer="none") < probit.predict(service, offer="upgrade")).all()
+
+
+def test_segment_rates(study, probit):
+    table = probit.segment_rates(study, by="reason_offer")
+    assert len(table) == 20 and table["customers"].sum() == len(study)
+    observed = return_rate_table(study, ["defection_reason", "offer"])
+    np.testing.assert_allclose(table["observed"], observed["return_rate"])
+    assert (table["gap"].abs() < 0.04).all(), table  # the model reproduces every cell
+    for by in ("referrer", "complaint", "referral_band", "plan"):
+        t = probit.segment_rates(study, by=by)
+        assert t["customers"].sum() == len(study)
+        assert (t["gap"].abs() < 0.02).all(), t
+    ref = probit.segment_rates(study, by="referrer")
+    assert ref.loc["referrer", "predicted"] > ref.loc["no referrals", "predicted"]
+    no_outcome = probit.segment_rates(study.drop(columns="reacquired"), by="complaint")
+    assert list(no_outcome.columns) == ["customers", "predicted"]
+
+
+def test_holdout_evaluation():
+    df = wb.simulate_study(40_000, seed=8)
+    model = fit_return_model(df, link="logit", holdout=0.3, seed=2)
+    ev = model.holdout_evaluation
+    assert model.nobs == 28_000 and ev.n == 12_000 and ev.sample == "holdout"
+    assert 0.68 < ev.auc < 0.76 and 0 < ev.auc_se < 0.01
+    assert len(ev.calibration) == 10 and ev.calibration["customers"].sum() == 12_000
+    assert ev.max_gap < 0.04 and ev.hl_df == 10 and ev.hl_pvalue > 0.001
+    assert "Holdout sample: 12,000 customers" in model.summary()
+    same = model.evaluate(df.loc[~df.index.isin(model.results.model.data.row_labels)])
+    assert same.auc == pytest.approx(ev.auc)
+    assert model.in_sample_evaluation().hl_df == 8
+
+
+def test_auc_matches_pairwise_count_and_mann_whitney():
+    rng = np.random.default_rng(0)
+    y = rng.random(400) < 0.4
+    p = np.round(rng.random(400) * 0.5 + 0.3 * y, 2)  # rounded: many ties
+    diff = p[y][:, None] - p[~y][None, :]
+    pairwise = ((diff > 0) + 0.5 * (diff == 0)).mean()
+    assert auc_score(y, p) == pytest.approx(pairwise, abs=1e-12)
+    u = stats.mannwhitneyu(p[y], p[~y]).statistic
+    assert auc_score(y, p) == pytest.approx(u / (y.sum() * (~y).sum()))
+    assert np.isnan(auc_score(np.ones(5), np.linspace(0, 1, 5)))
+
+
+def test_calibration_table_and_evaluation_by_hand():
+    rng = np.random.default_rng(1)
+    p = rng.random(10_000)
+    y = rng.random(10_000) < p  # perfectly calibrated
+    table = calibration_table(y, p, bins=10)
+    assert len(table) == 10 and table["customers"].sum() == 10_000
+    assert ((table["p_min"] <= table["predicted"]) & (table["predicted"] <= table["p_max"])).all()
+    assert (table["gap"].abs() < 0.05).all()
+    ev = ReturnModelEvaluation.from_predictions(y, p)
+    assert ev.brier == pytest.approx(np.mean((p - y) ** 2))
+    assert ev.hl_pvalue > 0.001 and 0.8 < ev.auc < 0.87
+
+
+def test_plots_return_axes(probit, tmp_path):
+    ax = probit.plot_marginal_effects()
+    assert ax.get_xlabel().startswith("average marginal effect")
+    assert len(ax.get_yticklabels()) == 13
+    assert "reason: both (vs price)" in [t.get_text() for t in ax.get_yticklabels()]
+    fig, ax2 = plt.subplots()
+    assert probit.plot_calibration(ax=ax2) is ax2
+    assert ax2.get_xlabel() == "predicted return rate (%)" and "estimation" in ax2.get_title()
+    fig.savefig(tmp_path / "c.png")
+    plt.close("all")
+
+
+# --- clear errors --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small() -> pd.DataFrame:
+    return wb.simulate_study(6_000, seed=4)
+
+
+def test_missing_columns_named_at_once(small):
+    with pytest.raises(ReturnModelError, match="'referrals', 'complaints'"):
+        fit_return_model(small.drop(columns=["referrals", "complaints"]))
+    with pytest.raises(ReturnModelError, match="no column 'reacquired'"):
+        fit_return_model(small.drop(columns=["reacquired"]))
+
+
+def test_level_with_no_returners_is_named(small):
+    df = small.copy()
+    df.loc[df["defection_reason"] == "both", "reacquired"] = 0
+    with pytest.raises(ReturnModelError, match=r"level 'both' of column 'defection_reason' has no "
+                                               r"returners \(0 of"):
+        fit_return_model(df)
+    df = small.copy()
+    df.loc[df["offer_received"] == "bundled", "reacquired"] = 1
+    with pytest.raises(ReturnModelError, match="'bundled' of column 'offer_received' has only"):
+        fit_return_model(df, link="probit")
+
+
+def test_unused_category_is_named(small):
+    with pytest.raises(ReturnModelError, match="'none' of column 'offer_received' has no customers"):
+        fit_return_model(small[small["offer"] != "none"])
+
+
+@pytest.mark.parametrize("link", ["logit", "probit"])
+def test_perfect_separation_gives_a_plain_message(small, link):
+    rng = np.random.default_rng(0)
+    df = small.assign(score=2.0 * small["reacquired"] - 1 + rng.normal(0, 0.1, len(small)))
+    with pytest.raises(ReturnModelError, match=r"perfect separation.*score = .*Fix:"):
+        fit_return_model(df, "reacquired ~ referrals + score", link=link)
+
+
+def test_perfect_separation_error_from_statsmodels(small, monkeypatch):
+    def raise_separation(self, *args, **kwargs):
+        raise PerfectSeparationError("Perfect separation detected, results not available")
+
+    monkeypatch.setattr("statsmodels.discrete.discrete_model.Logit.fit", raise_separation)
+    with pytest.raises(ReturnModelError, match="perfect separation"):
+        fit_return_model(small)
+
+
+def test_singular_design_and_non_convergence(small):
+    with pytest.raises(ReturnModelError, match="singular design matrix"):
+        fit_return_model(small, "reacquired ~ referrals + I(2 * referrals)")
+    with pytest.raises(ReturnModelError, match="did not converge.*maxiter"):
+        fit_return_model(small, fit_kwargs={"maxiter": 1})
+
+
+def test_bad_arguments(small, probit):
+    with pytest.raises(ReturnModelError, match="link must be one of"):
+        fit_return_model(small, link="cloglog")
+    with pytest.raises(ReturnModelError, match="must be 0/1"):
+        fit_return_model(small.assign(reacquired=2))
+    with pytest.raises(ReturnModelError, match="nobody"):
+        fit_return_model(small.assign(reacquired=0))
+    with pytest.raises(ReturnModelError, match="left-hand side"):
+        fit_return_model(small, "I(reacquired > 0) ~ referrals")
+    with pytest.raises(ReturnModelError, match="holdout"):
+        fit_return_model(small, holdout=1.5)
+    with pytest.raises(ReturnModelError, match="logit quantity"):
+        probit.odds_ratios()
+    with pytest.raises(ReturnModelError, match="predict needs the column 'complaints'"):
+        probit.predict(small.drop(columns="complaints"))
+    odd = small.head(3).assign(defection_reason=["price", "boredom", "both"])
+    with pytest.raises(ReturnModelError, match="'boredom'"):
+        probit.predict(odd)
+    with pytest.raises(ReturnModelError, match="cannot segment by"):
+        probit.segment_rates(small, by="star_sign")
+    with pytest.raises(ReturnModelError, match="offer must be one of"):
+        probit.predict(small, offer="free phone")
+    with pytest.raises(ReturnModelError, match="different coefficients"):
+        probit.recovery_table(TRUTH.drop("referrals"))
+    with pytest.raises(TypeError):
+        fit_return_model(small.to_numpy())
