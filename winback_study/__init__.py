@@ -12,6 +12,23 @@ from .published import PUBLISHED, published_table
 from .return_probability import return_rate_table
 from .study_population import StudyParams, simulate_study, true_return_coefficients
 
+# isort: split
+# Second lifetime, second-lifetime margin, selection correction, value routes (issue 7).
+from . import second_lifetime, second_profit, selection
+from .customer_value import (
+    expected_lifetime_value,
+    expected_slv,
+    slv_discount_sensitivity,
+    value_routes,
+    win_back_value,
+    win_back_values,
+    with_offer,
+)
+from .sbg import GeometricResult, SBGResult, fit_geometric, fit_sbg
+from .second_lifetime import fit_second_lifetime, km_summary, true_second_lifetime_effects
+from .second_profit import fit_second_profit, true_second_profit_effects
+from .selection import fit_selection
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -32,4 +49,24 @@ __all__ = [
     "return_rate_table",
     "true_return_coefficients",
     "version_stamp",
+    "second_lifetime",
+    "second_profit",
+    "selection",
+    "expected_lifetime_value",
+    "expected_slv",
+    "slv_discount_sensitivity",
+    "value_routes",
+    "win_back_value",
+    "win_back_values",
+    "with_offer",
+    "GeometricResult",
+    "SBGResult",
+    "fit_geometric",
+    "fit_sbg",
+    "fit_second_lifetime",
+    "fit_second_profit",
+    "fit_selection",
+    "km_summary",
+    "true_second_lifetime_effects",
+    "true_second_profit_effects",
 ]
