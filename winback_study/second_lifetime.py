@@ -711,8 +711,8 @@ def km_curves(
     Returns
     -------
     dict
-        ``{(segment, lifetime): KaplanMeierFitter}``, each labelled
-        ``"<segment>, <lifetime> lifetime"``.
+        ``{(segment, lifetime): KaplanMeierFitter}``, labelled ``"<segment>, <lifetime>
+        lifetime"`` (just ``"<segment>"`` when one lifetime is asked for).
     """
     spells = lifetime_spells(df, population)
     spells = spells[spells["lifetime"].isin(list(lifetimes))]
@@ -720,7 +720,11 @@ def km_curves(
     out: dict[tuple[str, str], KaplanMeierFitter] = {}
     for key, g in spells.groupby(keys, observed=True):
         seg, life = ("all", key[0]) if by is None else (str(key[0]), str(key[1]))
-        kmf = KaplanMeierFitter(label=f"{seg}, {life} lifetime" if by else f"{life} lifetime")
+        if by is None:
+            label = f"{life} lifetime"
+        else:
+            label = seg if len(lifetimes) == 1 else f"{seg}, {life} lifetime"
+        kmf = KaplanMeierFitter(label=label)
         out[(seg, life)] = kmf.fit(g["months"], g["churned"])
     return out
 
@@ -859,7 +863,7 @@ def plot_km(
     at_risk : bool
         Add lifelines' at-risk counts under the x axis.
     xmax : float, optional
-        Right end of the x axis, months.
+        Right end of the x axis, months. Ticks (and at-risk counts) are every 12 months.
 
     Returns
     -------
@@ -879,10 +883,10 @@ def plot_km(
     if xmax is not None:
         ax.set_xlim(0, xmax)
     ax.set_ylim(0, 1.02)
+    ticks = np.arange(0, (xmax or ax.get_xlim()[1]) + 1, 12)
+    ax.set_xticks(ticks)
     if at_risk:
-        ticks = np.arange(0, (xmax or ax.get_xlim()[1]) + 1, 12)
-        add_at_risk = _add_at_risk_counts
-        add_at_risk(fitters, ax, ticks)
+        _add_at_risk_counts(fitters, ax, ticks)
     return ax
 
 
