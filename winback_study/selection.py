@@ -50,8 +50,13 @@ Assumptions (each one checkable on the simulated data, none on real data)
   ``months_since_defection`` enter the return equation only; without them the correction
   is identified from the non-linearity of ``lambda`` alone and is fragile.
 * Interval estimates of survival models fitted with the control function treat
-  ``lambda_i`` as known (they ignore the first step's sampling error), so they are
-  somewhat too narrow; the margin model's two-step covariance does not have this problem.
+  ``lambda_i`` as known (they ignore the first step's sampling error). On the simulated
+  study that costs little: over 20 seeds the spread of the corrected Weibull estimates
+  matched their reported standard errors (0.082 vs 0.081 for the intercept, 0.039 vs 0.039
+  for the offers), because the probit on every lapsed customer is precise. What keeps the
+  intervals from covering 95% of the time is the approximation bias above (intercept about
+  +0.10, offers about -0.035 log-months on average), not the first step. The margin
+  model's two-step covariance accounts for the first step exactly.
 """
 
 from __future__ import annotations
