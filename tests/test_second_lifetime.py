@@ -243,6 +243,7 @@ def test_plain_errors(df53, back) -> None:
         fit_second_lifetime(back.drop(columns="reacquired"), correct_selection=True)
 
 
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # lifelines, before failing
 def test_convergence_failure_suggests_a_fix(back) -> None:
     data = back.head(500).assign(dup=lambda d: d["referrals"] * 2.0)
     with pytest.raises(RuntimeError, match="penalizer"):
