@@ -14,6 +14,23 @@ from .sbg import SBGResult, fit_sbg, sbg_clv
 from .study_population import StudyParams, simulate_study, true_return_coefficients
 from .study_table import StudyDataError, load_study, validate_study
 
+# isort: split
+# Second lifetime, second-lifetime margin, selection correction, value routes (issue 7).
+from . import second_lifetime, second_profit, selection
+from .customer_value import (
+    expected_lifetime_value,
+    expected_slv,
+    slv_discount_sensitivity,
+    value_routes,
+    win_back_value,
+    win_back_values,
+    with_offer,
+)
+from .sbg import GeometricResult, SBGResult, fit_geometric, fit_sbg
+from .second_lifetime import fit_second_lifetime, km_summary, true_second_lifetime_effects
+from .second_profit import fit_second_profit, true_second_profit_effects
+from .selection import fit_selection
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -43,4 +60,24 @@ __all__ = [
     "ReturnModel",
     "ReturnModelError",
     "fit_return_model",
+    "second_lifetime",
+    "second_profit",
+    "selection",
+    "expected_lifetime_value",
+    "expected_slv",
+    "slv_discount_sensitivity",
+    "value_routes",
+    "win_back_value",
+    "win_back_values",
+    "with_offer",
+    "GeometricResult",
+    "SBGResult",
+    "fit_geometric",
+    "fit_sbg",
+    "fit_second_lifetime",
+    "fit_second_profit",
+    "fit_selection",
+    "km_summary",
+    "true_second_lifetime_effects",
+    "true_second_profit_effects",
 ]

@@ -41,7 +41,16 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import optimize, special
 
-__all__ = ["SBGResult", "fit_sbg", "sbg_clv"]
+__all__ = [
+    "SBGResult",
+    "SBGBoundaryError",
+    "GeometricResult",
+    "fit_sbg",
+    "fit_geometric",
+    "sbg_clv",
+    "survivor_counts",
+    "monthly_survival",
+]
 
 # Bounds on log(alpha) and log(beta) during the search. An estimate that ends on one of
 # them means the maximum-likelihood estimate does not exist (e.g. nobody ever churns).
@@ -451,9 +460,15 @@ def fit_sbg(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> 
         )
     except (FloatingPointError, ValueError, OverflowError) as exc:  # pragma: no cover
         raise RuntimeError(f"sBG optimisation failed: {exc}") from None
-    if not res.success or not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun):
+    failed = not res.success or not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun)
+    at_edge = not failed and bool(np.any(np.abs(res.x) >= _LOG_BOUND - 1e-6))
+    # alpha + beta this large is the geometric limit in all but name
+    near_limit = not failed and float(np.sum(np.exp(res.x))) > 1e5
+    if failed or at_edge or near_limit:
+        _raise_if_geometric_limit(counts, res)
+    if failed:
         raise RuntimeError(f"sBG optimisation did not converge: {res.message}")
-    if np.any(np.abs(res.x) >= _LOG_BOUND - 1e-6):
+    if at_edge:
         raise RuntimeError(
             "sBG optimisation ran to the edge of the parameter space (alpha or beta near 0 or "
             "infinity); the maximum-likelihood estimate does not exist for these data"
@@ -499,3 +514,316 @@ def sbg_clv(
     m = np.asarray(margin, dtype=float)
     out = m * np.asarray(result.derl(discount_rate, renewals), dtype=float)
     return _scalar_or_array(np.asarray(out))
+
+
+# ---------------------------------------------------------------------- boundary: geometric
+@dataclass(frozen=True, repr=False)
+class GeometricResult:
+    """Constant-churn (geometric) retention: the sBG model's no-heterogeneity limit.
+
+    As ``alpha, beta -> infinity`` with ``alpha / (alpha + beta) = p`` fixed, the sBG model
+    becomes a geometric lifetime with the same churn probability ``p`` every period. When
+    observed retention does not rise with tenure, the sBG likelihood is maximised in this
+    limit (:class:`SBGBoundaryError`). Same interface as :class:`SBGResult`.
+
+    Attributes
+    ----------
+    churn : float
+        Churn probability per period, ``0 < churn < 1``.
+    log_likelihood : float
+        Maximised log-likelihood on the calibration periods (NaN if not fitted).
+    n_periods : int
+        Calibration periods.
+    survivors : pandas.Series
+        Survivor counts given to :func:`fit_geometric`.
+    exposure : float
+        Customer-periods at risk in the calibration periods (for the standard error).
+    """
+
+    churn: float
+    log_likelihood: float = float("nan")
+    n_periods: int = 0
+    survivors: pd.Series = field(
+        compare=False,
+        default_factory=lambda: pd.Series(
+            [], dtype=np.int64, index=pd.RangeIndex(0, name="period"), name="survivors"
+        ),
+    )
+    exposure: float = float("nan")
+
+    def __post_init__(self) -> None:
+        p = self.churn
+        if not (isinstance(p, (Real, np.number)) and 0 < p < 1):
+            raise ValueError(f"churn must be a number strictly between 0 and 1, got {p!r}")
+
+    def survival(self, t: ArrayLike) -> float | np.ndarray:
+        """``S(t) = (1 - churn) ** t``, ``t >= 0``."""
+        return _scalar_or_array((1.0 - self.churn) ** _as_periods(t, 0))
+
+    def probability_churn(self, t: ArrayLike) -> float | np.ndarray:
+        """``P(T = t) = churn * (1 - churn) ** (t - 1)``, ``t >= 1``."""
+        tt = _as_periods(t, 1)
+        return _scalar_or_array(self.churn * (1.0 - self.churn) ** (tt - 1.0))
+
+    def retention(self, t: ArrayLike) -> float | np.ndarray:
+        """Constant retention ``1 - churn``, ``t >= 1``."""
+        tt = _as_periods(t, 1)
+        return _scalar_or_array(np.full(tt.shape, 1.0 - self.churn))
+
+    def project(self, periods: int) -> pd.DataFrame:
+        """Expected survivors and retention for periods ``0..periods`` (as :class:`SBGResult`)."""
+        return SBGResult.project(self, periods)  # type: ignore[arg-type]
+
+    def derl(self, discount_rate: ArrayLike, renewals: ArrayLike = 0) -> float | np.ndarray:
+        """Discounted expected residual lifetime, same timing as :meth:`SBGResult.derl`.
+
+        ``sum_{t >= n} (1 - p) ** (t - n + 1) / (1 + d) ** (t - n) = (1 - p)(1 + d) / (d + p)``,
+        the same for every ``renewals`` (no heterogeneity, so no sorting with tenure).
+        """
+        d = np.asarray(discount_rate, dtype=float)
+        if not np.all(np.isfinite(d)) or np.any(d < 0):
+            raise ValueError("discount_rate must be finite and >= 0")
+        n = _as_periods(renewals, 0, "renewals")
+        p = self.churn
+        out = (1.0 - p) * (1.0 + d) / (d + p) + 0.0 * n
+        return _scalar_or_array(np.asarray(out, dtype=float))
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """``churn`` with its binomial standard error and 95% Wald interval."""
+        p = self.churn
+        se = math.sqrt(p * (1 - p) / self.exposure) if self.exposure > 0 else float("nan")
+        return pd.DataFrame(
+            {"estimate": [p], "se": [se], "lower 95%": [p - 1.959963984540054 * se],
+             "upper 95%": [p + 1.959963984540054 * se]},
+            index=pd.Index(["churn"], name="parameter"),
+        )
+
+    def __repr__(self) -> str:
+        cohort = int(self.survivors.iloc[0]) if len(self.survivors) else None
+        return (
+            f"GeometricResult(churn={self.churn:.4g}, log_likelihood="
+            f"{self.log_likelihood:.6g}, n_periods={self.n_periods}, cohort_size={cohort})"
+        )
+
+
+class SBGBoundaryError(RuntimeError):
+    """The sBG likelihood is maximised at its boundary, the geometric (no-heterogeneity) limit.
+
+    Attributes
+    ----------
+    geometric : GeometricResult
+        The limiting model fitted to the same counts.
+    """
+
+    def __init__(self, message: str, geometric: GeometricResult) -> None:
+        super().__init__(message)
+        self.geometric = geometric
+
+
+def _geometric_fit(counts: np.ndarray) -> tuple[float, float, float]:
+    """Geometric MLE on survivor counts: (churn, log-likelihood, exposure)."""
+    lost = counts[:-1] - counts[1:]
+    exposure = float(counts[:-1].sum())
+    d = float(lost.sum())
+    p = d / exposure
+    if p <= 0 or p >= 1:
+        return p, float("-inf"), exposure
+    ll = d * math.log(p) + (exposure - d) * math.log1p(-p)
+    return p, ll, exposure
+
+
+def _raise_if_geometric_limit(counts: np.ndarray, res: optimize.OptimizeResult) -> None:
+    """Raise :class:`SBGBoundaryError` when the geometric limit fits at least as well."""
+    p, ll_geo, exposure = _geometric_fit(counts)
+    ll_sbg = -float(res.fun) if np.isfinite(res.fun) else float("-inf")
+    if not np.isfinite(ll_geo) or ll_sbg > ll_geo + 1e-7 * abs(ll_geo):
+        return
+    retention = counts[1:] / counts[:-1]
+    shown = ", ".join(f"{r:.2f}" for r in retention[:8]) + (" ..." if len(retention) > 8 else "")
+    geometric = GeometricResult(
+        churn=p, log_likelihood=ll_geo, n_periods=len(counts) - 1,
+        survivors=pd.Series(counts.astype(np.int64), index=pd.RangeIndex(len(counts),
+                            name="period"), name="survivors"),
+        exposure=exposure,
+    )
+    raise SBGBoundaryError(
+        "sBG optimisation ran to the edge of the parameter space: the likelihood is maximised "
+        "as alpha and beta go to infinity, the model's no-heterogeneity limit. Observed "
+        f"retention does not rise with tenure (r_1, r_2, ... = {shown}), and the sBG model can "
+        "only make retention rise (heterogeneous customers, the riskiest leaving first). Its "
+        f"limit is a geometric model with constant churn {p:.4f} per period (this error's "
+        "`.geometric`, or fit_geometric); a survival model whose hazard can rise with tenure "
+        "(e.g. Weibull) describes such data better.",
+        geometric,
+    )
+
+
+def fit_geometric(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> GeometricResult:
+    """Fit the constant-churn (geometric) model to survivor counts by maximum likelihood.
+
+    Parameters
+    ----------
+    survivors : array-like or pandas.Series
+        Survivor counts for periods ``0..T`` (validated as in :func:`fit_sbg`).
+    periods : int, optional
+        Calibrate on periods ``1..periods`` only.
+
+    Returns
+    -------
+    GeometricResult
+        ``churn = customers lost / customer-periods at risk``.
+    """
+    series = _validate_survivors(survivors)
+    n_available = len(series) - 1
+    n_periods = n_available if periods is None else int(periods)
+    if not 1 <= n_periods <= n_available:
+        raise ValueError(f"periods must be between 1 and {n_available}, got {periods}")
+    counts = series.to_numpy(dtype=float)[: n_periods + 1]
+    p, ll, exposure = _geometric_fit(counts)
+    if not 0 < p < 1:
+        raise RuntimeError(
+            f"cannot fit a geometric model: the churn estimate is {p:g} (nobody or everybody "
+            "churned in the calibration periods)"
+        )
+    return GeometricResult(churn=p, log_likelihood=ll, n_periods=n_periods, survivors=series,
+                           exposure=exposure)
+
+
+# ---------------------------------------------------------------------- from censored data
+def survivor_counts(
+    durations: ArrayLike,
+    events: ArrayLike | None = None,
+    period: float = 12.0,
+    n_periods: int | None = None,
+    method: str = "km",
+    follow_up: ArrayLike | None = None,
+) -> pd.Series:
+    """Survivor counts per period from individual (possibly censored) lifetimes.
+
+    A customer is a survivor at the start of period ``k`` when she is still a customer
+    ``k * period`` months after joining (``duration > k * period`` for a churned spell).
+    Censored spells must never be counted as churn, so two honest constructions are offered:
+
+    * ``method="complete"``: only customers whose possible follow-up covers all
+      ``n_periods`` periods (``follow_up >= n_periods * period``) form the cohort; for them
+      nobody's status is unknown. Exact counts, a smaller (and earlier-starting) cohort.
+    * ``method="km"``: every spell; the cohort size times the Kaplan-Meier survival at
+      ``k * period``, rounded. Uses all data, but the counts are estimates that the sBG
+      likelihood treats as exact (its standard errors are then a little too small).
+
+    Parameters
+    ----------
+    durations : array-like
+        Observed lifetime lengths (months), > 0.
+    events : array-like, optional
+        1 = churned, 0 = censored; default all 1 (complete lifetimes).
+    period : float
+        Period length in the units of ``durations`` (12 = years from months).
+    n_periods : int, optional
+        Number of periods. Default: as many full periods as the data cover (the longest
+        follow-up for ``complete``; the longest observed spell for ``km``).
+    method : {"km", "complete"}
+        See above.
+    follow_up : array-like, optional
+        For ``complete`` with censoring: the longest each customer could have been observed
+        (e.g. months from reacquisition to the end of the window).
+
+    Returns
+    -------
+    pandas.Series
+        Non-increasing integer survivor counts indexed by period ``0..n_periods``, ready
+        for :func:`fit_sbg`.
+    """
+    t = np.asarray(durations, dtype=float)
+    e = np.ones_like(t) if events is None else np.asarray(events, dtype=float)
+    if t.ndim != 1 or e.shape != t.shape:
+        raise ValueError("durations and events must be one-dimensional and of equal length")
+    if len(t) == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
+        raise ValueError("durations must be a non-empty array of positive, finite numbers")
+    if not np.all(np.isin(e, (0.0, 1.0))):
+        raise ValueError("events must be 0 (censored) or 1 (churned)")
+    if period <= 0:
+        raise ValueError(f"period must be positive, got {period}")
+    censored = e == 0
+    if method == "complete":
+        if follow_up is None:
+            if censored.any():
+                raise ValueError(
+                    "method='complete' with censored spells needs follow_up (how long each "
+                    "customer could have been observed)"
+                )
+            fu = np.full_like(t, np.inf)
+        else:
+            fu = np.asarray(follow_up, dtype=float)
+            if fu.shape != t.shape:
+                raise ValueError("follow_up must have the same length as durations")
+        if n_periods is None:
+            longest = float(np.max(np.where(np.isfinite(fu), fu, t)))
+            n_periods = int(longest // period)
+        keep = fu >= n_periods * period
+        if keep.sum() == 0:
+            raise ValueError(f"no customer has {n_periods} full periods of follow-up")
+        if np.any(censored[keep] & (t[keep] < n_periods * period)):
+            raise ValueError(
+                "a spell censored before the end of its follow-up: follow_up does not match "
+                "the censoring times"
+            )
+        tk, ck = t[keep], censored[keep]
+        edges = np.arange(n_periods + 1) * period
+        # churned: still a customer at k * period if duration > k * period;
+        # censored at c >= horizon: a customer through c, so at every edge <= c.
+        alive = np.where(ck[:, None], tk[:, None] >= edges, tk[:, None] > edges)
+        counts = alive.sum(axis=0)
+    elif method == "km":
+        from lifelines import KaplanMeierFitter
+
+        if n_periods is None:
+            n_periods = int(np.max(t) // period)
+        if n_periods < 1:
+            raise ValueError("the spells do not cover one full period")
+        kmf = KaplanMeierFitter().fit(t, e)
+        edges = np.arange(n_periods + 1) * period
+        if edges[-1] > np.max(t):
+            raise ValueError(
+                f"n_periods={n_periods} reaches beyond the longest observed spell "
+                f"({np.max(t):g}); Kaplan-Meier is not defined there"
+            )
+        s = kmf.survival_function_at_times(edges).to_numpy()
+        counts = np.round(len(t) * s)
+    else:
+        raise ValueError(f"method must be 'km' or 'complete', got {method!r}")
+    return pd.Series(np.asarray(counts, dtype=np.int64),
+                     index=pd.RangeIndex(n_periods + 1, name="period"), name="survivors")
+
+
+def monthly_survival(
+    result: SBGResult | GeometricResult, months: ArrayLike, period_months: float = 12.0
+) -> np.ndarray:
+    """Survival at any month from a per-period retention model (constant hazard within a period).
+
+    ``S(m) = S(k) * r_{k+1} ** f`` for ``m = (k + f) * period_months``, ``0 <= f < 1``: the
+    period's retention is spread evenly (geometrically) over its months.
+
+    Parameters
+    ----------
+    result : SBGResult or GeometricResult
+        A fitted retention model in periods of ``period_months`` months.
+    months : array-like
+        Months (>= 0; fractions allowed).
+    period_months : float
+        Months per period of ``result``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``S(months)``, same shape as ``months``.
+    """
+    m = np.asarray(months, dtype=float)
+    if np.any(m < 0) or not np.all(np.isfinite(m)):
+        raise ValueError("months must be finite and >= 0")
+    k = np.floor(m / period_months)
+    f = m / period_months - k
+    return np.asarray(result.survival(k), dtype=float) * np.asarray(
+        result.retention(k + 1), dtype=float
+    ) ** f

@@ -1,0 +1,129 @@
+"""The selection correction's first step (probit, inverse Mills ratio) and its tools."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from winback_study import StudyParams, simulate_study, true_return_coefficients
+from winback_study.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.second_lifetime import clean_term
+from winback_study.second_profit import fit_second_profit
+from winback_study.selection import (
+    CONTROL_COLUMN,
+    fit_selection,
+    inverse_mills_ratio,
+    selection_bias_table,
+)
+
+
+@pytest.fixture(scope="module")
+def df53() -> pd.DataFrame:
+    return simulate_study(53_000, seed=20150701, include_latent=True)
+
+
+@pytest.fixture(scope="module")
+def sel(df53: pd.DataFrame):
+    return fit_selection(df53)
+
+
+def test_inverse_mills_ratio_values_and_stability() -> None:
+    c = np.array([-2.0, 0.0, 1.5])
+    np.testing.assert_allclose(inverse_mills_ratio(c), stats.norm.pdf(c) / stats.norm.cdf(c))
+    # far in the tail the naive ratio is 0/0; the log-scale version tends to -c
+    assert inverse_mills_ratio(np.array([-40.0]))[0] == pytest.approx(40.0, rel=1e-3)
+    grid = np.linspace(-10, 10, 201)
+    assert np.all(np.diff(inverse_mills_ratio(grid)) < 0)
+
+
+def test_probit_is_statsmodels_and_recovers_return_equation(df53, sel) -> None:
+    direct = smf.probit(DEFAULT_RETURN_FORMULA, df53).fit(disp=0)
+    np.testing.assert_allclose(sel.probit.params, direct.params, rtol=1e-8)
+    est = sel.summary.rename(index=clean_term)
+    truth = true_return_coefficients()
+    z = (est["coef"].reindex(truth.index) - truth) / est["se"].reindex(truth.index)
+    assert z.notna().all()
+    assert (z.abs() < 3.5).all(), z
+
+
+def test_mills_ratio_is_the_expected_loyalty_of_returners(df53, sel) -> None:
+    # The correction's key assumption, checked where loyalty is known:
+    # E[loyalty | x, returned] = rho * lambda(x'gamma).
+    back = sel.add_control(df53[df53["reacquired"] == 1])
+    fit = smf.ols(f"latent_loyalty ~ {CONTROL_COLUMN}", back).fit()
+    rho = StudyParams().loyalty_return
+    assert fit.params[CONTROL_COLUMN] == pytest.approx(rho, abs=0.05)
+    assert fit.params["Intercept"] == pytest.approx(0.0, abs=0.05)
+
+
+def test_generalized_residual_sums_to_zero(df53, sel) -> None:
+    r = sel.generalized_residual(df53)
+    assert abs(r.mean()) < 1e-6  # probit first-order condition for the intercept
+    back = df53["reacquired"] == 1
+    np.testing.assert_allclose(r[back], sel.inverse_mills(df53)[back])
+    assert (r[~back] < 0).all()
+
+
+def test_probability_and_index_agree(df53, sel) -> None:
+    part = df53.head(100)
+    np.testing.assert_allclose(sel.probability(part), stats.norm.cdf(sel.index(part)))
+    np.testing.assert_allclose(sel.probability(part), sel.probit.predict(part))
+    assert "SelectionModel(probit on 53,000 customers" in repr(sel)
+
+
+def test_errors_are_plain(df53) -> None:
+    with pytest.raises(ValueError, match="'referrals'"):
+        fit_selection(df53.drop(columns="referrals"))
+    with pytest.raises(ValueError, match="both returners and non-returners"):
+        fit_selection(df53.assign(reacquired=1))
+    with pytest.raises(ValueError, match="outcome"):
+        fit_selection(df53, "referrals + complaints")
+    sel = fit_selection(df53.head(5000))
+    with pytest.raises(ValueError, match="months_since_defection"):
+        sel.inverse_mills(df53.drop(columns="months_since_defection"))
+
+
+def test_selection_bias_table() -> None:
+    truth = pd.Series({"a": 1.0, "b": 0.0})
+    naive = pd.DataFrame({"coef": [1.5, 0.1], "coef_lower_95": [1.4, -0.1],
+                          "coef_upper_95": [1.6, 0.3]}, index=["a", "b"])
+    corrected = pd.DataFrame({"coef": [1.05, 0.2], "coef_lower_95": [0.9, 0.15],
+                              "coef_upper_95": [1.2, 0.25]}, index=["a", "b"])
+    t = selection_bias_table(truth, naive, corrected)
+    assert t.loc["a", "naive_bias"] == pytest.approx(0.5)
+    assert t.loc["a", "corrected_covers"] and not t.loc["a", "naive_covers"]
+    assert t.loc["a", "closer"] and not t.loc["b", "closer"]
+    assert t.loc["b", "naive_covers"] and not t.loc["b", "corrected_covers"]
+
+
+def test_two_step_covariance_matches_bootstrap() -> None:
+    """The stacked probit + OLS sandwich agrees with a nonparametric bootstrap (150 draws).
+
+    Both steps are refitted on every draw, on design matrices built once (so the draw
+    loop is plain numpy + statsmodels Probit).
+    """
+    import patsy
+    from statsmodels.discrete.discrete_model import Probit
+
+    d = simulate_study(15_000, seed=5)
+    fit = fit_second_profit(d)
+    y1, x1 = patsy.dmatrices(DEFAULT_RETURN_FORMULA, d, return_type="dataframe")
+    rhs = fit.formula.split("~", 1)[1].replace(f" + {CONTROL_COLUMN}", "")
+    sel_rows = (d["reacquired"] == 1).to_numpy()
+    x2 = patsy.dmatrix(rhs, d, return_type="dataframe").to_numpy()
+    y2 = np.log(d["second_monthly_margin"].to_numpy())
+    y1, x1 = y1.to_numpy().ravel(), x1.to_numpy()
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(150):
+        i = rng.integers(0, len(d), len(d))
+        gamma = Probit(y1[i], x1[i]).fit(disp=0, start_params=fit.selection.probit.params).params
+        j = i[sel_rows[i]]
+        w = np.column_stack([x2[j], inverse_mills_ratio(x1[j] @ gamma)])
+        draws.append(np.linalg.lstsq(w, y2[j], rcond=None)[0])
+    boot = np.std(np.array(draws), axis=0, ddof=1)
+    ratio = fit.summary["se"].to_numpy() / boot
+    assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
