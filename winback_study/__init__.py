@@ -10,7 +10,9 @@ from .offer_experiment import arm_summary, incremental_roi
 from .provenance import version_stamp
 from .published import PUBLISHED, published_table
 from .return_probability import return_rate_table
+from .sbg import SBGResult, fit_sbg, sbg_clv
 from .study_population import StudyParams, simulate_study, true_return_coefficients
+from .study_table import StudyDataError, load_study, validate_study
 
 __version__ = "0.1.0"
 
@@ -21,15 +23,21 @@ __all__ = [
     "return_probability",
     "ANNUAL_DISCOUNT_RATE",
     "PUBLISHED",
+    "SBGResult",
+    "StudyDataError",
     "StudyParams",
     "annuity_factor",
     "arm_summary",
     "incremental_roi",
+    "fit_sbg",
     "lifetime_value",
+    "load_study",
     "monthly_rate",
     "published_table",
     "simulate_study",
     "return_rate_table",
+    "sbg_clv",
     "true_return_coefficients",
+    "validate_study",
     "version_stamp",
 ]

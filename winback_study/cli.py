@@ -3,91 +3,45 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import time
 from pathlib import Path
+
+from ._io import atomic_path
+from .report import DEFAULT_SEED
 
 __all__ = ["main"]
 
-DEFAULT_SEED = 20150701
 
 
-def _write_table(df, out: Path) -> None:
+def write_table(df, out: Path) -> None:
     """Write CSV or Parquet by extension, via a temporary name (no half-written files)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     suffix = out.suffix.lower()
-    if suffix == ".parquet":
-        df = df.copy(deep=False)
-        # keep the true parameters in the file's metadata, as JSON
-        df.attrs = {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in df.attrs.items()}
-        df.to_parquet(tmp, index=False)
-    elif suffix == ".csv":
-        df.to_csv(tmp, index=False)
-    else:
+    if suffix not in (".parquet", ".csv"):
         raise SystemExit(f"error: --out must end in .parquet or .csv, got {out.name!r}")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        if suffix == ".parquet":
+            df = df.copy(deep=False)
+            # keep the true parameters in the file's metadata, as JSON
+            df.attrs = {k: v.to_dict() if hasattr(v, "to_dict") else v
+                        for k, v in df.attrs.items()}
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .study_population import simulate_study
 
     df = simulate_study(args.customers, seed=args.seed)
-    _write_table(df, Path(args.out))
+    write_table(df, Path(args.out))
     print(f"wrote {len(df):,} customers (seed {args.seed}) to {args.out}")
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from .report import reproduce
 
-    from .notebook_runner import execute_notebook, list_notebooks
-    from .provenance import version_stamp
-    from .replication import replication_table, to_markdown
-    from .study_population import simulate_study
-
-    out = Path(args.out).resolve()
-    notebooks = list_notebooks()
-    stages = ["simulate", "replication table"] + [f"notebook {p.stem}" for p in notebooks]
-    timings: dict[str, float] = {}
-    os.environ["WINBACK_FIGURES_DIR"] = str(out / "figures")
-    os.environ["WINBACK_SEED"] = str(args.seed)
-    bar = tqdm(stages, desc="reproduce", unit="stage", file=sys.stderr)
-    for stage in bar:
-        bar.set_postfix_str(stage)
-        t0 = time.perf_counter()
-        if stage == "simulate":
-            df = simulate_study(args.customers, seed=args.seed)
-            _write_table(df, out / "data" / "study_population.parquet")
-        elif stage == "replication table":
-            table = replication_table(df)
-            _write_table(table, out / "replication.csv")
-            md = out / "replication.md"
-            md.write_text(
-                f"# Replication table (seed {args.seed}, {len(df):,} simulated customers)\n\n"
-                + to_markdown(table) + f"\n{version_stamp()}\n",
-                encoding="utf-8",
-            )
-        else:
-            nb = next(p for p in notebooks if stage.endswith(p.stem))
-            execute_notebook(nb, out / "notebooks" / nb.name, html=True)
-        timings[stage] = time.perf_counter() - t0
-    bar.close()
-
-    import pandas as pd
-
-    with pd.option_context("display.width", 200, "display.max_colwidth", 60,
-                           "display.max_rows", 200):
-        print(table[["id", "published", "replicated", "ci_low", "ci_high", "tolerance",
-                     "status"]].to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
-    counts = table["status"].value_counts().to_dict()
-    print("\nstatus: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
-    print("time per stage: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
-    print(f"replication table: {out / 'replication.md'}")
-    print(f"figures:           {out / 'figures'}")
-    print(f"notebooks:         {out / 'notebooks'}")
-    print(version_stamp())
+    result = reproduce(args.out, seed=args.seed, customers=args.customers)
+    print(result.summary())
     return 0
 
 

@@ -15,6 +15,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from ._io import atomic_path
+
 __all__ = ["OKABE_ITO", "REASON_COLORS", "OFFER_COLORS", "use_house_style", "save_figure",
            "figures_dir"]
 
@@ -103,11 +105,11 @@ def save_figure(
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose from {FORMATS}")
         target = out / f"{name}.{fmt}"
-        tmp = out / f".{name}.{fmt}.tmp"
         metadata = {"png": {"Software": None}, "svg": {"Date": None},
                     "pdf": {"CreationDate": None, "ModDate": None, "Producer": None}}[fmt]
-        fig.savefig(tmp, format=fmt, dpi=PNG_DPI if fmt == "png" else None, metadata=metadata)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=PNG_DPI if fmt == "png" else None,
+                        metadata=metadata)
         written.append(target)
     if close:
         plt.close(fig)

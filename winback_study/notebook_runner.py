@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from ._io import atomic_path
+
 __all__ = ["NOTEBOOK_DIR", "list_notebooks", "execute_notebook"]
 
 #: Where the numbered study notebooks live in a source checkout.
@@ -52,16 +54,12 @@ def execute_notebook(
     client.execute()
     if out is not None:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        nbformat.write(nb, tmp)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            nbformat.write(nb, tmp)
         if html:
             from nbconvert import HTMLExporter
 
             body, _ = HTMLExporter().from_notebook_node(nb)
-            target = out.with_suffix(".html")
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(body, encoding="utf-8")
-            os.replace(tmp, target)
+            with atomic_path(out.with_suffix(".html")) as tmp:
+                tmp.write_text(body, encoding="utf-8")
     return nb

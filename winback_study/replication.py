@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import statsmodels.formula.api as smf
 from lifelines import KaplanMeierFitter
 from statsmodels.stats.proportion import proportion_confint
 
 from .offer_experiment import OFFER_ARMS, arm_summary
 from .published import PUBLISHED
+from .return_probability import DEFAULT_RETURN_FORMULA
 
 __all__ = ["replication_table", "to_markdown"]
 
@@ -89,21 +91,16 @@ def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame
     m, lo, hi = _mean_ci(back["slv"])
     rows.append(_row("P4.slv", m, lo, hi, test="mean slv over the reacquired"))
 
-    def rate_gap(mask: pd.Series) -> float:
-        return 100 * (df.loc[mask, "reacquired"].mean() - df.loc[~mask, "reacquired"].mean())
-
-    gap = rate_gap(df["referrals"] > 0)
-    rows.append(_row("P5.referrals", gap, holds=gap > 0,
-                     test=f"return rate, referrers minus others: {gap:+.1f} pp"))
-    gap = rate_gap(df["complaints"] > df["complaints_resolved"])
-    rows.append(_row("P5.complaints", gap, holds=gap < 0,
-                     test=f"return rate, unresolved complaint minus none: {gap:+.1f} pp"))
-    has_complaint = df["complaints"] > 0
-    resolved = df.loc[has_complaint, "complaints_resolved"] == df.loc[has_complaint, "complaints"]
-    gap = 100 * (df.loc[has_complaint][resolved]["reacquired"].mean()
-                 - df.loc[has_complaint][~resolved]["reacquired"].mean())
-    rows.append(_row("P5.resolved", gap, holds=gap > 0,
-                     test=f"complainers: all resolved minus not: {gap:+.1f} pp"))
+    # P5: decided by the return model (probit on the study's formula), 95% intervals
+    fit = smf.probit(DEFAULT_RETURN_FORMULA, data=df).fit(disp=0)
+    ci = fit.conf_int()
+    for fid, term, sign in (("P5.referrals", "referrals", 1), ("P5.complaints", "complaints", -1),
+                            ("P5.resolved", "complaints_resolved", 1)):
+        est, lo, hi = fit.params[term], ci.loc[term, 0], ci.loc[term, 1]
+        holds = (lo > 0) if sign > 0 else (hi < 0)
+        rows.append(_row(fid, est, lo, hi, holds=bool(holds),
+                         test=f"probit coefficient of {term} (return model), 95% CI "
+                              f"{'above' if sign > 0 else 'below'} 0"))
 
     by_reason = df.groupby("defection_reason", observed=True)["reacquired"].mean()
     holds = by_reason["price"] > by_reason["service"] > by_reason["both"]

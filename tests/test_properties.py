@@ -1,0 +1,58 @@
+"""Property tests (hypothesis) on the value and ROI functions."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from winback_study.customer_value import annuity_factor, lifetime_value
+from winback_study.offer_experiment import incremental_roi
+
+margins = st.floats(min_value=0.01, max_value=1e4, allow_nan=False)
+months = st.floats(min_value=0.0, max_value=600.0, allow_nan=False)
+rates = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+probs = st.floats(min_value=0.01, max_value=0.99, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(margins, margins, months, rates)
+def test_value_rises_with_margin(m1, m2, t, r):
+    lo, hi = sorted((m1, m2))
+    assert lifetime_value(lo, t, r) <= lifetime_value(hi, t, r) + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(margins, months, months, rates)
+def test_value_rises_with_survival(m, t1, t2, r):
+    lo, hi = sorted((t1, t2))
+    assert lifetime_value(m, lo, r) <= lifetime_value(m, hi, r) + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(margins, st.floats(min_value=1.0, max_value=600.0), rates, rates)
+def test_value_falls_with_discount_rate(m, t, r1, r2):
+    lo, hi = sorted((r1, r2))
+    assert lifetime_value(m, t, hi) <= lifetime_value(m, t, lo) * (1 + 1e-12) + 1e-9
+
+
+@given(margins, rates)
+def test_zero_length_lifetime_is_worth_nothing(m, r):
+    assert lifetime_value(m, 0.0, r) == 0.0
+
+
+@given(months)
+def test_zero_rate_is_undiscounted(t):
+    assert np.isclose(annuity_factor(t, 0.0), t)
+
+
+@settings(max_examples=200, deadline=None)
+@given(probs, probs, margins, margins, st.floats(min_value=1e-3, max_value=1e3))
+def test_roi_is_invariant_to_the_currency_unit(r, b, value, cost, fx):
+    a = incremental_roi(r, b, value, cost)
+    c = incremental_roi(r, b, value * fx, cost * fx)
+    assert np.isclose(a, c, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(probs, margins, margins)
+def test_roi_without_incremental_customers_loses_the_whole_cost(r, value, cost):
+    assert np.isclose(incremental_roi(r, r, value, cost), -1.0)
