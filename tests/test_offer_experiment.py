@@ -227,3 +227,11 @@ def test_sensitivity_base_scenario_reproduces_the_experiment():
                          cost_multipliers=(1.0, 3.0), scaled_offers="upgrade")
     assert up.scenarios["top_roi"].tolist() == ["upgrade", "discount"]
     assert len(up.flips()) == 1 and "upgrade" in up.summary()
+
+
+def test_package_level_call_and_module_constants():
+    import winback_study as wb
+
+    res = wb.offer_experiment(_small_frame(), n_boot=10)
+    assert isinstance(res, wb.OfferExperimentResult)
+    assert wb.offer_experiment.OFFER_ARMS == ("discount", "upgrade", "bundled", "tailored")

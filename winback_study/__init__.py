@@ -41,3 +41,43 @@ __all__ = [
     "validate_study",
     "version_stamp",
 ]
+
+# the offer experiment and targeting (issue 4); ``offer_experiment`` stays the module, which
+# is callable: ``wb.offer_experiment(df)`` runs :func:`offer_experiment.offer_experiment`
+from . import targeting  # noqa: E402
+from .offer_experiment import (  # noqa: E402
+    OfferExperimentResult,
+    SensitivityResult,
+    replicated_exhibit,
+    roi_sensitivity,
+)
+from .targeting import (  # noqa: E402
+    budget_policy,
+    design_power,
+    gain_curve,
+    policy_frontier,
+    policy_table,
+    qini_curve,
+    sample_size_per_arm,
+    score_offers,
+    top_fraction_response,
+    uplift_by_segment,
+)
+
+__all__ += [
+    "targeting",
+    "OfferExperimentResult",
+    "SensitivityResult",
+    "replicated_exhibit",
+    "roi_sensitivity",
+    "budget_policy",
+    "design_power",
+    "gain_curve",
+    "policy_frontier",
+    "policy_table",
+    "qini_curve",
+    "sample_size_per_arm",
+    "score_offers",
+    "top_fraction_response",
+    "uplift_by_segment",
+]

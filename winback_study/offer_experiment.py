@@ -26,13 +26,20 @@ were randomised separately), and is exact and vectorised: in a resample of ``n``
 customers of an arm the number who came back is ``Binomial(n, k / n)`` and, given that
 number, they are drawn uniformly with replacement from the arm's ``k`` returners. Only
 the returners' values and costs are drawn, summed per replicate with ``numpy.bincount``.
+
+The module is callable: ``winback_study.offer_experiment(df, ...)`` is
+:func:`offer_experiment`, and ``winback_study.offer_experiment.OFFER_ARMS`` still names the
+module's constant.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1001,3 +1008,14 @@ def roi_sensitivity(
     scen["top_roi_changed"] = scen["top_roi"] != ref["top_roi"]
     scen["top_profit_changed"] = scen["top_profit"] != ref["top_profit"]
     return SensitivityResult(table=long, scenarios=scen, base=base, scaled_offers=scaled)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``winback_study.offer_experiment(df, ...)`` run the analysis while
+    ``winback_study.offer_experiment.OFFER_ARMS`` etc. keep naming the module's contents."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> OfferExperimentResult:
+        return offer_experiment(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
