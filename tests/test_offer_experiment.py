@@ -235,3 +235,14 @@ def test_package_level_call_and_module_constants():
     res = wb.offer_experiment(_small_frame(), n_boot=10)
     assert isinstance(res, wb.OfferExperimentResult)
     assert wb.offer_experiment.OFFER_ARMS == ("discount", "upgrade", "bundled", "tailored")
+
+
+def test_break_even_cost_equalises_roi():
+    from winback_study.offer_experiment import break_even_cost
+
+    df = simulate_study(20_000, seed=12)
+    res = offer_experiment(df, n_boot=10)
+    c = break_even_cost(res, "upgrade", "discount")
+    at = offer_experiment(df, costs={"upgrade": c}, n_boot=10).arms
+    assert at.loc["upgrade", "roi"] == pytest.approx(at.loc["discount", "roi"])
+    assert c > 105  # the upgrade out-earns the discount per dollar at its exhibit cost

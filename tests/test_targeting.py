@@ -265,3 +265,14 @@ def test_replication_row_p10(study):
     row = replication_table(study).set_index("id").loc["P10"]
     assert row["status"] == "match"
     assert row["ci_low"] > 50 and "top 20%" in row["test"]
+
+
+def test_budget_frontier_grows_with_the_budget(scores):
+    from winback_study.targeting import budget_frontier
+
+    bf = budget_frontier(scores, budgets=[0, 10_000, 100_000, 1e9])
+    assert bf["profit"].iloc[0] == 0 and bf["contacted"].iloc[0] == 0
+    assert bf["profit"].is_monotonic_increasing
+    assert (bf["cost"] <= bf["budget"] * (1 + 1e-6)).all()
+    assert bf["profit"].iloc[-1] == pytest.approx(
+        evaluate_policy(scores, scores.best()["best_offer"])["profit"])

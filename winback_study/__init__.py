@@ -48,10 +48,12 @@ from . import targeting  # noqa: E402
 from .offer_experiment import (  # noqa: E402
     OfferExperimentResult,
     SensitivityResult,
+    break_even_cost,
     replicated_exhibit,
     roi_sensitivity,
 )
 from .targeting import (  # noqa: E402
+    budget_frontier,
     budget_policy,
     design_power,
     gain_curve,
@@ -68,8 +70,10 @@ __all__ += [
     "targeting",
     "OfferExperimentResult",
     "SensitivityResult",
+    "break_even_cost",
     "replicated_exhibit",
     "roi_sensitivity",
+    "budget_frontier",
     "budget_policy",
     "design_power",
     "gain_curve",

@@ -67,6 +67,7 @@ __all__ = [
     "OfferExperimentResult",
     "offer_experiment",
     "replicated_exhibit",
+    "break_even_cost",
     "horizon_value",
     "SensitivityResult",
     "roi_sensitivity",
@@ -747,6 +748,31 @@ def replicated_exhibit(result: OfferExperimentResult | pd.DataFrame) -> pd.DataF
 # --------------------------------------------------------------------------------------
 # sensitivity
 # --------------------------------------------------------------------------------------
+def break_even_cost(result: OfferExperimentResult, arm: str, rival: str) -> float:
+    """Cost per reacquired customer at which ``arm``'s ROI falls to ``rival``'s.
+
+    With response rate ``r``, baseline ``b`` and value ``V`` of ``arm`` unchanged,
+    ``ROI(c) = (r - b) V / (r c) - 1``; solving ``ROI(c) = ROI_rival`` gives
+    ``c = (r - b) V / (r (1 + ROI_rival))``. Above that cost the rival pays better.
+
+    Parameters
+    ----------
+    result : OfferExperimentResult
+        An analysed experiment.
+    arm, rival : str
+        The two arms.
+
+    Returns
+    -------
+    float
+        USD per reacquired customer of ``arm``.
+    """
+    a, r = result.arms.loc[arm], result.arms.loc[rival]
+    b = result.baseline_rate
+    return float((a["response_rate"] - b) * a["value_per_reacquired"]
+                 / (a["response_rate"] * (1 + r["roi"])))
+
+
 def horizon_value(
     df: pd.DataFrame,
     horizon_months: float | None = None,

@@ -79,6 +79,7 @@ __all__ = [
     "policy_table",
     "policy_frontier",
     "budget_policy",
+    "budget_frontier",
     "published_arm_points",
     "uplift_by_segment",
     "QiniCurve",
@@ -833,6 +834,44 @@ def budget_policy(
     out.attrs["mu"] = mu
     out.attrs["expected_cost"] = spent
     return out
+
+
+def budget_frontier(
+    scores: OfferScores,
+    budgets: Sequence[float] | np.ndarray | None = None,
+    offers: Sequence[str] | None = None,
+    per: float | None = 10_000,
+) -> pd.DataFrame:
+    """Expected outcome of the best assignment under each of a range of budgets.
+
+    Parameters
+    ----------
+    scores : OfferScores
+        From :func:`score_offers`.
+    budgets : sequence of float, optional
+        Budgets on expected offer spend, USD per ``per`` customers; default 12 steps from
+        0 to the spend of the unconstrained most profitable policy.
+    offers : sequence of str, optional
+        Offers to choose from.
+    per : float, optional
+        Scale to this many lapsed customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget: ``budget`` and the columns of :func:`evaluate_policy`.
+    """
+    scale = 1.0 if per is None else len(scores.probability) / per
+    if budgets is None:
+        full = evaluate_policy(scores, budget_policy(scores, np.inf, offers), per)["cost"]
+        budgets = np.linspace(0, full, 12)
+    rows = []
+    for b in budgets:
+        r = evaluate_policy(scores, budget_policy(scores, float(b) * scale, offers), per)
+        r["budget"] = float(b)
+        rows.append(r)
+    out = pd.DataFrame(rows)
+    return out[["budget", *[c for c in out.columns if c != "budget"]]]
 
 
 def policy_table(
