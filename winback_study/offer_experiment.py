@@ -833,7 +833,7 @@ class SensitivityResult:
         ``profit_rank`` (1 = best).
     scenarios : pandas.DataFrame
         One row per scenario: ``roi_ranking``, ``profit_ranking``, ``top_roi``,
-        ``top_profit``, ``roi_ranking_changed``, ``profit_ranking_changed``,
+        ``top_profit``, ``roi_lead`` and ``profit_lead`` (top arm minus runner-up), ``roi_ranking_changed``, ``profit_ranking_changed``,
         ``top_roi_changed``, ``top_profit_changed`` (against the base scenario).
     base : dict
         The base scenario (no horizon cap, the package's discount rate, costs as given).
@@ -1024,6 +1024,10 @@ def roi_sensitivity(
     scen["profit_ranking"] = [_ranking(row) for _, row in wide_profit.iterrows()]
     scen["top_roi"] = wide_roi.idxmax(axis=1)
     scen["top_profit"] = wide_profit.idxmax(axis=1)
+    if k >= 2:
+        for name, wide in (("roi", wide_roi), ("profit", wide_profit)):
+            two = -np.sort(-wide.to_numpy(), axis=1)[:, :2]
+            scen[f"{name}_lead"] = two[:, 0] - two[:, 1]
     base = {"horizon_months": np.inf, "annual_rate": ANNUAL_DISCOUNT_RATE, "cost_multiplier": 1.0}
     if tuple(base.values()) not in scen.index:
         first = scen.index[0]
