@@ -276,3 +276,15 @@ def test_budget_frontier_grows_with_the_budget(scores):
     assert (bf["cost"] <= bf["budget"] * (1 + 1e-6)).all()
     assert bf["profit"].iloc[-1] == pytest.approx(
         evaluate_policy(scores, scores.best()["best_offer"])["profit"])
+
+
+def test_splits_do_not_replay_the_simulators_draws():
+    """Seeding a split with the simulation's seed must not select customers by reason."""
+    from winback_study.targeting import holdout_mask
+
+    df = simulate_study(20_000, seed=77)
+    naive = np.random.default_rng(77).random(len(df)) < 0.5  # the trap
+    assert df.loc[naive, "defection_reason"].nunique() < 4
+    mask = holdout_mask(len(df), 0.5, seed=77)
+    share = df.groupby(mask)["defection_reason"].value_counts(normalize=True).unstack()
+    assert (share.loc[True] - share.loc[False]).abs().max() < 0.03

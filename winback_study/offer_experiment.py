@@ -63,6 +63,7 @@ __all__ = [
     "customer_costs",
     "customer_values",
     "bootstrap_roi",
+    "independent_rng",
     "holm",
     "OfferExperimentResult",
     "offer_experiment",
@@ -272,8 +273,21 @@ def _arms_in(df: pd.DataFrame, arm_col: str, baseline_arm: str) -> list[str]:
     return known + sorted(a for a in present if a not in known and a != baseline_arm)
 
 
-def _rng(seed: SeedLike) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+def independent_rng(seed: SeedLike) -> np.random.Generator:
+    """A generator for resampling or splitting that never replays the simulator's draws.
+
+    ``simulate_study(seed=s)`` draws from ``default_rng(s)``; an analysis seeded with the
+    same ``s`` would reuse those very numbers (a random half split with
+    ``default_rng(s).random(n) < 0.5`` picks customers by their simulated defection
+    reason). An integer seed is therefore turned into an independent child stream
+    (``SeedSequence(seed).spawn(1)[0]``); a Generator is used as given.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
+
+
+_rng = independent_rng
 
 
 # --------------------------------------------------------------------------------------

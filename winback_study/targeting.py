@@ -55,6 +55,7 @@ from .offer_experiment import (
     ValueSpec,
     customer_costs,
     customer_values,
+    independent_rng,
     offer_cost_table,
 )
 from .published import OFFER_EXHIBIT
@@ -70,6 +71,7 @@ __all__ = [
     "score_offers",
     "rank_customers",
     "cross_fit_predict",
+    "holdout_mask",
     "GainCurve",
     "gain_curve",
     "top_fraction_response",
@@ -401,7 +403,8 @@ def cross_fit_predict(
     folds : int
         Number of folds (random, by customer).
     seed : int, optional
-        Seed of the fold assignment.
+        Seed of the fold assignment (an independent stream, see
+        :func:`~winback_study.offer_experiment.independent_rng`).
     transform : callable, optional
         Applied to the held-out rows before predicting (e.g. ``lambda d:
         counterfactual(d, "discount")``).
@@ -413,7 +416,7 @@ def cross_fit_predict(
     """
     if folds < 2:
         raise ValueError("folds must be at least 2")
-    fold = np.random.default_rng(seed).permutation(len(df)) % folds
+    fold = independent_rng(seed).permutation(len(df)) % folds
     out = np.empty(len(df))
     for k in range(folds):
         test = fold == k
@@ -421,6 +424,31 @@ def cross_fit_predict(
         held = df[test] if transform is None else transform(df[test])
         out[test] = _predict(model, held)
     return pd.Series(out, index=df.index, name="p_return")
+
+
+def holdout_mask(n: int, share: float = 0.5, seed: int | None = 0) -> np.ndarray:
+    """Random boolean mask marking about ``share`` of ``n`` rows (e.g. a training half).
+
+    Uses :func:`~winback_study.offer_experiment.independent_rng`, so the split is
+    independent of a study simulated with the same seed.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    share : float
+        Expected share of rows marked True.
+    seed : int, optional
+        Seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of length ``n``.
+    """
+    if not 0 < share < 1:
+        raise ValueError("share must be between 0 and 1")
+    return independent_rng(seed).random(n) < share
 
 
 # --------------------------------------------------------------------------------------
