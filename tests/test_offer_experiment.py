@@ -44,6 +44,7 @@ def test_arm_summary_needs_a_baseline():
 # --------------------------------------------------------------------------------------
 from scipy import stats  # noqa: E402
 from statsmodels.stats import proportion as smprop  # noqa: E402
+from statsmodels.stats.multitest import multipletests  # noqa: E402
 
 from winback_study import simulate_study  # noqa: E402
 from winback_study.offer_experiment import (  # noqa: E402
@@ -188,6 +189,20 @@ def test_holm_textbook_example():
     assert rej.tolist() == [True, False, False, True]
     adj, _ = holm([0.2, np.nan, 0.01])
     assert np.isnan(adj[1]) and adj[2] == pytest.approx(0.02)
+    p = np.random.default_rng(0).uniform(0, 0.2, 12)
+    ref_reject, ref_adj, _, _ = multipletests(p, alpha=0.05, method="holm")
+    adj, rej = holm(p)
+    np.testing.assert_allclose(adj, ref_adj)
+    assert (rej == ref_reject).all()
+
+
+def test_user_table_without_offer_received_uses_its_cost_column():
+    df = _small_frame().drop(columns="offer_received")
+    df["offer_cost"] = np.where(df["offer"] == "none", 0.0, 80.0)
+    res = offer_experiment(df, n_boot=10)
+    assert (res.arms["cost_per_reacquired"] == 80).all() and res.costs == "offer_cost"
+    by_arm = offer_experiment(df, costs={"discount": 60.0, "tailored": 70.0}, n_boot=10)
+    assert by_arm.arms["cost_per_reacquired"].tolist() == [60.0, 70.0]
 
 
 @pytest.mark.parametrize("seed", [11, 202, 3_003])
