@@ -30,7 +30,7 @@ test-fast: $(STAMP)
 
 ## make lab: open the notebooks in JupyterLab (optional)
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulation.py

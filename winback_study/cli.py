@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ._io import atomic_path
@@ -45,6 +46,28 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .user_data import prepare_user_data, read_mapping
+
+    if args.map:
+        df = prepare_user_data(args.data, read_mapping(args.map))
+    else:
+        from .study_table import load_study
+
+        df = load_study(args.data)
+    print(f"ok: {args.data}: {len(df):,} customers, {int(df['reacquired'].sum()):,} reacquired")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from .user_data import analyze
+
+    result = analyze(args.data, args.map, out=args.out, annual_rate=args.discount_rate)
+    print(result.summary())
+    print(f"written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="winback-study",
@@ -61,12 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=DEFAULT_SEED)
     r.add_argument("--customers", type=int, default=53_000)
     r.set_defaults(func=cmd_reproduce)
+    v = sub.add_parser("validate", help="check a lapsed-customer file; one clear error if bad")
+    v.add_argument("data", help="CSV or Parquet file (never modified)")
+    v.add_argument("--map", help="TOML/JSON mapping of your columns to the study's roles")
+    v.set_defaults(func=cmd_validate)
+    a = sub.add_parser("analyze", help="run the study's analyses on your own file")
+    a.add_argument("data", help="CSV or Parquet file (never modified)")
+    a.add_argument("--map", help="TOML/JSON mapping of your columns (default: study names)")
+    a.add_argument("--out", required=True, help="output folder for CSV summaries and figures")
+    a.add_argument("--discount-rate", type=float, default=None,
+                   help="annual discount rate for values (default 0.10)")
+    a.set_defaults(func=cmd_analyze)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point; bad input ends with one line on stderr and exit status 2."""
+    from .study_table import StudyDataError
+
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except StudyDataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

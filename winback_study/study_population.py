@@ -363,7 +363,15 @@ def simulate_study(
     slv = lifetime_value(m2, t2_full, rate)
     slv_obs = lifetime_value(m2, t2_obs, rate)
 
-    nan = np.nan
+    # second-lifetime columns are NaN for those not reacquired (in place: no new arrays)
+    gone = ~back
+    second_start = second_start.astype(float)
+    for arr in (second_start, t2_obs, churned2, m2, slv, slv_obs):
+        arr[gone] = np.nan
+    np.round(slv, 2, out=slv)
+    np.round(slv_obs, 2, out=slv_obs)
+    np.round(clv_first, 2, out=clv_first)
+
     df = pd.DataFrame(  # copy=False: no block consolidation copy (half the peak memory)
         {
             "customer_id": np.arange(1, n + 1, dtype=np.int64),
@@ -382,19 +390,19 @@ def simulate_study(
             "offer_matches_reason": matched,
             "offer_cost": cost,
             "reacquired": back.astype(np.int8),
-            "second_start_month": np.where(back, second_start, nan),
-            "second_tenure_months": np.where(back, t2_obs, nan),
-            "second_churned": np.where(back, churned2, nan),
-            "second_monthly_margin": np.where(back, m2, nan),
-            "clv_first": np.round(clv_first, 2),
-            "slv": np.where(back, np.round(slv, 2), nan),
-            "slv_observed": np.where(back, np.round(slv_obs, 2), nan),
+            "second_start_month": second_start,
+            "second_tenure_months": t2_obs,
+            "second_churned": churned2,
+            "second_monthly_margin": m2,
+            "clv_first": clv_first,
+            "slv": slv,
+            "slv_observed": slv_obs,
         },
         copy=False,
     )
     if include_latent:
         df["latent_loyalty"] = loyalty
-        df["latent_second_tenure_months"] = np.where(back, t2_full, nan)
+        df["latent_second_tenure_months"] = np.where(back, t2_full, np.nan)
     df.attrs["params"] = p
     df.attrs["seed"] = seed
     return df

@@ -1,0 +1,50 @@
+"""The reproduce pipeline: files, index, determinism (run on notebook 01 to stay fast)."""
+
+import hashlib
+
+import pandas as pd
+import pytest
+
+from winback_study.notebook_runner import list_notebooks
+from winback_study.replication import COLUMNS
+from winback_study.report import reproduce
+
+
+def _digests(folder):
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()
+            and p.suffix in (".csv", ".png", ".svg", ".pdf", ".parquet")}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    first = list_notebooks()[:1]
+    a = reproduce(tmp_path_factory.mktemp("a"), seed=123, notebooks=first, progress=False)
+    b = reproduce(tmp_path_factory.mktemp("b"), seed=123, notebooks=first, progress=False)
+    return a, b
+
+
+@pytest.mark.slow
+def test_outputs_exist(two_runs):
+    a, _ = two_runs
+    for rel in ("replication.csv", "replication.md", "index.html",
+                "data/study_population.parquet", "notebooks/01_study_population.html",
+                "notebooks/01_study_population.ipynb"):
+        assert (a.out / rel).exists(), rel
+    table = pd.read_csv(a.out / "replication.csv")
+    assert list(table.columns) == COLUMNS
+    assert set(table["status"]) <= {"match", "miss", "context", "pending"}
+    pngs = list((a.out / "figures").glob("*.png"))
+    assert pngs and all((p.with_suffix(".svg")).exists() and p.with_suffix(".pdf").exists()
+                        for p in pngs)
+    assert "replication table" in a.summary()
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_and_files(two_runs):
+    a, b = two_runs
+    pd.testing.assert_frame_equal(a.table, b.table)
+    da, db = _digests(a.out), _digests(b.out)
+    assert da.keys() == db.keys()
+    differ = [k for k in da if da[k] != db[k]]
+    assert not differ, f"not byte-stable: {differ}"

@@ -1,0 +1,106 @@
+"""A user's own file: mapping, units, levels, errors in the user's column names."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from winback_study import StudyDataError, simulate_study
+from winback_study.cli import main
+from winback_study.user_data import (
+    analyze,
+    available_analyses,
+    prepare_user_data,
+    read_mapping,
+)
+
+MAPPING = {
+    "columns": {
+        "customer_id": "cust_no", "reacquired": "came_back", "first_tenure": "tenure1_days",
+        "second_tenure": "tenure2_days", "second_event": "left_again", "first_margin": "arpu1",
+        "second_margin": "arpu2", "reason": "why_left", "offer": "offer", "referrals": "refs",
+        "complaints": "n_complaints", "complaints_resolved": "n_resolved",
+    },
+    "units": {"tenure": "days"},
+    "levels": {"reason": {"Too expensive": "price"}},
+}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_study(3_000, seed=21)
+
+
+@pytest.fixture()
+def user(sim):
+    return pd.DataFrame({
+        "cust_no": "C" + sim["customer_id"].astype(str),
+        "came_back": sim["reacquired"],
+        "tenure1_days": sim["first_tenure_months"] * 30.4,
+        "tenure2_days": sim["second_tenure_months"] * 30.4,
+        "left_again": sim["second_churned"],
+        "arpu1": sim["first_monthly_margin"], "arpu2": sim["second_monthly_margin"],
+        "why_left": sim["defection_reason"].astype(str).replace({"price": "Too expensive"}),
+        "offer": sim["offer"].astype(str), "refs": sim["referrals"],
+        "n_complaints": sim["complaints"], "n_resolved": sim["complaints_resolved"],
+    })
+
+
+def test_mapping_units_and_levels(sim, user):
+    df = prepare_user_data(user, MAPPING)
+    assert (df["first_tenure_months"] == sim["first_tenure_months"]).all()
+    assert (df["defection_reason"].astype(str) == sim["defection_reason"].astype(str)).all()
+    assert (df["offer_received"].astype(str) == sim["offer_received"].astype(str)).all()
+    assert df["customer_id"].iloc[0] == "C1"
+
+
+def test_errors_name_the_users_column(user):
+    user.loc[user["came_back"] == 1, "left_again"] = user.loc[
+        user["came_back"] == 1, "left_again"].where(lambda s: s.index % 7 != 0, 3)
+    with pytest.raises(StudyDataError, match="your column 'left_again' .role 'second_event'."):
+        prepare_user_data(user, MAPPING)
+
+
+def test_mapping_naming_absent_column(user):
+    bad = {**MAPPING, "columns": {**MAPPING["columns"], "referrals": "referals"}}
+    with pytest.raises(StudyDataError, match="'referals'.*'refs'|'referals'"):
+        prepare_user_data(user, bad)
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ({"columns": {"customer_id": "a"}}, "'reacquired' must name a column"),
+    ({"columns": {"customer_id": "a", "reacquired": "b", "colour": "c"}}, "unknown role"),
+    ({"columns": {"customer_id": "a", "reacquired": "b"}, "units": {"tenure": "fortnights"}},
+     "units.tenure"),
+])
+def test_bad_mappings(bad, msg):
+    with pytest.raises(StudyDataError, match=msg):
+        read_mapping(bad)
+
+
+def test_omitted_role_switches_off_only_what_needs_it():
+    cols = {k: v for k, v in MAPPING["columns"].items() if k != "second_margin"}
+    avail = available_analyses(read_mapping({"columns": cols}))
+    assert "second_margin" in avail["customer value"]
+    assert avail["return rates by segment"] is None
+
+
+def test_analyze_file_writes_outputs_and_leaves_input_alone(user, tmp_path):
+    src = tmp_path / "mine.csv"
+    user.to_csv(src, index=False)
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(
+        "[columns]\n" + "".join(f'{k} = "{v}"\n' for k, v in MAPPING["columns"].items())
+        + '[units]\ntenure = "days"\n[levels.reason]\n"Too expensive" = "price"\n',
+        encoding="utf-8",
+    )
+    before = hashlib.sha256(src.read_bytes()).hexdigest()
+    out = tmp_path / "out"
+    assert main(["analyze", str(src), "--map", str(mapping), "--out", str(out)]) == 0
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == before
+    assert (out / "return_rate_by_reason.csv").exists()
+    assert (out / "figures" / "return_rate_by_reason.png").exists()
+    res = analyze(src, mapping)
+    assert np.isclose(res.tables["return_rate_overall"]["return_rate"].iloc[0],
+                      user["came_back"].mean())

@@ -1,0 +1,355 @@
+"""Bring a user's own lapsed-customer file into the study's shape.
+
+A **mapping** says which of the user's columns play which role and in which units. It is a
+TOML (or JSON) file, or a dict with the same keys::
+
+    [columns]                      # role = "your column name"
+    customer_id = "cust_no"
+    reacquired = "came_back"       # 0/1
+    first_tenure = "tenure1_days"
+    second_tenure = "tenure2_days"
+    second_event = "left_again"    # 0/1, 0 = still a customer (censored)
+    first_margin = "arpu1"
+    second_margin = "arpu2"
+    reason = "why_left"
+    offer = "winback_offer"
+    referrals = "refs"
+    complaints = "n_complaints"
+    complaints_resolved = "n_resolved"
+    months_since_defection = "gap_months"
+
+    [units]
+    tenure = "days"                # days, weeks, months or years (default months); converted
+                                   # to months and rounded up (a started month is billed)
+    margin = "month"               # margin per day, week, month or year (default month)
+
+    [levels]                       # optional: your labels -> the study's
+    reason = { "Too expensive" = "price", "Bad network" = "service" }
+    offer = { "20-off" = "discount" }
+
+Only ``customer_id`` and ``reacquired`` are required; an omitted role switches off the
+analyses that need it (:func:`available_analyses` says which, and why). The input file is
+read, never written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .study_population import TAILORED_OFFER
+from .study_table import StudyDataError, load_study, validate_study
+
+__all__ = [
+    "ROLES",
+    "ANALYSES",
+    "ColumnMapping",
+    "read_mapping",
+    "prepare_user_data",
+    "available_analyses",
+]
+
+#: role -> the study column it becomes.
+ROLES: dict[str, str] = {
+    "customer_id": "customer_id",
+    "reacquired": "reacquired",
+    "first_tenure": "first_tenure_months",
+    "second_tenure": "second_tenure_months",
+    "second_event": "second_churned",
+    "first_margin": "first_monthly_margin",
+    "second_margin": "second_monthly_margin",
+    "reason": "defection_reason",
+    "offer": "offer",
+    "offer_received": "offer_received",
+    "offer_cost": "offer_cost",
+    "referrals": "referrals",
+    "complaints": "complaints",
+    "complaints_resolved": "complaints_resolved",
+    "months_since_defection": "months_since_defection",
+}
+REQUIRED_ROLES = ("customer_id", "reacquired")
+
+#: analysis -> roles it needs.
+ANALYSES: dict[str, tuple[str, ...]] = {
+    "return rates by segment": ("reacquired",),
+    "return model": ("reacquired", "referrals", "complaints", "complaints_resolved", "reason"),
+    "second-lifetime survival": ("reacquired", "second_tenure", "second_event"),
+    "first vs second lifetime": ("reacquired", "first_tenure", "second_tenure", "second_event"),
+    "customer value": ("first_tenure", "first_margin", "second_tenure", "second_event",
+                       "second_margin"),
+    "offer experiment": ("reacquired", "offer"),
+}
+
+_MONTHS_PER = {"days": 12 / 365.25, "weeks": 12 / 52.1775, "months": 1.0, "years": 12.0}
+_MARGIN_TO_MONTH = {"day": 365.25 / 12, "week": 52.1775 / 12, "month": 1.0, "year": 1 / 12}
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which user column plays which role, in which units."""
+
+    columns: dict[str, str]
+    tenure_unit: str = "months"
+    margin_period: str = "month"
+    levels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.columns) - set(ROLES))
+        if unknown:
+            raise StudyDataError(
+                f"mapping: unknown role(s) {', '.join(map(repr, unknown))}; "
+                f"expected some of {', '.join(ROLES)}", problem="bad_mapping",
+            )
+        missing = [r for r in REQUIRED_ROLES if r not in self.columns]
+        if missing:
+            raise StudyDataError(
+                f"mapping: the role(s) {', '.join(map(repr, missing))} must name a column",
+                problem="bad_mapping",
+            )
+        if self.tenure_unit not in _MONTHS_PER:
+            raise StudyDataError(
+                f"mapping: units.tenure is {self.tenure_unit!r}; expected one of "
+                f"{', '.join(_MONTHS_PER)}", problem="bad_mapping",
+            )
+        if self.margin_period not in _MARGIN_TO_MONTH:
+            raise StudyDataError(
+                f"mapping: units.margin is {self.margin_period!r}; expected one of "
+                f"{', '.join(_MARGIN_TO_MONTH)}", problem="bad_mapping",
+            )
+        dup = pd.Series(list(self.columns.values()))
+        dup = dup[dup.duplicated()].tolist()
+        if dup:
+            raise StudyDataError(
+                f"mapping: column {dup[0]!r} is given to more than one role",
+                problem="bad_mapping",
+            )
+
+
+def read_mapping(mapping: str | os.PathLike | Mapping[str, Any]) -> ColumnMapping:
+    """Read a mapping from a TOML/JSON file or a dict (see the module docstring)."""
+    if isinstance(mapping, ColumnMapping):
+        return mapping
+    if not isinstance(mapping, Mapping):
+        path = Path(mapping)
+        if not path.is_file():
+            raise StudyDataError(f"mapping file {str(path)!r} not found", problem="file_not_found")
+        text = path.read_text(encoding="utf-8")
+        try:
+            mapping = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+            raise StudyDataError(f"{path.name}: not valid {path.suffix[1:].upper()}: {err}",
+                                 problem="bad_mapping") from None
+    columns = dict(mapping.get("columns", {}))
+    units = dict(mapping.get("units", {}))
+    return ColumnMapping(
+        columns=columns,
+        tenure_unit=units.get("tenure", "months"),
+        margin_period=units.get("margin", "month"),
+        levels={k: dict(v) for k, v in dict(mapping.get("levels", {})).items()},
+    )
+
+
+def available_analyses(mapping: ColumnMapping) -> dict[str, str | None]:
+    """Each analysis -> ``None`` when it can run, else the reason it is switched off."""
+    out: dict[str, str | None] = {}
+    for name, roles in ANALYSES.items():
+        missing = [r for r in roles if r not in mapping.columns]
+        out[name] = None if not missing else (
+            f"switched off: the mapping gives no column for {', '.join(missing)}"
+        )
+    return out
+
+
+def _read_raw(data: str | os.PathLike | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    if isinstance(data, pd.DataFrame):
+        return data.copy(), "the table"
+    # load_study does every file-level check (encoding, delimiter, empty ...) without
+    # requiring the study's column names
+    return load_study(data, required=()), Path(data).name
+
+
+def prepare_user_data(
+    data: str | os.PathLike | pd.DataFrame,
+    mapping: str | os.PathLike | Mapping[str, Any] | ColumnMapping,
+) -> pd.DataFrame:
+    """Rename, convert units, relabel levels, and validate a user's file.
+
+    Parameters
+    ----------
+    data : path or DataFrame
+        CSV or Parquet file (read, never modified) or a DataFrame (not modified).
+    mapping : path, dict or ColumnMapping
+        Which user column plays which role; see the module docstring.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A validated study table (study column names, months, USD per month). Columns the
+        mapping does not name are dropped.
+
+    Raises
+    ------
+    StudyDataError
+        One clear message naming the column and the rows.
+    """
+    m = read_mapping(mapping)
+    raw, name = _read_raw(data)
+    absent = [c for c in m.columns.values() if c not in raw.columns]
+    if absent:
+        import difflib
+
+        hints = []
+        for col in absent:
+            close = difflib.get_close_matches(col, [str(c) for c in raw.columns], n=1)
+            hints.append(f"{col!r}" + (f" (found {close[0]!r}: misspelled?)" if close else ""))
+        raise StudyDataError(
+            f"{name}: the mapping names column(s) {', '.join(hints)} that the file does not "
+            f"have; it has {', '.join(map(repr, map(str, raw.columns)))}",
+            column=absent[0], problem="missing_column",
+        )
+    df = pd.DataFrame({ROLES[role]: raw[col].to_numpy() for role, col in m.columns.items()},
+                      index=raw.index)
+    for role, labels in m.levels.items():
+        if role not in ("reason", "offer", "offer_received"):
+            raise StudyDataError(f"mapping: levels can be given for reason and offer, not "
+                                 f"{role!r}", problem="bad_mapping")
+        col = ROLES[role]
+        if col in df:
+            df[col] = df[col].map(lambda v, _lab=labels: _lab.get(v, v))
+    # offer_received defaults to the arm; a tailored arm gives each reason its offer
+    if "offer" in df and "offer_received" not in df:
+        received = df["offer"].astype(object)
+        tailored = received == "tailored"
+        if tailored.any():
+            by_reason = (df["defection_reason"].map(dict(TAILORED_OFFER))
+                         if "defection_reason" in df else np.nan)
+            received = received.where(~tailored, by_reason)
+        df["offer_received"] = received
+    factor = _MONTHS_PER[m.tenure_unit]
+    for col in ("first_tenure_months", "second_tenure_months"):
+        if col in df and factor != 1.0:
+            df[col] = _scaled(df[col], factor, ceil=True)
+    per = _MARGIN_TO_MONTH[m.margin_period]
+    for col in ("first_monthly_margin", "second_monthly_margin"):
+        if col in df and per != 1.0:
+            df[col] = _scaled(df[col], per)
+    required = tuple(ROLES[r] for r in m.columns)
+    try:
+        return validate_study(df, required=tuple(c for c in required if not c.startswith("second")))
+    except StudyDataError as err:
+        back = {ROLES[r]: (r, c) for r, c in m.columns.items()}
+        if err.column in back and back[err.column][1] != err.column:
+            role, col = back[err.column]
+            raise StudyDataError(
+                f"{name}: your column {col!r} (role {role!r}): "
+                + err.message.split(": ", 1)[-1],
+                column=col, rows=err.rows, problem=err.problem, n_rows=err.n_rows,
+            ) from None
+        raise
+
+
+def _scaled(s: pd.Series, factor: float, ceil: bool = False) -> pd.Series:
+    """Numbers times ``factor`` (rounded up when ``ceil``: a started month is a billed
+    month); text is left as is so that validation can name it."""
+    num = pd.to_numeric(s, errors="coerce")
+    scaled = num.mul(factor)
+    if ceil:
+        scaled = np.ceil(scaled.round(9))
+    return scaled.astype(object).where(num.notna(), s)
+
+
+# --- analysis of a user's file -------------------------------------------------------------
+
+
+@dataclass
+class AnalysisResult:
+    """What :func:`analyze` computed: tables by name, files written, analyses skipped."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [f"{len(self.tables)} tables, {len(self.files)} files"]
+        lines += [f"  ran: {name}" for name in self.tables]
+        lines += [f"  skipped: {name}: {why}" for name, why in self.skipped.items()]
+        return "\n".join(lines)
+
+
+def _identity_mapping(df: pd.DataFrame) -> dict[str, Any]:
+    """The mapping of a file that already uses the study's column names."""
+    return {"columns": {role: col for role, col in ROLES.items() if col in df.columns}}
+
+
+def analyze(
+    data: str | os.PathLike | pd.DataFrame,
+    mapping: str | os.PathLike | Mapping[str, Any] | ColumnMapping | None = None,
+    out: str | os.PathLike | None = None,
+    annual_rate: float | None = None,
+) -> AnalysisResult:
+    """Run the study's analyses on a user's lapsed-customer file.
+
+    Parameters
+    ----------
+    data : path or DataFrame
+        CSV or Parquet (read, never modified) or a DataFrame.
+    mapping : path, dict or ColumnMapping, optional
+        Which column plays which role (module docstring). Default: the file already uses
+        the study's column names.
+    out : path, optional
+        Folder for the summaries (CSV) and figures (PNG, SVG, PDF).
+    annual_rate : float, optional
+        Discount rate for the value calculations (default 10%).
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    StudyDataError
+        Bad input, with one message naming the column and rows.
+    """
+    from . import analyses
+
+    if mapping is None:
+        raw, _ = _read_raw(data)
+        mapping = _identity_mapping(raw)
+        data = raw
+    m = read_mapping(mapping)
+    df = prepare_user_data(data, m)
+    if int(df["reacquired"].sum()) == 0 and any(
+        r in m.columns for r in ("second_tenure", "second_event")
+    ):
+        raise StudyDataError(
+            "column 'reacquired': no customer in the file was reacquired (all rows are 0); "
+            "expected at least one returner for the second-lifetime analyses",
+            column="reacquired", problem="no_reacquired",
+        )
+    result = AnalysisResult()
+    outdir = Path(out) if out is not None else None
+    for name, why in available_analyses(m).items():
+        if why is not None:
+            result.skipped[name] = why
+            continue
+        tables, figures = analyses.run(name, df, annual_rate=annual_rate)
+        result.tables.update(tables)
+        if outdir is not None:
+            from ._io import atomic_path
+            from .figures import save_figure
+
+            for tname, table in tables.items():
+                with atomic_path(outdir / f"{tname}.csv") as tmp:
+                    table.to_csv(tmp)
+                result.files.append(outdir / f"{tname}.csv")
+            for fname, fig in figures.items():
+                result.files += save_figure(fig, fname, outdir / "figures", close=True)
+    return result
