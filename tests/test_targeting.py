@@ -88,7 +88,7 @@ def test_expected_profit_by_hand(study, scores):
     back = study[(study["reacquired"] == 1) & (study["offer_received"] == "discount")
                  & (study["defection_reason"] == study.loc[i, "defection_reason"])]
     assert v == pytest.approx(back["slv"].mean())
-    gross = score_offers(study.iloc[:500], lambda_model(0.5), value=1000.0, incremental=False)
+    gross = score_offers(study.iloc[:500], ConstantModel(0.5), value=1000.0, incremental=False)
     assert np.allclose(gross.expected_profit["bundled"], 0.5 * 1000 - 0.5 * 225)
     ranked = rank_customers(scores, "upgrade")
     assert ranked["expected_profit"].is_monotonic_decreasing
@@ -96,7 +96,9 @@ def test_expected_profit_by_hand(study, scores):
         scores.expected_profit["upgrade"].sum())
 
 
-class lambda_model:  # noqa: N801 - a tiny duck-typed "model"
+class ConstantModel:
+    """A duck-typed return model predicting the same probability for everyone."""
+
     def __init__(self, p: float):
         self.p = p
 
@@ -109,7 +111,7 @@ def test_value_can_be_a_function_of_the_counterfactual():
     v = expected_values(df, "upgrade", lambda d: (d["offer_received"] == "upgrade") * 500.0)
     assert (v == 500).all()
     with pytest.raises(ValueError, match="probabilities"):
-        score_offers(df, lambda_model(1.5))
+        score_offers(df, ConstantModel(1.5))
 
 
 def test_model_targeting_beats_random_under_the_true_probabilities(study, model):
