@@ -160,6 +160,7 @@ for ax, (label, tab, unit) in zip(
     ax.set(xlabel=f"difference, first minus second arm ({unit})",
            title=f"{label}: {int(tab['significant'].sum())} of {len(tab)} pairs differ")
     ax.set_yticks(y, tab.index)
+axes[0].set_ylabel("pair of arms compared")
 for color, label in (("#0072B2", "significant after Holm"), ("#7F7F7F", "not significant")):
     axes[0].errorbar([], [], xerr=[], fmt="o", color=color, capsize=3, label=label)
 axes[0].legend(loc="lower left", fontsize=9)
