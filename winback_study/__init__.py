@@ -71,13 +71,55 @@ __all__ = [
     "win_back_values",
     "with_offer",
     "GeometricResult",
-    "SBGResult",
     "fit_geometric",
-    "fit_sbg",
     "fit_second_lifetime",
     "fit_second_profit",
     "fit_selection",
     "km_summary",
     "true_second_lifetime_effects",
     "true_second_profit_effects",
+]
+
+# the offer experiment and targeting (issue 4); ``offer_experiment`` stays the module, which
+# is callable: ``wb.offer_experiment(df)`` runs :func:`offer_experiment.offer_experiment`
+from . import targeting  # noqa: E402
+from .offer_experiment import (  # noqa: E402
+    OfferExperimentResult,
+    SensitivityResult,
+    break_even_cost,
+    replicated_exhibit,
+    roi_sensitivity,
+)
+from .targeting import (  # noqa: E402
+    budget_frontier,
+    budget_policy,
+    design_power,
+    gain_curve,
+    policy_frontier,
+    policy_table,
+    qini_curve,
+    sample_size_per_arm,
+    score_offers,
+    top_fraction_response,
+    uplift_by_segment,
+)
+
+__all__ += [
+    "targeting",
+    "OfferExperimentResult",
+    "SensitivityResult",
+    "break_even_cost",
+    "replicated_exhibit",
+    "roi_sensitivity",
+    "budget_frontier",
+    "budget_policy",
+    "design_power",
+    "gain_curve",
+    "policy_frontier",
+    "policy_table",
+    "qini_curve",
+    "sample_size_per_arm",
+    "score_offers",
+    "top_fraction_response",
+    "uplift_by_segment",
 ]

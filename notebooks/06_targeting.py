@@ -1,0 +1,346 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Whom to win back, with what: targeting, market share against profit, and the next test
+#
+# Notebook 05 compared the four offers arm against arm. A firm does not have to send one
+# offer to everyone: HBR (2016) notes that contacting the customers most likely to accept,
+# rather than everyone, raises the win-back rate, and that some firms value the *number* of
+# customers won back (market share) over profit. This notebook asks
+#
+# 1. how much targeting the top-ranked customers gains (the study's P10),
+# 2. which offer each kind of lapsed customer should get,
+# 3. what the trade-off between customers regained and profit looks like across policies,
+# 4. where each offer lifts returns most (uplift) and
+# 5. how large the next experiment must be.
+#
+# A return model (a probit on the study's return equation,
+# `winback_study.return_probability.DEFAULT_RETURN_FORMULA`) is fitted on a random half
+# of the simulated customers and everything is evaluated on the other half. Expected
+# win-back profit of an offer uses the package's ROI definition: the cost is paid only by
+# customers who accept, and value counts only the returns above the no-offer baseline
+# (`winback_study/targeting.py`). Data are simulated; see `data/README.md`.
+
+# %% [markdown]
+# ## Parameters
+
+# %%
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import statsmodels.formula.api as smf
+
+import winback_study as wb
+from winback_study.figures import OFFER_COLORS, save_figure, use_house_style
+from winback_study.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.targeting import behaviour_segment, holdout_mask, published_arm_points
+
+# --- parameters ----------------------------------------------------------------------
+N_CUSTOMERS = 53_000  # lapsed customers simulated (10,000 per offer arm at 53,000)
+OFFER_COSTS = {"discount": 120.0, "upgrade": 105.0, "bundled": 225.0}  # USD per acceptor
+BUDGETS = (50_000, 150_000, 300_000)  # expected offer spend, USD per 10,000 lapsed customers
+PER = 10_000  # policies are reported per this many lapsed customers
+SEED = int(os.environ.get("WINBACK_SEED", 20150701))
+# sample-size calculator: response rates to tell apart, power, error rate, comparisons
+P1, P2, POWER, ALPHA, N_COMPARISONS = 0.45, 0.47, 0.80, 0.05, 1
+
+# %%
+use_house_style()
+df = wb.simulate_study(N_CUSTOMERS, seed=SEED)
+train = holdout_mask(len(df), share=0.5, seed=SEED)  # independent of the simulation's draws
+model = smf.probit(DEFAULT_RETURN_FORMULA, data=df[train]).fit(disp=0)
+hold = df[~train]
+scores = wb.score_offers(hold, model, costs=OFFER_COSTS)
+print(f"return model fitted on {train.sum():,} customers; evaluated on {len(hold):,} "
+      f"(seed {SEED})\n")
+print(scores.summary())
+
+# %% [markdown]
+# ## 1 · Contact only the most likely to return? (P10)
+# Within each randomised arm of the held-out half, rank customers by the model's
+# predicted probability of return under that arm's offer and "contact" only the top
+# share. What they did is observed; the no-offer group, ranked by the same score, shows
+# what such customers do without an offer. Dashed lines: the same share contacted at
+# random.
+
+# %%
+arms = list(wb.offer_experiment.OFFER_ARMS)
+gains = {a: wb.gain_curve(hold, scores.probability[a], a, costs=OFFER_COSTS) for a in arms}
+p10 = wb.top_fraction_response(hold, model.predict(hold), fraction=0.2)
+rows = {(a, f"{s:.0%}"): gains[a].at(s) for a in arms for s in (0.2, 0.4, 1.0)}
+gain_table = pd.DataFrame(rows).T[["contacted", "response_rate", "regained_total",
+                                   "incremental", "profit", "random_profit"]]
+gain_table.style.format({"contacted": "{:,.0f}", "response_rate": "{:.1%}",
+                         "regained_total": "{:,.0f}", "incremental": "{:,.0f}",
+                         "profit": "${:,.0f}", "random_profit": "${:,.0f}"})
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
+for a, g in gains.items():
+    c = g.curve
+    x = 100 * c["share_contacted"]
+    axes[0].plot(x, 100 * c["response_rate"], color=OFFER_COLORS[a], label=a)
+    axes[1].plot(x, c["regained_total"], color=OFFER_COLORS[a])
+    axes[1].plot(x, c["random_regained"], color=OFFER_COLORS[a], ls="--", lw=1)
+    axes[2].plot(x, c["profit"] / 1e6, color=OFFER_COLORS[a])
+    axes[2].plot(x, c["random_profit"] / 1e6, color=OFFER_COLORS[a], ls="--", lw=1)
+n_arm = int(gains["discount"].curve["contacted"].iloc[-1])
+axes[0].set(ylabel="response rate of those contacted (%)",
+            title="Win-back rate of the contacted")
+axes[1].set(ylabel=f"customers back (of about {n_arm:,} per arm)",
+            title="Customers regained, contacted or not")
+axes[2].set(ylabel="net profit (USD million)", title="Profit (solid: ranked, dashed: random)")
+fig.supxlabel("share of the arm contacted, highest predicted return first (%)")
+axes[0].legend(fontsize=9)
+d = gains["discount"]
+fig.suptitle(
+    f"Contacting the top 20% raises the win-back rate from {p10['response_rate_all']:.0%} to "
+    f"{p10['response_rate_top']:.0%} (all arms pooled);\nbut here every contact pays: "
+    f"profit peaks at {d.best_share:.0%} contacted (discount arm)",
+    fontweight="bold", x=0.01, ha="left")
+save_figure(fig, "06_gain_from_targeting")
+plt.show()
+
+# %% [markdown]
+# The win-back *rate* rises steeply when only the likeliest returners are contacted, as
+# HBR reports. Whether that is worth doing depends on what a contact costs: in this
+# simulation an accepted offer costs $105-225 and a regained customer is worth about
+# $1,400, so even a customer with a low chance of returning is worth an offer, and total
+# profit keeps rising as more are contacted. Targeting pays when the budget is limited
+# (section 3) or contacts are expensive.
+
+# %% [markdown]
+# ## 2 · Which offer for whom?
+# Expected per-customer outcome of each offer, averaged within segments of defection
+# reason x first-lifetime behaviour (complaints and whether they were resolved, referrals
+# made). The best offer depends on the goal: expected **profit**, **ROI** (profit per
+# dollar of offer cost) or customers **regained** (uplift over no offer).
+
+# %%
+best = {obj: wb.targeting.best_offer_by_segment(scores, hold, objective=obj)
+        for obj in ("profit", "roi", "regained")}
+best["profit"][["customers", "profit_discount", "profit_upgrade", "profit_bundled",
+                "best_offer", "runner_up", "margin"]].round(1)
+
+# %%
+reasons = list(best["profit"].index.get_level_values(0).unique())
+behaviours = list(behaviour_segment(hold).cat.categories)
+offers = ["discount", "upgrade", "bundled", "none"]
+cmap = plt.matplotlib.colors.ListedColormap([OFFER_COLORS[o] for o in offers])
+fmt = {"profit": lambda v: f"+${v:.0f}",
+       "roi": lambda v: f"+{100 * v:.1f}pp" if v < 0.1 else f"+{100 * v:.0f}pp",
+       "regained": lambda v: f"+{100 * v:.1f}pp"}
+titles = {"profit": "max expected profit (cell: $ per customer ahead of the runner-up)",
+          "roi": "max ROI (cell: lead in ROI percentage points)",
+          "regained": "max customers regained (cell: lead in return probability, pp)"}
+fig, axes = plt.subplots(3, 1, figsize=(11, 9.6), sharex=True)
+for ax, (obj, t) in zip(axes, best.items(), strict=True):
+    grid = t["best_offer"].unstack().reindex(index=reasons, columns=behaviours)
+    margin = t["margin"].unstack().reindex(index=reasons, columns=behaviours)
+    ax.imshow(grid.apply(lambda col: col.map(offers.index)).to_numpy(), cmap=cmap,
+              vmin=-0.5, vmax=len(offers) - 0.5, aspect="auto")
+    for (i, j), v in np.ndenumerate(margin.to_numpy()):
+        ax.text(j, i, f"{grid.iloc[i, j]}\n{fmt[obj](v)}", ha="center", va="center",
+                fontsize=8.5, color="white")
+    ax.set_yticks(range(len(reasons)), reasons)
+    ax.set_ylabel("reason for leaving")
+    ax.set_title(titles[obj], fontsize=11)
+    ax.grid(False)
+axes[-1].set_xticks(range(len(behaviours)), [b.replace(", ", ",\n") for b in behaviours])
+axes[-1].set_xlabel("first-lifetime behaviour: complaints, referrals")
+noun = {"bundled": "bundle"}
+winners = {obj: noun.get(w, w) for obj, w in
+           ((obj, t["best_offer"].value_counts().idxmax()) for obj, t in best.items())}
+fig.suptitle(
+    f"What to send depends on the goal: in most segments the {winners['profit']} for "
+    f"profit,\nthe {winners['roi']} for ROI, the {winners['regained']} for customers regained",
+    fontweight="bold", x=0.01, ha="left")
+save_figure(fig, "06_best_offer_by_segment")
+plt.show()
+
+# %% [markdown]
+# ## 3 · Market share against profit
+# Every policy gives each lapsed customer one offer or none. Expected customers regained
+# (whether contacted or not) and expected profit under the model, per 10,000 lapsed
+# customers, for: one offer for everyone, tailored by reason, the best offer per segment,
+# the model's best offer per customer, and the model's best choice under a budget on
+# offer spend (with a random choice of customers under the same budget for comparison).
+# The frontier curve puts a growing weight on each extra customer regained; no policy lies
+# above it. Hollow black markers: the HBR exhibit's arms, whose success rate x ROI x cost
+# gives their profit per customer offered.
+
+# %%
+policies = wb.policy_table(scores, hold, budgets=BUDGETS, per=PER)
+frontier = wb.policy_frontier(scores, per=PER)
+by_budget = wb.budget_frontier(scores, per=PER)
+tailored_cost = wb.offer_experiment(df, costs=OFFER_COSTS, n_boot=1).arms.loc[
+    "tailored", "cost_per_reacquired"]
+published = published_arm_points(per=PER, tailored_cost=tailored_cost)
+policies.style.format({c: "{:,.0f}" for c in ("contacted", "regained", "incremental", "cost",
+                                               "value", "profit")} | {"roi": "{:.1%}"})
+
+# %%
+fig, (ax, zoom) = plt.subplots(1, 2, figsize=(13, 5.8), width_ratios=(1, 1.15))
+style = {"baseline": ("s", "#7F7F7F"), "tailored": ("D", OFFER_COLORS["tailored"]),
+         "segment-targeted": ("^", "#E69F00"), "model-targeted": ("*", "black"),
+         "budget": ("o", "#56B4E9"), "random, budget": ("X", "#7F7F7F")}
+top_kinds = ("one offer", "tailored", "segment-targeted", "model-targeted")
+for a in (ax, zoom):
+    a.plot(by_budget["regained"], by_budget["profit"] / 1e6, color="#56B4E9", lw=2,
+           label="model, growing budget")
+    a.plot(frontier["regained"], frontier["profit"] / 1e6, color="black", lw=2,
+           label="frontier: extra weight on customers regained")
+for name, r in policies.iterrows():
+    kind = r["kind"]
+    marker, color = (("o", OFFER_COLORS[name.removeprefix("all ")]) if kind == "one offer"
+                     else style[kind])
+    target = zoom if kind in top_kinds else ax
+    target.scatter(r["regained"], r["profit"] / 1e6, marker=marker, color=color, s=80,
+                   zorder=4, label=name if target is zoom else None)
+    if target is ax:
+        ax.annotate(name, (r["regained"], r["profit"] / 1e6), xytext=(8, -4),
+                    textcoords="offset points", fontsize=8.5, color=color)
+zoom.scatter(published["regained"], published["profit"] / 1e6, s=120, facecolors="none",
+             edgecolors="black", linewidths=1.5, zorder=5, label="published arms (HBR 2016)")
+for arm, r in published.iterrows():
+    zoom.annotate(f"HBR {arm}", (r["regained"], r["profit"] / 1e6), xytext=(0, 9),
+                  textcoords="offset points", fontsize=8, ha="center")
+lo_x = min(policies.loc[policies["kind"].isin(top_kinds), "regained"].min(),
+           published["regained"].min()) - 80
+zoom.set(xlim=(lo_x, max(frontier["regained"].max(), published["regained"].max()) + 60),
+         ylim=(policies.loc[policies["kind"].isin(top_kinds), "profit"].min() / 1e6 - 0.15,
+               max(frontier["profit"].max(), published["profit"].max()) / 1e6 + 0.12),
+         title="Zoom: one offer for all, tailored, targeted")
+ax.indicate_inset_zoom(zoom, edgecolor="#4D4D4D")
+ax.set(title="From no offers to the most profitable policy")
+zoom.legend(fontsize=8, loc="lower left", ncol=2)
+ax.legend(fontsize=8.5, loc="upper left")
+fig.supxlabel(f"customers regained per {PER:,} lapsed customers (expected, contacted or not)")
+ax.set_ylabel(f"net profit per {PER:,} lapsed customers (USD million)")
+top_profit = frontier.iloc[0]
+top_share = frontier.iloc[-1]
+extra = top_share["regained"] - top_profit["regained"]
+price = (top_profit["profit"] - top_share["profit"]) / extra
+budget_gain = (policies.loc[policies["kind"] == "budget", "profit"].iloc[0]
+               / policies.loc[policies["kind"] == "random, budget", "profit"].iloc[0] - 1)
+fig.suptitle(
+    f"Past the most profitable policy, each of the last {extra:.0f} customers regained per "
+    f"{PER:,} costs ${price:,.0f} of profit;\nwith ${BUDGETS[0]:,} to spend, the model's "
+    f"choice earns {budget_gain:.0%} more than a random one", fontweight="bold", x=0.01,
+    ha="left")
+save_figure(fig, "06_share_vs_profit_frontier")
+plt.show()
+
+# %% [markdown]
+# ## 4 · Uplift: where does each offer lift returns most?
+# Left: observed response rate of each arm minus the no-offer group's, by reason for
+# leaving (all simulated customers; Newcombe 95% intervals). Right: a Qini curve per offer
+# on the held-out half: customers are ranked by the model's predicted uplift and the
+# curve counts the extra returns among the top share over what the same share of the
+# no-offer group returned; the dotted diagonal is random ranking.
+
+# %%
+uplift = wb.uplift_by_segment(df, "defection_reason")
+qini = {a: wb.qini_curve(hold, scores.uplift[a], a) for a in arms}
+uplift.round(3)
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+reasons = list(uplift.index.get_level_values(0).unique())
+w = 0.2
+for k, a in enumerate(arms):
+    u = uplift.xs(a, level="arm").reindex(reasons)
+    x = np.arange(len(reasons)) + (k - 1.5) * w
+    ax1.bar(x, 100 * u["uplift"], w, color=OFFER_COLORS[a], label=a,
+            yerr=100 * np.vstack([u["uplift"] - u["ci_low"], u["ci_high"] - u["uplift"]]),
+            capsize=2)
+ax1.set_xticks(range(len(reasons)), reasons)
+ax1.set(xlabel="reason for leaving", ylabel="response gain over no offer (pp)",
+        title="Observed uplift by reason")
+ax1.legend(fontsize=9, ncol=2)
+for a, q in qini.items():
+    c = q.curve
+    ax2.plot(100 * c["share_targeted"], c["incremental"], color=OFFER_COLORS[a],
+             label=f"{a} (Qini {q.coefficient:.3f})")
+    ax2.plot(100 * c["share_targeted"], c["random"], color=OFFER_COLORS[a], ls=":", lw=1)
+ax2.set(xlabel="share of the arm targeted, highest predicted uplift first (%)",
+        ylabel="extra customers back vs no offer", title="Qini curves (held-out half)")
+ax2.legend(fontsize=9)
+mean_up = uplift.groupby(level=0, observed=True, sort=False)["uplift"].mean()
+coefs = [q.coefficient for q in qini.values()]
+n_better = sum(c > 0 for c in coefs)
+fig.suptitle(
+    f"Offers lift returns most among {mean_up.idxmax()} leavers (+{100 * mean_up.max():.0f} pp "
+    f"on average) and least among '{mean_up.idxmin()}' leavers (+{100 * mean_up.min():.0f} pp);"
+    f"\nranking by predicted uplift beats random for {n_better} of {len(coefs)} offers "
+    f"(Qini coefficients {min(coefs):.3f} to {max(coefs):.3f})",
+    fontweight="bold", x=0.01, ha="left")
+save_figure(fig, "06_uplift_and_qini")
+plt.show()
+
+# %% [markdown]
+# ## 5 · Designing the next test: how many customers per arm?
+# Customers needed per arm to tell two response rates apart (two-sided test, normal
+# approximation on Cohen's arcsine effect size, statsmodels `NormalIndPower`), and the
+# power the study's 10,000 per arm had. With several arms compared pairwise, set
+# `N_COMPARISONS` above (Bonferroni split of `ALPHA`; the Holm correction used in
+# notebook 05 is at least as powerful).
+
+# %%
+n_needed = wb.sample_size_per_arm(P1, P2, POWER, ALPHA, n_comparisons=N_COMPARISONS)
+power_10k = wb.design_power(P1, P2, 10_000, ALPHA, n_comparisons=N_COMPARISONS)
+power_10k_6 = wb.design_power(P1, P2, 10_000, ALPHA, n_comparisons=6)
+print(f"{P1:.0%} vs {P2:.0%}: {n_needed:,} customers per arm for {POWER:.0%} power "
+      f"(alpha {ALPHA:g}, {N_COMPARISONS} comparison(s)); 10,000 per arm gives "
+      f"{power_10k:.1%} power ({power_10k_6:.1%} if alpha is split over the 6 pairs)")
+diffs = np.round(np.arange(0.01, 0.0601, 0.005), 3)
+sizes = wb.targeting.sample_size_table(P1, diffs, powers=(0.8, 0.9), alpha=ALPHA)
+sizes6 = wb.targeting.sample_size_table(P1, diffs, powers=(0.8,), alpha=ALPHA, n_comparisons=6)
+sizes.style.format("{:,.3f}", subset=["p1", "p2"]).format("{:.1%}", subset=["power_at_10000"])
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
+x = 100 * sizes.index
+ax1.plot(x, sizes["n_per_arm_power_0.8"], "o-", color="#0072B2", label="80% power")
+ax1.plot(x, sizes["n_per_arm_power_0.9"], "o-", color="#D55E00", label="90% power")
+ax1.plot(x, sizes6["n_per_arm_power_0.8"], "o--", color="#0072B2", lw=1,
+         label="80% power, alpha split over 6 pairs")
+ax1.axhline(10_000, color="black", lw=1, ls=":")
+ax1.annotate("study: 10,000 per arm", (x[-1], 10_000), xytext=(0, 5),
+             textcoords="offset points", ha="right", fontsize=9)
+ax1.set_yscale("log")
+ax1.set_yticks([1_000, 2_000, 5_000, 10_000, 20_000, 50_000])
+ax1.yaxis.set_major_formatter(plt.matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+ax1.yaxis.set_minor_formatter(plt.matplotlib.ticker.NullFormatter())
+ax1.set(xlabel=f"difference to detect from {P1:.0%} (percentage points)",
+        ylabel="customers needed per arm (log scale)", title="Sample size per arm")
+ax1.legend(fontsize=9)
+ax2.plot(x, 100 * sizes["power_at_10000"], "o-", color="#0072B2", label="one comparison")
+ax2.plot(x, 100 * sizes6["power_at_10000"], "o--", color="#0072B2", lw=1,
+         label="alpha split over 6 pairs")
+ax2.axhline(100 * POWER, color="black", lw=1, ls=":")
+ax2.set(xlabel=f"true difference from {P1:.0%} (percentage points)",
+        ylabel="power (%)", ylim=(0, 102), title="Power of the 10,000-per-arm design")
+ax2.legend(fontsize=9, loc="lower right")
+fig.suptitle(
+    f"Telling {P1:.0%} from {P2:.0%} needs {n_needed:,} customers per arm at {POWER:.0%} power;"
+    f"\nthe study's 10,000 per arm had {power_10k:.0%} power ({power_10k_6:.0%} with six "
+    "pairwise comparisons)", fontweight="bold", x=0.01, ha="left")
+save_figure(fig, "06_sample_size")
+plt.show()
+
+# %%
+print(wb.version_stamp())

@@ -1,0 +1,292 @@
+"""Targeting: counterfactual scores, realised gain curves, policies, uplift, sample size."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from winback_study import simulate_study, true_return_coefficients
+from winback_study.offer_experiment import offer_experiment
+from winback_study.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.targeting import (
+    budget_policy,
+    counterfactual,
+    cross_fit_predict,
+    design_power,
+    evaluate_policy,
+    expected_values,
+    gain_curve,
+    policy_frontier,
+    policy_table,
+    published_arm_points,
+    qini_curve,
+    rank_customers,
+    sample_size_per_arm,
+    sample_size_table,
+    score_offers,
+    top_fraction_response,
+    uplift_by_segment,
+)
+
+
+def _probit(d: pd.DataFrame):
+    return smf.probit(DEFAULT_RETURN_FORMULA, data=d).fit(disp=0)
+
+
+@pytest.fixture(scope="module")
+def study():
+    return simulate_study(53_000, seed=404)
+
+
+@pytest.fixture(scope="module")
+def model(study):
+    return _probit(study)
+
+
+@pytest.fixture(scope="module")
+def scores(study, model):
+    return score_offers(study, model)
+
+
+def _true_probability(df: pd.DataFrame, offer: str) -> np.ndarray:
+    """P(return | observed covariates, offer) under the simulator's true probit."""
+    cf = counterfactual(df, offer)
+    beta = true_return_coefficients(df.attrs["params"])
+    x = beta["Intercept"] + sum(beta[c] * cf[c] for c in (
+        "referrals", "complaints", "complaints_resolved", "offer_matches_reason",
+        "first_tenure_months", "first_monthly_margin", "months_since_defection"))
+    reason = cf["defection_reason"].astype(str)
+    received = cf["offer_received"].astype(str)
+    x = x + reason.map(lambda r: beta.get(f"defection_reason[{r}]", 0.0)).astype(float)
+    x = x + received.map(lambda o: beta.get(f"offer_received[{o}]", 0.0)).astype(float)
+    return stats.norm.cdf(x.to_numpy())
+
+
+def test_counterfactual_rewrites_the_offer():
+    df = simulate_study(2_000, seed=1)
+    cf = counterfactual(df, "tailored")
+    expected = df["defection_reason"].astype(str).map(
+        {"price": "discount", "service": "upgrade", "both": "bundled", "other": "discount"})
+    assert (cf["offer_received"].astype(str) == expected).all()
+    assert (cf.loc[df["defection_reason"] == "price", "offer_matches_reason"] == 1).all()
+    assert (cf.loc[df["defection_reason"] == "other", "offer_matches_reason"] == 0).all()
+    assert (counterfactual(df, "upgrade", costs={"upgrade": 99})["offer_cost"] == 99).all()
+    assert (counterfactual(df, "none")["offer_cost"] == 0).all()
+    assert df["offer_received"].astype(str).isin(["none", "discount", "upgrade", "bundled"]).all()
+    with pytest.raises(ValueError, match="unknown offer"):
+        counterfactual(df, "coupon")
+
+
+def test_expected_profit_by_hand(study, scores):
+    i = study.index[7]
+    p, p0 = scores.probability.loc[i, "discount"], scores.probability.loc[i, "none"]
+    v, c = scores.value.loc[i, "discount"], scores.cost.loc[i, "discount"]
+    assert c == 120
+    assert scores.expected_profit.loc[i, "discount"] == pytest.approx((p - p0) * v - p * c)
+    # value = mean SLV of the reacquired with the same reason who got the discount
+    back = study[(study["reacquired"] == 1) & (study["offer_received"] == "discount")
+                 & (study["defection_reason"] == study.loc[i, "defection_reason"])]
+    assert v == pytest.approx(back["slv"].mean())
+    gross = score_offers(study.iloc[:500], ConstantModel(0.5), value=1000.0, incremental=False)
+    assert np.allclose(gross.expected_profit["bundled"], 0.5 * 1000 - 0.5 * 225)
+    ranked = rank_customers(scores, "upgrade")
+    assert ranked["expected_profit"].is_monotonic_decreasing
+    assert ranked["cumulative_profit"].iloc[-1] == pytest.approx(
+        scores.expected_profit["upgrade"].sum())
+
+
+class ConstantModel:
+    """A duck-typed return model predicting the same probability for everyone."""
+
+    def __init__(self, p: float):
+        self.p = p
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        return np.full(len(df), self.p)
+
+
+def test_value_can_be_a_function_of_the_counterfactual():
+    df = simulate_study(1_000, seed=2)
+    v = expected_values(df, "upgrade", lambda d: (d["offer_received"] == "upgrade") * 500.0)
+    assert (v == 500).all()
+    with pytest.raises(ValueError, match="probabilities"):
+        score_offers(df, ConstantModel(1.5))
+
+
+def test_model_targeting_beats_random_under_the_true_probabilities(study, model):
+    """Truth known: expected incremental profit of the top 30% by the model vs a random 30%."""
+    truth_p = _true_probability(study, "discount")
+    truth_p0 = _true_probability(study, "none")
+    # the fitted model recovers the true probabilities closely
+    fitted = model.predict(counterfactual(study, "discount"))
+    assert np.corrcoef(fitted, truth_p)[0, 1] > 0.99
+    value, cost = 1_410.0, 120.0
+    true_profit = (truth_p - truth_p0) * value - truth_p * cost
+    sc = score_offers(study, model, offers=("discount",), value=value)
+    k = int(0.3 * len(study))
+    top = np.argsort(-sc.expected_profit["discount"].to_numpy())[:k]
+    rng = np.random.default_rng(0)
+    random_means = [true_profit[rng.choice(len(study), k, replace=False)].mean()
+                    for _ in range(20)]
+    assert true_profit[top].mean() > max(random_means) + 20  # USD per customer contacted
+    oracle = np.sort(true_profit)[::-1][:k].mean()
+    assert true_profit[top].mean() > 0.97 * oracle
+
+
+def test_gain_curve_realised_response_rises_when_targeting(study, scores):
+    g = gain_curve(study, scores.probability["discount"], "discount")
+    c = g.curve
+    everyone = c.iloc[-1]
+    arm = study[study["offer"] == "discount"]
+    assert everyone["contacted"] == len(arm)
+    assert everyone["response_rate"] == pytest.approx(arm["reacquired"].mean())
+    res = offer_experiment(study, n_boot=10)
+    assert everyone["profit"] == pytest.approx(res.arms.loc["discount", "net_profit"], rel=1e-9)
+    top20 = g.at(0.2)
+    assert top20["response_rate"] > everyone["response_rate"] + 0.15  # P10
+    assert top20["profit"] > top20["random_profit"]
+    assert (np.diff(c["reacquired"]) >= 0).all()
+    assert "discount arm" in g.summary()
+
+
+def test_gain_curve_by_hand_on_a_tiny_frame():
+    df = pd.DataFrame({
+        "offer": ["discount"] * 4 + ["none"] * 4,
+        "offer_received": ["discount"] * 4 + ["none"] * 4,
+        "reacquired": [1, 0, 1, 0, 1, 0, 0, 0],
+        "slv": [1000, np.nan, 500, np.nan, 800, np.nan, np.nan, np.nan],
+        "s": [0.9, 0.8, 0.1, 0.2, 0.9, 0.5, 0.4, 0.1],
+    })
+    c = gain_curve(df, "s", "discount", fractions=[0.5]).curve.set_index("share_contacted")
+    half = c.loc[0.5]
+    # top half of the arm: s 0.9 (back, 1000) and 0.8 (not back); control top half: 1 of 2
+    assert half["reacquired"] == 1 and half["response_rate"] == 0.5
+    assert half["baseline_rate"] == 0.5 and half["incremental"] == 0
+    assert half["profit"] == pytest.approx(0 * 1000 - 120)
+    assert half["regained_total"] == pytest.approx(1 + 0.0 * 2)  # control bottom half: 0 back
+
+
+def test_top_fraction_response_and_cross_fitting(study):
+    p = cross_fit_predict(study, _probit, folds=2, seed=1)
+    assert p.between(0, 1).all() and p.index.equals(study.index)
+    t = top_fraction_response(study, p, fraction=0.2)
+    assert t["contacted"] == 8_000 and t["offered"] == 40_000
+    assert t["top_ci_low"] > t["response_rate_all"] and t["pvalue"] < 1e-10
+    lo, hi = stats.binomtest(int(round(t["response_rate_top"] * 8000)), 8000).proportion_ci(
+        method="wilson")
+    assert (t["top_ci_low"], t["top_ci_high"]) == pytest.approx((lo, hi))
+
+
+def test_policies_frontier_and_budget(study, scores):
+    pol = policy_table(scores, study, budgets=(50_000,))
+    assert pol.loc["no offers", "profit"] == 0
+    assert pol.loc["no offers", "regained"] == pytest.approx(
+        scores.probability["none"].mean() * 10_000)
+    best = pol.loc["model: best offer per customer", "profit"]
+    assert best >= pol.loc[pol["kind"] == "one offer", "profit"].max() - 1e-6
+    budget = pol.loc["model, budget $50,000"]
+    assert budget["cost"] <= 50_000 * (1 + 1e-6)
+    assert budget["profit"] > pol.loc["random discount, budget $50,000", "profit"]
+    a = budget_policy(scores, 1e4)
+    assert evaluate_policy(scores, a, per=None)["cost"] <= 1e4 + 1e-6
+    fr = policy_frontier(scores, weights=[0, 100, 1_000, 10_000])
+    assert fr["profit"].iloc[0] == pytest.approx(best)
+    assert fr["regained"].is_monotonic_increasing and fr["profit"].is_monotonic_decreasing
+    # each frontier point maximises profit + weight x extra customers over every policy
+    for _, f in fr.iterrows():
+        objective = pol["profit"] + f["weight"] * pol["incremental"]
+        assert f["profit"] + f["weight"] * f["incremental"] >= objective.max() - 1e-6
+    pts = published_arm_points(tailored_cost=125.0)
+    assert pts.loc["discount", "profit"] == pytest.approx(6.68 * 0.45 * 120 * 10_000)
+    assert pts.loc["bundled", "regained"] == pytest.approx(4_700)
+
+
+def test_uplift_by_segment_against_hand_computation(study):
+    u = uplift_by_segment(study, "defection_reason")
+    row = u.loc[("service", "upgrade")]
+    t = study[(study["defection_reason"] == "service") & (study["offer"] == "upgrade")]
+    c = study[(study["defection_reason"] == "service") & (study["offer"] == "none")]
+    assert row["uplift"] == pytest.approx(t["reacquired"].mean() - c["reacquired"].mean())
+    assert row["ci_low"] < row["uplift"] < row["ci_high"]
+    assert list(u.index.get_level_values("arm")[:4]) == ["discount", "upgrade", "bundled",
+                                                         "tailored"]
+
+
+def test_qini_of_the_model_beats_a_random_score(study, scores):
+    q = qini_curve(study, scores.uplift["discount"], "discount")
+    noise = qini_curve(study, np.random.default_rng(3).random(len(study)), "discount")
+    assert q.coefficient > 0.005 > abs(noise.coefficient)
+    c = q.curve
+    assert c["incremental"].iloc[0] == 0
+    arm = study[study["offer"] == "discount"]
+    ctrl = study[study["offer"] == "none"]
+    total = arm["reacquired"].sum() - ctrl["reacquired"].mean() * len(arm)
+    assert c["incremental"].iloc[-1] == pytest.approx(total)
+
+
+def test_sample_size_against_textbook_values():
+    # Cohen (1988), Table 6.4.1: h = 0.20, two-sided alpha 0.05, power 0.80 -> n = 392 per group
+    p1 = 0.5
+    p2 = np.sin(np.arcsin(np.sqrt(p1)) + 0.1) ** 2  # h = 2 asin(sqrt p2) - 2 asin(sqrt p1) = 0.2
+    assert sample_size_per_arm(p1, p2) in (392, 393)
+    # closed form: n = 2 (z_{1-a/2} + z_{power})^2 / h^2
+    h = 2 * np.arcsin(np.sqrt(0.47)) - 2 * np.arcsin(np.sqrt(0.45))
+    n = 2 * (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) ** 2 / h**2
+    assert sample_size_per_arm(0.45, 0.47) == int(np.ceil(n))
+    assert 9_500 < sample_size_per_arm(0.45, 0.47) < 10_000
+    power = design_power(0.45, 0.47, 10_000)
+    assert power == pytest.approx(stats.norm.cdf(h * np.sqrt(10_000 / 2) - stats.norm.ppf(0.975)),
+                                  abs=1e-3)
+    assert design_power(0.45, 0.47, 10_000, n_comparisons=6) < power
+    t = sample_size_table(0.45, differences=(0.02, 0.05))
+    assert t.loc[0.02, "n_per_arm_power_0.8"] == sample_size_per_arm(0.45, 0.47)
+    with pytest.raises(ValueError, match="equal"):
+        sample_size_per_arm(0.45, 0.45)
+
+
+def test_best_offer_depends_on_the_objective(study, scores):
+    from winback_study.targeting import best_offer_by_segment
+
+    by_profit = best_offer_by_segment(scores, study)
+    assert len(by_profit) == 24 and by_profit["customers"].sum() == len(study)
+    assert (by_profit["margin"] >= 0).all()
+    seg = by_profit.iloc[0]
+    assert seg["best_score"] == pytest.approx(seg[f"profit_{seg['best_offer']}"])
+    by_roi = best_offer_by_segment(scores, study, objective="roi")
+    by_share = best_offer_by_segment(scores, study, objective="regained")
+    # the study's point: the cheapest offer pays best per dollar, the bundle wins back most
+    assert (by_roi["best_offer"] == "upgrade").mean() > 0.5
+    assert (by_share["best_offer"] == "bundled").mean() > 0.5
+    assert by_profit["best_offer"].isin(["discount", "upgrade", "bundled", "none"]).all()
+
+
+def test_replication_row_p10(study):
+    from winback_study.replication import replication_table
+
+    row = replication_table(study).set_index("id").loc["P10"]
+    assert row["status"] == "match"
+    assert row["ci_low"] > 50 and "top 20%" in row["test"]
+
+
+def test_budget_frontier_grows_with_the_budget(scores):
+    from winback_study.targeting import budget_frontier
+
+    bf = budget_frontier(scores, budgets=[0, 10_000, 100_000, 1e9])
+    assert bf["profit"].iloc[0] == 0 and bf["contacted"].iloc[0] == 0
+    assert bf["profit"].is_monotonic_increasing
+    assert (bf["cost"] <= bf["budget"] * (1 + 1e-6)).all()
+    assert bf["profit"].iloc[-1] == pytest.approx(
+        evaluate_policy(scores, scores.best()["best_offer"])["profit"])
+
+
+def test_splits_do_not_replay_the_simulators_draws():
+    """Seeding a split with the simulation's seed must not select customers by reason."""
+    from winback_study.targeting import holdout_mask
+
+    df = simulate_study(20_000, seed=77)
+    naive = np.random.default_rng(77).random(len(df)) < 0.5  # the trap
+    assert df.loc[naive, "defection_reason"].nunique() < 4
+    mask = holdout_mask(len(df), 0.5, seed=77)
+    share = df.groupby(mask)["defection_reason"].value_counts(normalize=True).unstack()
+    assert (share.loc[True] - share.loc[False]).abs().max() < 0.03
