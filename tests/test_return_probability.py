@@ -239,7 +239,7 @@ def test_plots_return_axes(probit, tmp_path):
     assert "reason: both (vs price)" in [t.get_text() for t in ax.get_yticklabels()]
     fig, ax2 = plt.subplots()
     assert probit.plot_calibration(ax=ax2) is ax2
-    assert ax2.get_xlabel() == "predicted return rate (%)" and "estimation" in ax2.get_title()
+    assert ax2.get_xlabel() == "predicted return rate (%)" and "estimation" in (ax2.get_title() + ax2.get_title(loc="left"))
     fig.savefig(tmp_path / "c.png")
     plt.close("all")
 

@@ -26,7 +26,7 @@ from .customer_value import (
     win_back_values,
     with_offer,
 )
-from .sbg import GeometricResult, SBGResult, fit_geometric, fit_sbg
+from .sbg import GeometricResult, fit_geometric
 from .second_lifetime import fit_second_lifetime, km_summary, true_second_lifetime_effects
 from .second_profit import fit_second_profit, true_second_profit_effects
 from .selection import fit_selection

@@ -81,15 +81,77 @@ def offer_experiment(df: pd.DataFrame, **_: object) -> Result:
     return {"offer_response": table}, {}
 
 
+def _terms(df: pd.DataFrame, candidates: dict[str, str]) -> list[str]:
+    """Formula terms whose column exists and varies in ``df``."""
+    return [term for col, term in candidates.items()
+            if col in df and df[col].nunique(dropna=True) > 1]
+
+
+def return_model(df: pd.DataFrame, **_: object) -> Result:
+    from .return_probability import fit_return_model
+
+    terms = _terms(df, {
+        "referrals": "referrals", "complaints": "complaints",
+        "complaints_resolved": "complaints_resolved",
+        "defection_reason": "C(defection_reason, Treatment('price'))",
+        "first_tenure_months": "first_tenure_months",
+        "first_monthly_margin": "first_monthly_margin",
+        "months_since_defection": "months_since_defection",
+    })
+    if "offer_received" in df and "none" in set(df["offer_received"].dropna().astype(str)):
+        terms += _terms(df, {"offer_received": "C(offer_received, Treatment('none'))"})
+    model = fit_return_model(df, "reacquired ~ " + " + ".join(terms), link="probit")
+    use_house_style()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    model.plot_marginal_effects(ax=ax)
+    return {"return_model_coefficients": model.summary_frame(),
+            "return_model_marginal_effects": model.marginal_effects()}, {
+            "return_model_marginal_effects": fig}
+
+
+def second_lifetime_model(df: pd.DataFrame, **_: object) -> Result:
+    from .second_lifetime import fit_second_lifetime
+
+    terms = _terms(df, {
+        "referrals": "referrals", "complaints": "complaints",
+        "first_tenure_months": "first_tenure_months",
+        "defection_reason": "C(defection_reason, Treatment('price'))",
+    })
+    back = df[df["reacquired"] == 1]
+    if "offer_received" in df and "none" in set(back["offer_received"].dropna().astype(str)):
+        terms += _terms(back, {"offer_received": "C(offer_received, Treatment('none'))"})
+    fit = fit_second_lifetime(df, model="weibull", formula=" + ".join(terms) or "1")
+    return {"second_lifetime_weibull": fit.summary}, {}
+
+
+def first_vs_second(df: pd.DataFrame, **_: object) -> Result:
+    from .second_lifetime import first_vs_second_logrank, km_curves, km_summary, plot_km
+
+    summary = km_summary(df)
+    test = first_vs_second_logrank(df)
+    use_house_style()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    curves = km_curves(df)
+    plot_km({f"{life} lifetime": k for (_, life), k in curves.items()}, ax=ax)
+    med = summary["median"].to_numpy()
+    ax.set(xlabel="months since the lifetime began", ylabel="share still a customer",
+           title=f"Median lifetime: first {med[0]:.0f} months, second {med[1]:.0f} months")
+    return {"lifetimes_kaplan_meier": summary,
+            "lifetimes_logrank": pd.DataFrame([test]) if isinstance(test, dict) else test}, {
+            "lifetimes_first_vs_second": fig}
+
+
 #: analysis name (as in :data:`winback_study.user_data.ANALYSES`) -> function
 REGISTRY: dict[str, Callable[..., Result]] = {
     "return rates by segment": return_rates,
+    "return model": return_model,
+    "second-lifetime survival": second_lifetime_model,
+    "first vs second lifetime": first_vs_second,
     "customer value": customer_value,
     "offer experiment": offer_experiment,
 }
 
 
 def run(name: str, df: pd.DataFrame, **kw: object) -> Result:
-    """Run the analysis ``name``; analyses not built yet return nothing."""
-    fn = REGISTRY.get(name)
-    return fn(df, **kw) if fn is not None else ({}, {})
+    """Run the analysis ``name`` (one of :data:`REGISTRY`)."""
+    return REGISTRY[name](df, **kw)
