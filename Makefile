@@ -34,6 +34,8 @@ lab: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulation.py
+	$(BIN)/python benchmarks/bench_return_probability.py --sizes 100000 1000000
+	$(BIN)/python benchmarks/bench_second_lifetime.py --sizes 100000
 
 ## make notebooks: rebuild notebooks/*.ipynb from their jupytext twins (notebooks/*.py)
 notebooks: $(STAMP)
