@@ -37,6 +37,7 @@ from __future__ import annotations
 import itertools
 import sys
 import types
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +116,14 @@ def incremental_roi(
     cost = np.asarray(cost_per_reacquired, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = ((r - baseline_rate) * value_per_customer - r * cost) / (r * cost)
+    undefined = np.broadcast_to((r * cost) == 0, np.shape(out))
+    if undefined.any():
+        warnings.warn(
+            "ROI is undefined where the offer cost or the response rate is zero (division by "
+            "zero); it is reported as NaN there. Compare net profit instead.",
+            RuntimeWarning, stacklevel=2,
+        )
+        out = np.where(undefined, np.nan, out)
     return out if np.ndim(out) else float(out)
 
 
