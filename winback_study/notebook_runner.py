@@ -50,6 +50,9 @@ def execute_notebook(
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        # ipykernel warns on every start that its local TCP sockets are unencrypted;
+        # the kernel is private to this process, so keep the console to real errors.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     client.execute()
     if out is not None:
