@@ -86,7 +86,7 @@ def main() -> None:
             path = Path(tmp) / "study.parquet"
             subprocess.run(
                 [sys.executable, "-c", "import sys; from winback_study import simulate_study; "
-                 "d = simulate_study(int(sys.argv[1]), seed=1); d.attrs = {}; "
+                 "d = simulate_study(int(sys.argv[1]), seed=1); "
                  "d.to_parquet(sys.argv[2])",
                  str(n_customers), str(path)], check=True)
             run_size(size, path, args.models, modes, args.timeout)

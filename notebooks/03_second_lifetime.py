@@ -178,7 +178,7 @@ ph.round(3)
 # %%
 weib = fit_second_lifetime(df, "weibull", correct_selection=True)
 cox = fit_second_lifetime(df, "cox", correct_selection=True)
-rho = df.attrs["params"].loyalty_return
+rho = wb.study_params(df).loyalty_return
 loyal = weib.data.groupby("offer", observed=True).agg(
     returners=("latent_loyalty", "size"),
     mean_loyalty=("latent_loyalty", "mean"),
@@ -210,7 +210,7 @@ plt.show()
 # `alpha`.
 
 # %%
-truth = true_second_lifetime_effects(df.attrs["params"])
+truth = true_second_lifetime_effects(df)
 bias = selection_bias_table(truth, weib_naive.summary, weib.summary)
 bias.round(3)
 
@@ -254,7 +254,7 @@ plt.show()
 # %%
 print(f"Weibull shape rho_: naive {np.exp(weib_naive.ancillary['coef'].iloc[0]):.3f}, corrected "
       f"{np.exp(weib.ancillary['coef'].iloc[0]):.3f}, truth "
-      f"{1 / df.attrs['params'].second_tenure_sigma:.3f}")
+      f"{1 / wb.study_params(df).second_tenure_sigma:.3f}")
 print(f"control coefficient (tau x rho): {weib.params_['inverse_mills']:.3f}, truth "
       f"{truth['inverse_mills']:.3f}")
 
@@ -263,7 +263,7 @@ print(f"control coefficient (tau x rho): {weib.params_['inverse_mills']:.3f}, tr
 # on loyalty; the residual frailty pulls the fitted log hazard ratios slightly towards 0).
 
 # %%
-selection_bias_table(true_second_lifetime_effects(df.attrs["params"], model="cox"),
+selection_bias_table(true_second_lifetime_effects(df, model="cox"),
                      cox_naive.summary, cox.summary).round(3)
 
 # %% [markdown]

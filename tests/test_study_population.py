@@ -6,7 +6,13 @@ import pytest
 import statsmodels.formula.api as smf
 from lifelines import KaplanMeierFitter
 
-from winback_study import StudyParams, arm_summary, simulate_study, true_return_coefficients
+from winback_study import (
+    StudyParams,
+    arm_summary,
+    simulate_study,
+    study_params,
+    true_return_coefficients,
+)
 from winback_study.customer_value import lifetime_value
 from winback_study.published import OFFER_EXHIBIT, get
 from winback_study.study_population import OFFER_COSTS, TAILORED_OFFER
@@ -89,9 +95,29 @@ def test_same_seed_same_frame_byte_for_byte():
     assert frame_hash(simulate_study(10_000, seed=100)) != frame_hash(a)
 
 
+def test_params_survive_a_parquet_round_trip(tmp_path):
+    params = StudyParams().with_(loyalty_return=0.3)
+    df = simulate_study(500, seed=3, params=params)
+    path = tmp_path / "study.parquet"
+    df.to_parquet(path)  # attrs are JSON-ready, so a plain to_parquet works
+    back = pd.read_parquet(path)
+    assert study_params(back) == params
+    assert back.attrs["seed"] == 3
+    pd.testing.assert_series_equal(true_return_coefficients(back), true_return_coefficients(params))
+
+
+def test_study_params_explains_a_frame_without_them():
+    df = simulate_study(100, seed=3)
+    df.attrs = {}
+    with pytest.raises(ValueError, match="carries no simulator parameters"):
+        study_params(df)
+    with pytest.raises(ValueError, match="unknown StudyParams field"):
+        StudyParams.from_dict({"loyalty": 0.1})
+
+
 def test_params_are_exposed_and_change_the_data():
     df = simulate_study(2_000, seed=5)
-    assert df.attrs["params"] == StudyParams()
+    assert study_params(df) == StudyParams()
     coefs = true_return_coefficients()
     assert coefs["referrals"] > 0 and coefs["complaints"] < 0
     assert coefs["complaints_resolved"] > 0

@@ -163,7 +163,6 @@ def test_custom_required_columns(df: pd.DataFrame) -> None:
 def test_round_trip_through_files(sim: pd.DataFrame, tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"study{suffix}"
     plain = sim.copy()
-    plain.attrs = {}  # StudyParams in attrs is not JSON-serialisable for Parquet metadata
     if suffix == ".csv":
         plain.to_csv(path, index=False)
     else:

@@ -52,7 +52,7 @@ def scores(study, model):
 def _true_probability(df: pd.DataFrame, offer: str) -> np.ndarray:
     """P(return | observed covariates, offer) under the simulator's true probit."""
     cf = counterfactual(df, offer)
-    beta = true_return_coefficients(df.attrs["params"])
+    beta = true_return_coefficients(df)
     x = beta["Intercept"] + sum(beta[c] * cf[c] for c in (
         "referrals", "complaints", "complaints_resolved", "offer_matches_reason",
         "first_tenure_months", "first_monthly_margin", "months_since_defection"))

@@ -11,7 +11,7 @@ from .provenance import version_stamp
 from .published import PUBLISHED, published_table
 from .return_probability import ReturnModel, ReturnModelError, fit_return_model, return_rate_table
 from .sbg import SBGResult, fit_sbg, sbg_clv
-from .study_population import StudyParams, simulate_study, true_return_coefficients
+from .study_population import StudyParams, simulate_study, study_params, true_return_coefficients
 from .study_table import StudyDataError, load_study, validate_study
 
 # isort: split
@@ -52,6 +52,7 @@ __all__ = [
     "monthly_rate",
     "published_table",
     "simulate_study",
+    "study_params",
     "return_rate_table",
     "sbg_clv",
     "true_return_coefficients",

@@ -20,10 +20,7 @@ def write_table(df, out: Path) -> None:
         raise SystemExit(f"error: --out must end in .parquet or .csv, got {out.name!r}")
     with atomic_path(out) as tmp:
         if suffix == ".parquet":
-            df = df.copy(deep=False)
-            # keep the true parameters in the file's metadata, as JSON
-            df.attrs = {k: v.to_dict() if hasattr(v, "to_dict") else v
-                        for k, v in df.attrs.items()}
+            # the true parameters (df.attrs, JSON-ready) travel in the file's metadata
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False)

@@ -59,7 +59,7 @@ from .selection import (
     fit_selection,
     required_columns,
 )
-from .study_population import OFFERS_RECEIVED, REASONS, StudyParams
+from .study_population import OFFERS_RECEIVED, REASONS, StudyParams, study_params
 
 __all__ = [
     "DURATION_COL",
@@ -114,14 +114,17 @@ def clean_term(name: str) -> str:
 
 # ----------------------------------------------------------------------------- truth
 def true_second_lifetime_effects(
-    params: StudyParams | None = None, model: str = "weibull", control: bool = True
+    params: StudyParams | pd.DataFrame | Mapping[str, Any] | None = None,
+    model: str = "weibull",
+    control: bool = True,
 ) -> pd.Series:
     """The simulator's true second-lifetime effects, named like a fitted ``summary``.
 
     Parameters
     ----------
-    params : StudyParams, optional
-        True parameters (default: the calibrated ones).
+    params : StudyParams, simulated DataFrame or mapping, optional
+        True parameters, or a frame from :func:`simulate_study` that carries them
+        (default: the calibrated ones).
     model : {"weibull", "cox"}
         ``weibull``: AFT coefficients on log months (``alpha``; ``Intercept`` included),
         directly comparable with lifelines' ``lambda_`` coefficients. ``cox``: log hazard
@@ -136,7 +139,7 @@ def true_second_lifetime_effects(
         True coefficient by term. These are effects *conditional on loyalty*; the shape of
         the Weibull is ``1 / second_tenure_sigma``.
     """
-    p = params or StudyParams()
+    p = study_params(params)
     coefs: dict[str, float] = {"Intercept": p.second_intercept}
     coefs.update(
         {

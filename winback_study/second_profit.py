@@ -27,8 +27,10 @@ discount's and the upgrade's coefficients.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,7 +47,7 @@ from .selection import (
     required_columns,
     two_step_covariance,
 )
-from .study_population import OFFERS_RECEIVED, REASONS, StudyParams
+from .study_population import OFFERS_RECEIVED, REASONS, StudyParams, study_params
 
 __all__ = [
     "MARGIN_COL",
@@ -72,14 +74,16 @@ _Z95 = float(stats.norm.ppf(0.975))
 
 
 def true_second_profit_effects(
-    params: StudyParams | None = None, control: bool = True
+    params: StudyParams | pd.DataFrame | Mapping[str, Any] | None = None,
+    control: bool = True,
 ) -> pd.Series:
     """The simulator's true log-margin coefficients, named like a fitted ``summary``.
 
     Parameters
     ----------
-    params : StudyParams, optional
-        True parameters (default: the calibrated ones).
+    params : StudyParams, simulated DataFrame or mapping, optional
+        True parameters, or a frame from :func:`simulate_study` that carries them
+        (default: the calibrated ones).
     control : bool
         Include ``inverse_mills`` with its true coefficient ``kappa * rho``.
 
@@ -90,7 +94,7 @@ def true_second_profit_effects(
         ``second_margin_intercept - second_margin_sigma ** 2 / 2`` (the simulator centres
         the log-normal error), ``referrals`` and ``complaints`` are 0.
     """
-    p = params or StudyParams()
+    p = study_params(params)
     coefs: dict[str, float] = {
         "Intercept": p.second_margin_intercept - 0.5 * p.second_margin_sigma**2,
         "np.log(first_monthly_margin)": p.second_margin_elasticity,

@@ -41,7 +41,9 @@ several seeds.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -60,6 +62,7 @@ __all__ = [
     "StudyParams",
     "simulate_study",
     "true_return_coefficients",
+    "study_params",
 ]
 
 REASONS: tuple[str, ...] = ("price", "service", "both", "other")
@@ -178,11 +181,54 @@ class StudyParams:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-dict view (mappings as dicts), e.g. for a report or JSON."""
-        return asdict(self)
+        """Plain-dict view (mappings as dicts, tuples as lists): JSON-ready."""
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StudyParams:
+        """Rebuild from :meth:`to_dict` output (e.g. read back from a Parquet file)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown StudyParams field(s): {', '.join(unknown)}")
+        d = dict(d)
+        if "plan_shares" in d:
+            d["plan_shares"] = {k: tuple(v) for k, v in d["plan_shares"].items()}
+        return cls(**d)
 
 
-def true_return_coefficients(params: StudyParams | None = None) -> pd.Series:
+def study_params(data: pd.DataFrame | Mapping[str, Any] | StudyParams | None = None) -> StudyParams:
+    """The true simulator parameters behind a simulated frame.
+
+    Parameters
+    ----------
+    data : DataFrame, mapping or StudyParams, optional
+        A frame from :func:`simulate_study` (also after a Parquet round trip, which keeps
+        them in the file's metadata), a :meth:`StudyParams.to_dict` mapping, or
+        ``None`` for the calibrated defaults.
+
+    Returns
+    -------
+    StudyParams
+    """
+    if data is None:
+        return StudyParams()
+    if isinstance(data, StudyParams):
+        return data
+    if isinstance(data, pd.DataFrame):
+        raw = data.attrs.get("params")
+        if raw is None:
+            raise ValueError(
+                "this frame carries no simulator parameters (df.attrs['params']): it was "
+                "not made by simulate_study, or it went through CSV, which drops them"
+            )
+        return raw if isinstance(raw, StudyParams) else StudyParams.from_dict(raw)
+    return StudyParams.from_dict(data)
+
+
+def true_return_coefficients(
+    params: StudyParams | pd.DataFrame | Mapping[str, Any] | None = None,
+) -> pd.Series:
     """The true probit coefficients of the return equation, by covariate.
 
     Names follow the simulated columns: ``Intercept``, ``referrals``, ``complaints``,
@@ -190,7 +236,7 @@ def true_return_coefficients(params: StudyParams | None = None) -> pd.Series:
     ..., ``offer_matches_reason``, ``first_tenure_months``, ``first_monthly_margin``,
     ``months_since_defection``.
     """
-    p = params or StudyParams()
+    p = study_params(params)
     coefs: dict[str, float] = {
         "Intercept": p.return_intercept,
         "referrals": p.return_referrals,
@@ -249,7 +295,9 @@ def simulate_study(
     -------
     pandas.DataFrame
         One row per lapsed customer; columns are documented in ``data/README.md``.
-        The true parameters are in ``df.attrs["params"]``.
+        The true parameters travel with it as a JSON-ready dict in
+        ``df.attrs["params"]`` (kept by ``to_parquet``); :func:`study_params` turns
+        them back into a :class:`StudyParams`.
     """
     p = params or StudyParams()
     n = int(n_customers)
@@ -403,6 +451,6 @@ def simulate_study(
     if include_latent:
         df["latent_loyalty"] = loyalty
         df["latent_second_tenure_months"] = np.where(back, t2_full, np.nan)
-    df.attrs["params"] = p
+    df.attrs["params"] = p.to_dict()
     df.attrs["seed"] = seed
     return df
