@@ -74,10 +74,10 @@ print(res.summary())
 arms = res.arms
 pct = ["response_rate", "response_ci_low", "response_ci_high", "roi", "roi_ci_low",
        "roi_ci_high"]
-arms.style.format({**{c: "{:.1%}" for c in pct}, "incremental_reacquired": "{:,.0f}",
-                   "cost_per_reacquired": "${:,.0f}", "total_cost": "${:,.0f}",
-                   "value_per_reacquired": "${:,.0f}", "incremental_value": "${:,.0f}",
-                   "net_profit": "${:,.0f}"})
+wb.figures.table(arms, {**{c: "{:.1%}" for c in pct}, "incremental_reacquired": "{:,.0f}",
+                        "cost_per_reacquired": "${:,.0f}", "total_cost": "${:,.0f}",
+                        "value_per_reacquired": "${:,.0f}", "incremental_value": "${:,.0f}",
+                        "net_profit": "${:,.0f}"}, name="arms")
 
 # %% [markdown]
 # ## The headline picture: response rate against ROI
@@ -132,7 +132,7 @@ plt.show()
 
 # %%
 exhibit = res.exhibit()
-exhibit.style.format({c: "{:.1f}" for c in exhibit.columns if exhibit[c].dtype.kind == "f"})
+wb.figures.table(exhibit, "{:.1f}", name="exhibit")
 
 # %% [markdown]
 # ## Are the differences real?

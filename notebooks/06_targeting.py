@@ -83,9 +83,9 @@ p10 = wb.top_fraction_response(hold, model.predict(hold), fraction=0.2)
 rows = {(a, f"{s:.0%}"): gains[a].at(s) for a in arms for s in (0.2, 0.4, 1.0)}
 gain_table = pd.DataFrame(rows).T[["contacted", "response_rate", "regained_total",
                                    "incremental", "profit", "random_profit"]]
-gain_table.style.format({"contacted": "{:,.0f}", "response_rate": "{:.1%}",
-                         "regained_total": "{:,.0f}", "incremental": "{:,.0f}",
-                         "profit": "${:,.0f}", "random_profit": "${:,.0f}"})
+wb.figures.table(gain_table, {"contacted": "{:,.0f}", "response_rate": "{:.1%}",
+                              "regained_total": "{:,.0f}", "incremental": "{:,.0f}",
+                              "profit": "${:,.0f}", "random_profit": "${:,.0f}"}, name="gain")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
@@ -189,8 +189,9 @@ by_budget = wb.budget_frontier(scores, per=PER)
 tailored_cost = wb.offer_experiment(df, costs=OFFER_COSTS, n_boot=1).arms.loc[
     "tailored", "cost_per_reacquired"]
 published = published_arm_points(per=PER, tailored_cost=tailored_cost)
-policies.style.format({c: "{:,.0f}" for c in ("contacted", "regained", "incremental", "cost",
-                                               "value", "profit")} | {"roi": "{:.1%}"})
+wb.figures.table(policies, {c: "{:,.0f}" for c in ("contacted", "regained", "incremental",
+                                                    "cost", "value", "profit")} | {"roi": "{:.1%}"},
+                 name="policies")
 
 # %%
 fig, (ax, zoom) = plt.subplots(1, 2, figsize=(13, 5.8), width_ratios=(1, 1.15))
@@ -309,7 +310,8 @@ print(f"{P1:.0%} vs {P2:.0%}: {n_needed:,} customers per arm for {POWER:.0%} pow
 diffs = np.round(np.arange(0.01, 0.0601, 0.005), 3)
 sizes = wb.targeting.sample_size_table(P1, diffs, powers=(0.8, 0.9), alpha=ALPHA)
 sizes6 = wb.targeting.sample_size_table(P1, diffs, powers=(0.8,), alpha=ALPHA, n_comparisons=6)
-sizes.style.format("{:,.3f}", subset=["p1", "p2"]).format("{:.1%}", subset=["power_at_10000"])
+wb.figures.table(sizes, {"p1": "{:,.3f}", "p2": "{:,.3f}", "power_at_10000": "{:.1%}"},
+                 name="sample_sizes")
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))

@@ -255,12 +255,3 @@ def test_win_back_values_by_offer(value_models):
     assert mean.loc["upgrade", "expected_slv"] > mean.loc["bundled", "expected_slv"]
     with pytest.raises(ValueError, match="return model"):
         win_back_values(part, fit_second_lifetime(df, "weibull"), pm)
-
-
-@pytest.mark.slow
-def test_notebook_04_runs_top_to_bottom(tmp_path, monkeypatch):
-    from winback_study.notebook_runner import NOTEBOOK_DIR, execute_notebook
-
-    monkeypatch.setenv("WINBACK_FIGURES_DIR", str(tmp_path))
-    execute_notebook(NOTEBOOK_DIR / "04_customer_value.ipynb")
-    assert len(list(tmp_path.glob("04_*.png"))) == 6

@@ -1,7 +1,9 @@
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import pytest
 
-from winback_study.figures import save_figure, use_house_style
+from winback_study.figures import save_figure, table, use_house_style
 
 
 def _fig():
@@ -24,3 +26,22 @@ def test_exports_three_formats_byte_stable(tmp_path):
 def test_bad_name(tmp_path):
     with pytest.raises(ValueError, match="file stem"):
         save_figure(_fig(), "a b", tmp_path)
+
+
+def test_table_renders_identically_and_formats_numbers():
+    df = pd.DataFrame({"rate": [0.4567, np.nan], "cost": [1234.5, 99.0], "n": [3, 4]},
+                      index=["a", "b"])
+
+    def render():
+        t = table(df, {"rate": "{:.1%}", "cost": "${:,.0f}"}, name="arms")
+        return t._repr_html_(), repr(t)
+
+    (html, text), (html2, text2) = render(), render()
+    assert html == html2 and text == text2  # no random id, no memory address
+    assert 'id="T_arms"' in html and "45.7%" in html and "$1,234" in html
+    assert "45.7%" in text and "$1,234" in text and "–" in text
+    # one format for every float column; the numbers stay available
+    t = table(df, "{:.2f}")
+    assert set(t.formats) == {"rate", "cost"} and t.data is df
+    with pytest.raises(KeyError, match="not in the table"):
+        table(df, {"missing": "{:.1f}"})

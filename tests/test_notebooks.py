@@ -1,6 +1,7 @@
-"""Every numbered notebook: in sync with its text twin, stored clean, runs top to bottom."""
+"""Every numbered notebook: in sync with its text twin, stored clean, runs top to bottom,
+and gives the same outputs and byte-identical figures when run twice."""
 
-import os
+import hashlib
 
 import jupytext
 import nbformat
@@ -29,20 +30,40 @@ def test_ipynb_matches_its_jupytext_twin_and_has_no_outputs(path):
             assert not c.outputs and c.execution_count is None, f"{path.name} has stored outputs"
 
 
+def _outputs(nb):
+    """Every cell's outputs, without kernel timing metadata."""
+    return [[{k: v for k, v in o.items() if k != "metadata"} for o in c.get("outputs", [])]
+            for c in nb.cells]
+
+
+def _digests(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_top_to_bottom(path, tmp_path, monkeypatch):
-    figs = tmp_path / "figures"
-    monkeypatch.setenv("WINBACK_FIGURES_DIR", str(figs))
-    nb = execute_notebook(path, tmp_path / path.name)
+def test_notebook_runs_top_to_bottom_and_twice_identically(path, tmp_path, monkeypatch):
+    runs = []
+    for name in ("a", "b"):
+        figs = tmp_path / name / "figures"
+        monkeypatch.setenv("WINBACK_FIGURES_DIR", str(figs))
+        runs.append((execute_notebook(path, tmp_path / name / path.name), figs))
+    (nb, figs), (nb2, figs2) = runs
+
     counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
     assert counts == list(range(1, len(counts) + 1)), "cells ran out of order"
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     assert "winback-study" in str(nb.cells[-1].outputs), "last cell must print the version stamp"
-    stems = {p.stem for p in figs.iterdir()} if figs.exists() else set()
+    stems = {p.stem for p in figs.iterdir()}
+    assert stems, f"{path.name} exported no figures"
     for stem in stems:
         for ext in ("png", "svg", "pdf"):
             assert (figs / f"{stem}.{ext}").exists(), f"{stem}.{ext} missing"
     assert all(s.startswith(path.stem[:3]) for s in stems), "figure names start with NN_"
-    assert os.environ.get("WINBACK_FIGURES_DIR") == str(figs)
+
+    # deterministic: same printed numbers, same inline charts, byte-identical exports
+    differ = [i for i, (x, y) in enumerate(zip(_outputs(nb), _outputs(nb2), strict=True)) if x != y]
+    assert not differ, f"{path.name}: outputs of cells {differ} differ between two runs"
+    da, db = _digests(figs), _digests(figs2)
+    assert da == db, f"not byte-stable: {sorted(k for k in da if da[k] != db.get(k))}"

@@ -296,12 +296,3 @@ def test_plot_km_draws_bands_and_at_risk(df53) -> None:
     assert len(ax.lines) >= 2 and len(ax.collections) >= 2  # curves and confidence bands
     assert len(fig.axes) >= 2  # at-risk table axis
     plt.close(fig)
-
-
-@pytest.mark.slow
-def test_notebook_03_runs_top_to_bottom(tmp_path, monkeypatch) -> None:
-    from winback_study.notebook_runner import NOTEBOOK_DIR, execute_notebook
-
-    monkeypatch.setenv("WINBACK_FIGURES_DIR", str(tmp_path))
-    execute_notebook(NOTEBOOK_DIR / "03_second_lifetime.ipynb")
-    assert len(list(tmp_path.glob("03_*.png"))) == 5

@@ -9,16 +9,19 @@ gives byte-identical files.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import pandas as pd
 from matplotlib.figure import Figure
 
 from ._io import atomic_path
 
 __all__ = ["OKABE_ITO", "REASON_COLORS", "OFFER_COLORS", "use_house_style", "save_figure",
-           "figures_dir"]
+           "figures_dir", "Table", "table"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO: tuple[str, ...] = (
@@ -114,3 +117,74 @@ def save_figure(
     if close:
         plt.close(fig)
     return written
+
+
+class Table:
+    """A DataFrame with number formats, shown the same way on every run.
+
+    ``DataFrame.style`` gives each rendering a random id and a memory address, so an
+    executed notebook would differ between two runs with the same numbers. A ``Table``
+    renders HTML with an id derived from its name and a plain-text view with the same
+    formats, so notebooks and their HTML exports are byte-stable.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        The unformatted numbers.
+    """
+
+    def __init__(self, data: pd.DataFrame, formats: Mapping[str, str], name: str,
+                 na_rep: str = "–") -> None:
+        self.data = data
+        self.formats = dict(formats)
+        self.name = name
+        self.na_rep = na_rep
+
+    def _styler(self):
+        return self.data.style.set_uuid(self.name).format(self.formats, na_rep=self.na_rep)
+
+    def _repr_html_(self) -> str:
+        return self._styler().to_html()
+
+    def to_text(self) -> pd.DataFrame:
+        """The table as formatted strings (what is displayed)."""
+        out = self.data.copy()
+        for col, fmt in self.formats.items():
+            out[col] = [self.na_rep if pd.isna(v) else fmt.format(v) for v in self.data[col]]
+        return out
+
+    def __repr__(self) -> str:
+        return self.to_text().to_string()
+
+
+def table(data: pd.DataFrame, formats: Mapping[str, str] | str | None = None,
+          name: str | None = None, na_rep: str = "–") -> Table:
+    """Show ``data`` with number formats, identically on every run (see :class:`Table`).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The table.
+    formats : mapping or str, optional
+        Column -> format string (``"{:.1%}"``, ``"${:,.0f}"``), or one format for every
+        float column. Columns without a format are shown as pandas shows them.
+    name : str, optional
+        Stable id for the HTML (letters, digits, ``_``); default from the column names.
+    na_rep : str
+        Shown for missing values.
+
+    Returns
+    -------
+    Table
+        Displays as a formatted table in a notebook; ``.data`` holds the numbers.
+    """
+    if isinstance(formats, str):
+        formats = {c: formats for c in data.columns if data[c].dtype.kind == "f"}
+    formats = dict(formats or {})
+    unknown = [c for c in formats if c not in data.columns]
+    if unknown:
+        raise KeyError(f"formats name columns not in the table: {unknown}")
+    if name is None:
+        name = "_".join(str(c) for c in data.columns)[:40]
+    name = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    return Table(data, formats, name, na_rep)
