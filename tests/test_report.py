@@ -1,4 +1,5 @@
-"""The reproduce pipeline: files, index, determinism (run on notebook 01 to stay fast)."""
+"""The reproduce pipeline: files, index, byte-identical reruns (on notebook 01 to stay fast;
+test_notebooks runs every notebook twice)."""
 
 import hashlib
 
@@ -13,7 +14,7 @@ from winback_study.report import reproduce
 def _digests(folder):
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()
-            and p.suffix in (".csv", ".png", ".svg", ".pdf", ".parquet")}
+            and p.suffix in (".csv", ".md", ".png", ".svg", ".pdf", ".parquet", ".ipynb", ".html")}
 
 
 @pytest.fixture(scope="module")

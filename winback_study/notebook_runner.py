@@ -48,7 +48,7 @@ def execute_notebook(
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3",
+        nb, timeout=timeout, kernel_name="python3", record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
         # ipykernel warns on every start that its local TCP sockets are unencrypted;
         # the kernel is private to this process, so keep the console to real errors.
