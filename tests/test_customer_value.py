@@ -255,3 +255,12 @@ def test_win_back_values_by_offer(value_models):
     assert mean.loc["upgrade", "expected_slv"] > mean.loc["bundled", "expected_slv"]
     with pytest.raises(ValueError, match="return model"):
         win_back_values(part, fit_second_lifetime(df, "weibull"), pm)
+
+
+def test_lifetime_value_leaves_its_inputs_alone_and_broadcasts():
+    months = np.array([12.0, 24.0])
+    margin = np.array([[1.0], [2.0]])
+    value = lifetime_value(margin, months)
+    assert value.shape == (2, 2) and months.tolist() == [12.0, 24.0]
+    assert lifetime_value(margin[0, 0], months[0]) == pytest.approx(value[0, 0])
+    assert isinstance(lifetime_value(50.0, 12), float)  # scalar in, scalar out

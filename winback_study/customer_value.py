@@ -103,7 +103,11 @@ def annuity_factor(months: ArrayLike, annual_rate: float = ANNUAL_DISCOUNT_RATE)
     d = monthly_rate(annual_rate)
     if d == 0.0:
         return t.copy()
-    return -np.expm1(-t * np.log1p(d)) / d
+    # -expm1(-t * log1p(d)) / d, computed in one buffer (bitwise the same)
+    out = np.multiply(t, -np.log1p(d), out=np.empty_like(t))
+    np.expm1(out, out=out)
+    out /= -d
+    return out if out.ndim else out[()]
 
 
 def lifetime_value(
@@ -129,7 +133,13 @@ def lifetime_value(
     numpy.ndarray
         Present value in USD at the start of the lifetime.
     """
-    return np.asarray(monthly_margin, dtype=float) * annuity_factor(months, annual_rate)
+    factor = annuity_factor(months, annual_rate)
+    margin = np.asarray(monthly_margin, dtype=float)
+    if isinstance(factor, np.ndarray) and factor.shape == np.broadcast_shapes(factor.shape,
+                                                                               margin.shape):
+        factor *= margin  # in place: the factor is a fresh array
+        return factor
+    return margin * factor
 
 
 # ----------------------------------------------------------------------------- expected values
