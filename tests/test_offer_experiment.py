@@ -262,3 +262,24 @@ def test_break_even_cost_equalises_roi():
     at = offer_experiment(df, costs={"upgrade": c}, n_boot=10).arms
     assert at.loc["upgrade", "roi"] == pytest.approx(at.loc["discount", "roi"])
     assert c > 105  # the upgrade out-earns the discount per dollar at its exhibit cost
+
+
+def test_single_arm_reports_the_arm_and_warns_there_is_nothing_to_compare():
+    one = _small_frame().query("offer != 'tailored'")
+    with pytest.warns(UserWarning, match="only one offer arm"):
+        res = offer_experiment(one, n_boot=50, seed=1)
+    assert list(res.arms.index) == ["discount"]
+    assert np.isnan(res.chi_square["pvalue"]) and res.chi_square["dof"] == 0
+    assert res.pairwise_response.empty and res.pairwise_roi.empty
+    assert "difference" in res.pairwise_roi.columns
+    text = res.summary()
+    assert "One arm only" in text and "1 arm;" in text
+
+
+def test_zero_cost_arm_is_left_out_of_the_roi_ranking_and_named():
+    df = _small_frame()
+    with pytest.warns(RuntimeWarning, match="ROI is undefined"):
+        res = offer_experiment(df, costs={"discount": 0.0}, n_boot=50, seed=1)
+    assert np.isnan(res.arms.loc["discount", "roi"])
+    assert res.ranking("roi") == ["tailored"]
+    assert "ROI undefined, zero cost: discount" in res.summary()

@@ -489,15 +489,18 @@ class OfferExperimentResult:
         return replicated_exhibit(self)
 
     def ranking(self, by: str = "roi") -> list[str]:
-        """Arms from best to worst by ``roi``, ``response_rate`` or ``net_profit``."""
-        return list(self.arms[by].sort_values(ascending=False).index)
+        """Arms from best to worst by ``roi``, ``response_rate`` or ``net_profit``.
+
+        Arms where the measure is undefined (ROI of a zero-cost offer) are left out.
+        """
+        return list(self.arms[by].dropna().sort_values(ascending=False).index)
 
     def summary(self) -> str:
         """A plain-text report: arms, tests, rankings."""
         a = self.arms
         lines = [
             f"Win-back offer experiment: {int(a['offered'].sum()):,} customers in "
-            f"{len(a)} arms; no-offer baseline {int(self.baseline['offered']):,} customers, "
+            f"{len(a)} arm{'s' if len(a) != 1 else ''}; no-offer baseline {int(self.baseline['offered']):,} customers, "
             f"return rate {_fmt_pct(self.baseline_rate)} "
             f"[{_fmt_pct(self.baseline['response_ci_low'])}, "
             f"{_fmt_pct(self.baseline['response_ci_high'])}]",
@@ -518,19 +521,26 @@ class OfferExperimentResult:
                 f"{_fmt_pct(r['roi_ci_high'], 0)}]"
             )
         cs = self.chi_square
+        undefined = [str(i) for i in a.index[a["roi"].isna()]]
+        lines.append("")
+        if len(a) < 2:
+            lines.append("One arm only: no comparison between arms (chi-square and pairwise "
+                         "tests need two or more).")
+        else:
+            lines.append(f"Equal response rates across arms: chi2 = {cs['statistic']:.1f}, "
+                         f"dof = {int(cs['dof'])}, p = {cs['pvalue']:.2g}")
         lines += [
-            "",
-            f"Equal response rates across arms: chi2 = {cs['statistic']:.1f}, "
-            f"dof = {int(cs['dof'])}, p = {cs['pvalue']:.2g}",
             "Ranking by response rate: " + " > ".join(self.ranking("response_rate")),
-            "Ranking by ROI:           " + " > ".join(self.ranking("roi")),
-            f"Pairwise differences significant after Holm (alpha = {self.alpha:g}):",
+            "Ranking by ROI:           " + " > ".join(self.ranking("roi"))
+            + (f" (ROI undefined, zero cost: {', '.join(undefined)})" if undefined else ""),
         ]
-        for name, tab, scale in (("response", self.pairwise_response, "pp"),
-                                 ("ROI", self.pairwise_roi, "pp")):
-            sig = tab[tab["significant"]]
-            items = [f"{i} {100 * d:+.1f} {scale}" for i, d in sig["difference"].items()]
-            lines.append(f"  {name}: " + (", ".join(items) if items else "none"))
+        if len(a) >= 2:
+            lines.append(f"Pairwise differences significant after Holm (alpha = {self.alpha:g}):")
+            for name, tab, scale in (("response", self.pairwise_response, "pp"),
+                                     ("ROI", self.pairwise_roi, "pp")):
+                sig = tab[tab["significant"].astype(bool)]
+                items = [f"{i} {100 * d:+.1f} {scale}" for i, d in sig["difference"].items()]
+                lines.append(f"  {name}: " + (", ".join(items) if items else "none"))
         lines += self.notes
         return "\n".join(lines)
 
@@ -542,7 +552,8 @@ def _pairwise_response(arms: pd.DataFrame, alpha: float) -> pd.DataFrame:
     pairs = list(itertools.combinations(arms.index, 2))
     if not pairs:
         return pd.DataFrame(columns=["difference", "ci_low", "ci_high", "pvalue",
-                                     "pvalue_holm", "significant"])
+                                     "pvalue_holm", "significant"],
+                            index=pd.Index([], name="pair"))
     i, j = (list(x) for x in zip(*pairs, strict=True))
     k1, n1 = arms.loc[i, "reacquired"].to_numpy(), arms.loc[i, "offered"].to_numpy()
     k2, n2 = arms.loc[j, "reacquired"].to_numpy(), arms.loc[j, "offered"].to_numpy()
@@ -564,10 +575,12 @@ def _pairwise_roi(arms: pd.DataFrame, reps: pd.DataFrame, alpha: float) -> pd.Da
             np.nan, np.nan)
         rows[f"{a} - {b}"] = {"difference": arms.loc[a, "roi"] - arms.loc[b, "roi"],
                               "ci_low": lo, "ci_high": hi, "pvalue": _bootstrap_pvalue(d)}
+    if not rows:
+        return pd.DataFrame(columns=["difference", "ci_low", "ci_high", "pvalue",
+                                     "pvalue_holm", "significant"],
+                            index=pd.Index([], name="pair"))
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "pair"
-    if out.empty:
-        return out
     out["pvalue_holm"], out["significant"] = holm(out["pvalue"].to_numpy(), alpha)
     return out
 
@@ -690,6 +703,10 @@ def offer_experiment(
     if k >= 2:
         stat, pval, dof, _ = chi2_contingency(contingency, correction=False)
     else:
+        warnings.warn(
+            f"only one offer arm ({table.index[0]!r}): its response rate, cost and ROI are "
+            "reported, but there is nothing to compare it with, so the chi-square and "
+            "pairwise tests are undefined (NaN, dof 0)", UserWarning, stacklevel=2)
         stat, pval, dof = np.nan, np.nan, 0
     chi = pd.Series({"statistic": float(stat), "dof": int(dof), "pvalue": float(pval)},
                     name="chi_square")
