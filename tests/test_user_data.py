@@ -104,3 +104,51 @@ def test_analyze_file_writes_outputs_and_leaves_input_alone(user, tmp_path):
     res = analyze(src, mapping)
     assert np.isclose(res.tables["return_rate_overall"]["return_rate"].iloc[0],
                       user["came_back"].mean())
+
+
+# A user's file need not look like the study: fewer arms, a reason nobody came back from,
+# no churn yet. Each gets a model where one is identified and a stated reason where not.
+
+def test_file_with_only_some_offers_and_no_price_leavers_still_gets_its_models(user):
+    part = user[user["offer"].isin(["none", "discount"])
+                & (user["why_left"] != "Too expensive")].copy()
+    res = analyze(part, MAPPING)
+    assert not res.skipped
+    terms = res.tables["return_model_coefficients"].index.astype(str)
+    assert any("discount" in t for t in terms)
+    assert not any("upgrade" in t or "bundled" in t for t in terms)
+    # reasons are read against the first reason present (service), not a missing 'price'
+    assert any("both" in t for t in terms) and not any("[service]" in t for t in terms)
+
+
+def test_reason_nobody_came_back_from_skips_only_the_return_model(user, tmp_path, capsys):
+    user.loc[user["why_left"] == "both", ["came_back", "tenure2_days", "left_again", "arpu2"]] = (
+        0, np.nan, np.nan, np.nan)
+    res = analyze(user, MAPPING)
+    assert "return model" in res.skipped
+    assert "'both'" in res.skipped["return model"] and "no returners" in res.skipped["return model"]
+    assert "second_lifetime_weibull" in res.tables and "return_rate_by_reason" in res.tables
+    src = tmp_path / "mine.parquet"
+    user.to_parquet(src)
+    assert main(["analyze", str(src), "--out", str(tmp_path / "out"), "--map",
+                 str(_toml(tmp_path))]) == 0
+    printed = capsys.readouterr()
+    assert "skipped: return model" in printed.out and "Traceback" not in printed.err
+
+
+def test_all_second_lifetimes_censored_skips_only_the_duration_model(user):
+    user.loc[user["came_back"] == 1, "left_again"] = 0
+    res = analyze(user, MAPPING)
+    assert "all" in res.skipped["second-lifetime survival"]
+    assert "censored" in res.skipped["second-lifetime survival"]
+    assert "lifetimes_kaplan_meier" in res.tables and "return_model_coefficients" in res.tables
+
+
+def _toml(tmp_path):
+    path = tmp_path / "map.toml"
+    path.write_text(
+        "[columns]\n" + "".join(f'{k} = "{v}"\n' for k, v in MAPPING["columns"].items())
+        + '[units]\ntenure = "days"\n[levels.reason]\n"Too expensive" = "price"\n',
+        encoding="utf-8",
+    )
+    return path

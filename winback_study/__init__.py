@@ -27,7 +27,12 @@ from .customer_value import (
     with_offer,
 )
 from .sbg import GeometricResult, fit_geometric
-from .second_lifetime import fit_second_lifetime, km_summary, true_second_lifetime_effects
+from .second_lifetime import (
+    SecondLifetimeError,
+    fit_second_lifetime,
+    km_summary,
+    true_second_lifetime_effects,
+)
 from .second_profit import fit_second_profit, true_second_profit_effects
 from .selection import fit_selection
 
@@ -74,6 +79,7 @@ __all__ = [
     "GeometricResult",
     "fit_geometric",
     "fit_second_lifetime",
+    "SecondLifetimeError",
     "fit_second_profit",
     "fit_selection",
     "km_summary",

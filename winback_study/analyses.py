@@ -87,20 +87,44 @@ def _terms(df: pd.DataFrame, candidates: dict[str, str]) -> list[str]:
             if col in df and df[col].nunique(dropna=True) > 1]
 
 
+def _factor(df: pd.DataFrame, col: str, prefer: str | None = None) -> list[str]:
+    """``C(col, Treatment(ref))`` over the levels present in ``df``, if two or more are.
+
+    The reference is ``prefer`` when present (``price`` leavers, no offer), else the first
+    level present in the study's order, so a file without price leavers or without a
+    no-offer group still gets a model (its effects read against that level).
+    """
+    if col not in df:
+        return []
+    s = df[col].dropna()
+    levels = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) else sorted(
+        s.astype(str).unique())
+    present = [lv for lv in levels if (s == lv).any()]
+    if len(present) < 2:
+        return []
+    ref = prefer if prefer in present else present[0]
+    return [f"C({col}, Treatment({ref!r}))"]
+
+
+def _present_levels_only(df: pd.DataFrame) -> pd.DataFrame:
+    """Drop categories nobody in ``df`` has (a file need not contain every study level)."""
+    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    return df.assign(**{c: df[c].cat.remove_unused_categories() for c in cats}) if cats else df
+
+
 def return_model(df: pd.DataFrame, **_: object) -> Result:
     from .return_probability import fit_return_model
 
+    df = _present_levels_only(df)
     terms = _terms(df, {
         "referrals": "referrals", "complaints": "complaints",
         "complaints_resolved": "complaints_resolved",
-        "defection_reason": "C(defection_reason, Treatment('price'))",
         "first_tenure_months": "first_tenure_months",
         "first_monthly_margin": "first_monthly_margin",
         "months_since_defection": "months_since_defection",
     })
-    if "offer_received" in df and "none" in set(df["offer_received"].dropna().astype(str)):
-        terms += _terms(df, {"offer_received": "C(offer_received, Treatment('none'))"})
-    model = fit_return_model(df, "reacquired ~ " + " + ".join(terms), link="probit")
+    terms += _factor(df, "defection_reason", "price") + _factor(df, "offer_received", "none")
+    model = fit_return_model(df, "reacquired ~ " + (" + ".join(terms) or "1"), link="probit")
     use_house_style()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     model.plot_marginal_effects(ax=ax)
@@ -112,15 +136,13 @@ def return_model(df: pd.DataFrame, **_: object) -> Result:
 def second_lifetime_model(df: pd.DataFrame, **_: object) -> Result:
     from .second_lifetime import fit_second_lifetime
 
-    terms = _terms(df, {
+    back = _present_levels_only(df[df["reacquired"] == 1])
+    terms = _terms(back, {
         "referrals": "referrals", "complaints": "complaints",
         "first_tenure_months": "first_tenure_months",
-        "defection_reason": "C(defection_reason, Treatment('price'))",
     })
-    back = df[df["reacquired"] == 1]
-    if "offer_received" in df and "none" in set(back["offer_received"].dropna().astype(str)):
-        terms += _terms(back, {"offer_received": "C(offer_received, Treatment('none'))"})
-    fit = fit_second_lifetime(df, model="weibull", formula=" + ".join(terms) or "1")
+    terms += _factor(back, "defection_reason", "price") + _factor(back, "offer_received", "none")
+    fit = fit_second_lifetime(back, model="weibull", formula=" + ".join(terms) or "1")
     return {"second_lifetime_weibull": fit.summary}, {}
 
 

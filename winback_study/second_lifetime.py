@@ -62,6 +62,8 @@ from .selection import (
 from .study_population import OFFERS_RECEIVED, REASONS, StudyParams, study_params
 
 __all__ = [
+    "SecondLifetimeError",
+    "SecondLifetimeConvergenceError",
     "DURATION_COL",
     "EVENT_COL",
     "DEFAULT_DURATION_FORMULA",
@@ -77,6 +79,14 @@ __all__ = [
     "logrank_by",
     "plot_km",
 ]
+
+
+class SecondLifetimeError(ValueError):
+    """The data cannot support a second-lifetime model (the message says why and what to do)."""
+
+
+class SecondLifetimeConvergenceError(SecondLifetimeError, RuntimeError):
+    """A lifelines fit did not converge (the message names the usual causes and fixes)."""
 
 #: Observed second-lifetime length (months) and churn indicator in the study table.
 DURATION_COL: str = "second_tenure_months"
@@ -534,32 +544,32 @@ def _reacquired_rows(
     if "reacquired" in df.columns:
         back = df[df["reacquired"] == 1]
     elif correct_selection:
-        raise ValueError(
+        raise SecondLifetimeError(
             "correct_selection=True needs every lapsed customer with a 0/1 'reacquired' "
             "column (the probit is fitted on returners and non-returners alike)"
         )
     else:
         back = df[df[duration_col].notna()]
     if len(back) == 0:
-        raise ValueError("no reacquired customers: there is no second lifetime to model")
+        raise SecondLifetimeError("no reacquired customers: there is no second lifetime to model")
     t = pd.to_numeric(back[duration_col], errors="coerce")
     e = pd.to_numeric(back[event_col], errors="coerce")
     bad = int(t.isna().sum() + e.isna().sum())
     if bad:
-        raise ValueError(
+        raise SecondLifetimeError(
             f"{bad} missing or non-numeric value(s) in {duration_col!r}/{event_col!r} among "
             f"{len(back):,} reacquired customers; every returner needs a second-lifetime "
             "length and a churn flag (0 = still a customer, censored)"
         )
     if (t <= 0).any():
-        raise ValueError(
+        raise SecondLifetimeError(
             f"{int((t <= 0).sum())} second lifetime(s) of length <= 0 in {duration_col!r}; "
             "lengths must be positive (a customer active in her first month has 1)"
         )
     if not e.isin([0, 1]).all():
-        raise ValueError(f"{event_col!r} must be 0 (censored) or 1 (churned)")
+        raise SecondLifetimeError(f"{event_col!r} must be 0 (censored) or 1 (churned)")
     if e.sum() == 0:
-        raise ValueError(
+        raise SecondLifetimeError(
             f"all {len(back):,} second lifetimes are censored (no churn event), so the "
             "effects of covariates on churn are not identified; Kaplan-Meier shows the "
             "survival curve up to the longest follow-up, but no regression can be fitted"
@@ -639,7 +649,7 @@ def fit_second_lifetime(
             warnings.filterwarnings("ignore", message=".*Hessian.*", category=UserWarning)
             fitter.fit(back, duration_col=duration_col, event_col=event_col, formula=rhs)
     except (ConvergenceError, np.linalg.LinAlgError) as exc:
-        raise RuntimeError(
+        raise SecondLifetimeConvergenceError(
             f"the {model} model did not converge on {len(back):,} reacquired customers. "
             "Usual causes: a covariate that is constant or nearly so among the reacquired, "
             "two collinear covariates, or a category in which nobody (or everybody) churned. "

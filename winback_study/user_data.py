@@ -313,12 +313,20 @@ def analyze(
     -------
     AnalysisResult
 
+    Analyses the data cannot support (a reason nobody came back from, every second
+    lifetime censored, perfect separation) are skipped with the model's explanation in
+    ``result.skipped``; the others still run.
+
     Raises
     ------
     StudyDataError
         Bad input, with one message naming the column and rows.
     """
+    import matplotlib.pyplot as plt
+
     from . import analyses
+    from .return_probability import ReturnModelError
+    from .second_lifetime import SecondLifetimeError
 
     if mapping is None:
         raw, _ = _read_raw(data)
@@ -340,7 +348,13 @@ def analyze(
         if why is not None:
             result.skipped[name] = why
             continue
-        tables, figures = analyses.run(name, df, annual_rate=annual_rate)
+        try:
+            tables, figures = analyses.run(name, df, annual_rate=annual_rate)
+        except (ReturnModelError, SecondLifetimeError) as exc:
+            # the data cannot support this model (separation, a level nobody left, every
+            # spell censored, ...): say why and go on with the other analyses
+            result.skipped[name] = str(exc)
+            continue
         result.tables.update(tables)
         if outdir is not None:
             from ._io import atomic_path
@@ -351,5 +365,7 @@ def analyze(
                     table.to_csv(tmp)
                 result.files.append(outdir / f"{tname}.csv")
             for fname, fig in figures.items():
-                result.files += save_figure(fig, fname, outdir / "figures", close=True)
+                result.files += save_figure(fig, fname, outdir / "figures")
+        for fig in figures.values():  # written or not wanted: do not keep them open
+            plt.close(fig)
     return result
