@@ -152,3 +152,21 @@ def _toml(tmp_path):
         encoding="utf-8",
     )
     return path
+
+
+def test_value_of_second_lifetimes_extrapolates_past_the_window(sim):
+    """Observed SLV is a lower bound; the Weibull route recovers the complete-lifetime truth."""
+    table = analyze(sim).tables["customer_value"]["mean_value_usd"]
+    back = sim[sim["reacquired"] == 1]
+    observed = table["second lifetime, observed (reacquired)"]
+    model = table["second lifetime, Weibull survival x margin (reacquired)"]
+    assert observed == pytest.approx(back["slv_observed"].mean(), rel=1e-6)
+    assert observed < model
+    assert model == pytest.approx(back["slv"].mean(), rel=0.06)
+
+
+def test_value_table_says_why_when_the_duration_model_cannot_be_fitted(user):
+    user.loc[user["came_back"] == 1, "left_again"] = 0
+    table = analyze(user, MAPPING).tables["customer_value"]
+    row = table.loc["second lifetime, Weibull survival x margin (reacquired)"]
+    assert np.isnan(row["mean_value_usd"]) and "censored" in row["note"]

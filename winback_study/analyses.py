@@ -60,15 +60,34 @@ def customer_value(df: pd.DataFrame, annual_rate: float | None = None, **_: obje
     back = df[df["reacquired"] == 1]
     first = lifetime_value(df["first_monthly_margin"], df["first_tenure_months"], rate)
     second = lifetime_value(back["second_monthly_margin"], back["second_tenure_months"], rate)
-    table = pd.DataFrame(
-        {
-            "customers": [len(df), len(back)],
-            "mean_value_usd": [float(np.mean(first)), float(np.mean(second))],
-            "median_value_usd": [float(np.median(first)), float(np.median(second))],
-        },
-        index=pd.Index(["first lifetime (all)", "second lifetime, observed (reacquired)"],
-                       name="value"),
-    )
+    rows = {
+        "first lifetime (all)": (len(df), np.mean(first), np.median(first),
+                                 "every first lifetime ended (they all left): exact"),
+        "second lifetime, observed (reacquired)": (
+            len(back), np.mean(second), np.median(second),
+            "lower bound: months after the end of the data are missing"),
+    }
+    from .customer_value import DEFAULT_HORIZON_MONTHS, expected_lifetime_value
+    from .second_lifetime import SecondLifetimeError
+
+    try:
+        fit = _second_lifetime_fit(df)
+    except SecondLifetimeError as exc:
+        note = f"not estimated: {exc}"
+        rows["second lifetime, Weibull survival x margin (reacquired)"] = (
+            len(back), np.nan, np.nan, note)
+    else:
+        surv = fit.predict_survival(back, np.arange(DEFAULT_HORIZON_MONTHS, dtype=float))
+        model = expected_lifetime_value(surv.to_numpy(), back["second_monthly_margin"], rate)
+        rows["second lifetime, Weibull survival x margin (reacquired)"] = (
+            len(back), np.mean(model), np.median(model),
+            f"each returner's margin over her expected Weibull survival, "
+            f"{DEFAULT_HORIZON_MONTHS} months; extrapolates past the data, not "
+            "selection-corrected")
+    table = pd.DataFrame.from_dict(
+        rows, orient="index",
+        columns=["customers", "mean_value_usd", "median_value_usd", "note"])
+    table.index.name = "value"
     table["annual_discount_rate"] = rate
     return {"customer_value": table}, {}
 
@@ -133,7 +152,8 @@ def return_model(df: pd.DataFrame, **_: object) -> Result:
             "return_model_marginal_effects": fig}
 
 
-def second_lifetime_model(df: pd.DataFrame, **_: object) -> Result:
+def _second_lifetime_fit(df: pd.DataFrame):
+    """Weibull AFT on the reacquired, with the covariates the file has."""
     from .second_lifetime import fit_second_lifetime
 
     back = _present_levels_only(df[df["reacquired"] == 1])
@@ -142,8 +162,11 @@ def second_lifetime_model(df: pd.DataFrame, **_: object) -> Result:
         "first_tenure_months": "first_tenure_months",
     })
     terms += _factor(back, "defection_reason", "price") + _factor(back, "offer_received", "none")
-    fit = fit_second_lifetime(back, model="weibull", formula=" + ".join(terms) or "1")
-    return {"second_lifetime_weibull": fit.summary}, {}
+    return fit_second_lifetime(back, model="weibull", formula=" + ".join(terms) or "1")
+
+
+def second_lifetime_model(df: pd.DataFrame, **_: object) -> Result:
+    return {"second_lifetime_weibull": _second_lifetime_fit(df).summary}, {}
 
 
 def first_vs_second(df: pd.DataFrame, **_: object) -> Result:
