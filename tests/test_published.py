@@ -23,3 +23,11 @@ def test_tolerances():
         get("P6").within(1.0)
     with pytest.raises(KeyError, match="known ids"):
         get("P99")
+
+
+def test_tolerance_labels_and_upper_bound():
+    assert PUBLISHED["P3.bundled.success"].tolerance_label == "±1.5 pp"  # percentage points
+    assert PUBLISHED["P3.bundled.roi"].tolerance_label == "±15%"
+    p11 = PUBLISHED["P11"]
+    assert p11.tolerance_label == "upper bound"
+    assert p11.within(2.9) and p11.within(0.5) and not p11.within(3.1)

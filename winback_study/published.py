@@ -47,7 +47,8 @@ class PublishedFigure:
         Allowed distance of a replicated value: relative (``tolerance_kind='relative'``,
         a fraction of ``value``) or absolute in the unit of ``value``.
     tolerance_kind : str
-        ``relative``, ``absolute`` or ``qualitative``.
+        ``relative``, ``absolute``, ``upper_bound`` (the replicated value must not exceed
+        ``value``; "up to 3%") or ``qualitative``.
     """
 
     id: str
@@ -60,6 +61,8 @@ class PublishedFigure:
 
     def within(self, replicated: float) -> bool:
         """True when ``replicated`` is within the tolerance of the published value."""
+        if self.tolerance_kind == "upper_bound" and self.value is not None:
+            return replicated <= self.value
         if self.value is None or self.tolerance is None:
             raise ValueError(f"{self.id} is qualitative; it has no numeric tolerance")
         if self.tolerance_kind == "relative":
@@ -68,10 +71,14 @@ class PublishedFigure:
 
     @property
     def tolerance_label(self) -> str:
+        if self.tolerance_kind == "upper_bound":
+            return "upper bound"
         if self.tolerance is None:
             return "direction"
         if self.tolerance_kind == "relative":
             return f"±{self.tolerance:.0%}"
+        if self.unit == "%":
+            return f"±{self.tolerance:g} pp"  # percentage points
         return f"±{self.tolerance:g} {self.unit}"
 
 
@@ -140,7 +147,7 @@ _ROWS += [
     PublishedFigure("P8", "Service leavers return less, stay shorter, but spend more per month", None, "finding", JM_MSI),
     PublishedFigure("P9", "Second lifetime: upgrade longest, discount next, bundled shortest and least profitable", None, "finding", JM_MSI),
     PublishedFigure("P10", "Contacting those most likely to accept raises the win-back rate", None, "finding", HBR),
-    PublishedFigure("P11", "Mobile operators lose up to 3% of subscribers a month", 3.0, "% per month", HBR),
+    PublishedFigure("P11", "Mobile operators lose up to 3% of subscribers a month", 3.0, "% per month", HBR, None, "upper_bound"),
 ]
 
 #: Every published figure, keyed by id.

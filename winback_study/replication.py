@@ -19,7 +19,7 @@ from .published import PUBLISHED
 from .return_probability import DEFAULT_RETURN_FORMULA
 from .targeting import cross_fit_predict, top_fraction_response
 
-__all__ = ["replication_table", "to_markdown"]
+__all__ = ["replication_table", "to_markdown", "format_number"]
 
 COLUMNS = ["id", "metric", "published", "replicated", "ci_low", "ci_high", "tolerance",
            "status", "source", "test"]
@@ -142,12 +142,19 @@ def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame
         s = kmf.survival_function_.iloc[:, 0].to_numpy()
         t = np.clip(t, 0, 60)
         rmst[arm] = float(np.sum(np.diff(np.append(t, 60)) * s))
+    # "least profitable": lowest second-lifetime margin per month of the three offers,
+    # and the lowest ROI of the four arms
+    m2 = {arm: float(back.loc[back["offer"] == arm, "second_monthly_margin"].mean())
+          for arm in rmst}
     holds = (rmst["upgrade"] > rmst["discount"] > rmst["bundled"]
+             and m2["bundled"] == min(m2.values())
              and arms.loc["bundled", "roi"] == arms["roi"].min())
     rows.append(_row("P9", np.nan, holds=bool(holds), test=(
         "restricted mean second lifetime (60 months): "
         + ", ".join(f"{a} {v:.1f}" for a, v in rmst.items())
-        + f"; bundled ROI lowest: {arms.loc['bundled', 'roi'] == arms['roi'].min()}")))
+        + "; second-lifetime margin per month: "
+        + ", ".join(f"{a} ${v:.2f}" for a, v in m2.items())
+        + f"; bundled ROI lowest of the four arms: {arms.loc['bundled', 'roi'] == arms['roi'].min()}")))
 
     # P10: contact only the top 20% of each arm by predicted return (out-of-fold probit)
     p_back = cross_fit_predict(
@@ -163,18 +170,28 @@ def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame
     events = float(back["second_churned"].sum())
     exposure = float(back["second_tenure_months"].sum())
     monthly = 100 * events / exposure
-    rows.append(_row("P11", monthly, holds=monthly <= PUBLISHED["P11"].value, test=(
+    rows.append(_row("P11", monthly, test=(
         f"second-lifetime churn: {events:,.0f} departures over {exposure:,.0f} customer-months "
         "at risk; published as an upper bound ('up to 3%')")))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def format_number(v: object) -> str:
+    """Replication-table style: counts without decimals, coefficients to 3, the rest to 1."""
+    if not isinstance(v, (float, np.floating)):
+        return str(v)
+    if np.isnan(v):
+        return ""
+    if abs(v) < 1:
+        return f"{v:.3f}"
+    if float(v).is_integer():
+        return f"{v:,.0f}"
+    return f"{v:,.1f}"
+
+
 def to_markdown(table: pd.DataFrame) -> str:
     """Render the replication table as a Markdown table (no extra dependency)."""
-    def fmt(v: object) -> str:
-        if isinstance(v, float):
-            return "" if np.isnan(v) else f"{v:,.1f}"
-        return str(v)
+    fmt = format_number
 
     cols = list(table.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

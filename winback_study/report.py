@@ -41,11 +41,13 @@ class ReproduceResult:
     def summary(self) -> str:
         """The replication table and where everything is, as text."""
         from .provenance import version_stamp
+        from .replication import format_number
 
         with pd.option_context("display.width", 200, "display.max_rows", 200):
             body = self.table[
                 ["id", "published", "replicated", "ci_low", "ci_high", "tolerance", "status"]
-            ].to_string(index=False, float_format=lambda v: f"{v:,.1f}")
+            ].to_string(index=False, formatters={
+                c: format_number for c in ("published", "replicated", "ci_low", "ci_high")})
         counts = self.table["status"].value_counts().to_dict()
         total = sum(self.timings.values())
         lines = [
