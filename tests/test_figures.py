@@ -45,3 +45,17 @@ def test_table_renders_identically_and_formats_numbers():
     assert set(t.formats) == {"rate", "cost"} and t.data is df
     with pytest.raises(KeyError, match="not in the table"):
         table(df, {"missing": "{:.1f}"})
+
+
+def test_figures_dir_from_the_notebooks_folder_is_the_checkouts_reports(tmp_path, monkeypatch):
+    from winback_study.figures import figures_dir
+
+    monkeypatch.delenv("WINBACK_FIGURES_DIR", raising=False)
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert figures_dir() == tmp_path / "reports" / "figures"
+    monkeypatch.chdir(tmp_path)
+    assert figures_dir() == tmp_path / "reports" / "figures"
+    monkeypatch.setenv("WINBACK_FIGURES_DIR", str(tmp_path / "x"))
+    assert figures_dir() == tmp_path / "x"

@@ -67,8 +67,20 @@ def use_house_style() -> None:
 
 
 def figures_dir(default: str | os.PathLike = "reports/figures") -> Path:
-    """Where figures go: ``$WINBACK_FIGURES_DIR`` if set, else ``default``."""
-    return Path(os.environ.get("WINBACK_FIGURES_DIR", default))
+    """Where figures go: ``$WINBACK_FIGURES_DIR`` if set, else ``default``.
+
+    A relative ``default`` is taken from the working directory, except in the
+    ``notebooks/`` folder of a checkout (where JupyterLab runs the notebooks): there it is
+    taken from the checkout, so ``make lab`` and ``make reproduce`` fill the same
+    ``reports/figures``.
+    """
+    env = os.environ.get("WINBACK_FIGURES_DIR")
+    if env:
+        return Path(env)
+    base = Path.cwd()
+    if base.name == "notebooks" and (base.parent / "pyproject.toml").exists():
+        base = base.parent
+    return base / default
 
 
 def save_figure(
