@@ -46,7 +46,7 @@ class ReproduceResult:
         with pd.option_context("display.width", 200, "display.max_rows", 200):
             body = self.table[
                 ["id", "published", "replicated", "ci_low", "ci_high", "tolerance", "status"]
-            ].to_string(index=False, formatters={
+            ].to_string(index=False, na_rep="", formatters={
                 c: format_number for c in ("published", "replicated", "ci_low", "ci_high")})
         counts = self.table["status"].value_counts().to_dict()
         total = sum(self.timings.values())
