@@ -296,3 +296,22 @@ def test_plot_km_draws_bands_and_at_risk(df53) -> None:
     assert len(ax.lines) >= 2 and len(ax.collections) >= 2  # curves and confidence bands
     assert len(fig.axes) >= 2  # at-risk table axis
     plt.close(fig)
+
+
+def test_first_vs_second_small_multiples_have_no_empty_panels(df53) -> None:
+    import matplotlib.pyplot as plt
+
+    from winback_study.second_lifetime import plot_first_vs_second_by
+
+    fig = plot_first_vs_second_by(df53, "offer",
+                                  order=["none", "discount", "upgrade", "bundled", "tailored"])
+    axes = fig.axes
+    assert len(axes) == 5  # 2 x 3 grid, the sixth panel removed
+    for ax in axes:
+        assert len(ax.lines) >= 2 and len(ax.collections) >= 2  # both curves with bands
+        assert "median" in ax.get_title()
+    # the panel above the removed one keeps its month labels
+    assert any(t.get_text() for t in axes[2].get_xticklabels())
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no segment"):
+        plot_first_vs_second_by(df53, "offer", order=["nonexistent"])

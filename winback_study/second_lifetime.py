@@ -75,6 +75,7 @@ __all__ = [
     "lifetime_spells",
     "km_curves",
     "km_summary",
+    "plot_first_vs_second_by",
     "first_vs_second_logrank",
     "logrank_by",
     "plot_km",
@@ -901,6 +902,71 @@ def plot_km(
     if at_risk:
         _add_at_risk_counts(fitters, ax, ticks)
     return ax
+
+
+def plot_first_vs_second_by(
+    df: pd.DataFrame,
+    by: str,
+    order: Sequence[str] | None = None,
+    ncols: int | None = None,
+    xmax: float = 84,
+) -> Any:
+    """Small multiples: first vs second lifetime (Kaplan-Meier, 95% bands), one panel per segment.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The study table (first and second lifetimes of the reacquired are compared).
+    by : str
+        Segment column, e.g. ``defection_reason`` or ``offer``.
+    order : sequence of str, optional
+        Segments to show, in order (default: those present, in category order).
+    ncols : int, optional
+        Panels per row (default: all in one row up to 3, else 2 or 3 rows as needed).
+    xmax : float
+        Right end of each x axis, months.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each panel is titled with its segment, its customers and the two median lifetimes;
+        the at-risk counts are in :func:`km_summary` (``customers``, ``surv_12`` ...).
+    """
+    import matplotlib.pyplot as plt
+
+    curves = km_curves(df, by)
+    summary = km_summary(df, by)
+    segments = [str(s) for s in (order or dict.fromkeys(seg for seg, _ in curves))]
+    segments = [s for s in segments if (s, "first") in curves and (s, "second") in curves]
+    if not segments:
+        raise ValueError(f"no segment of {by!r} has reacquired customers to compare")
+    n = len(segments)
+    ncols = ncols or (n if n <= 3 else (2 if n == 4 else 3))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 0.6, 3.2 * nrows + 0.9),
+                             sharex=True, sharey=True, squeeze=False)
+    for ax, seg in zip(axes.flat, segments, strict=False):
+        plot_km({"first lifetime": curves[(seg, "first")],
+                 "second lifetime": curves[(seg, "second")]},
+                ax=ax, colors=["#7F7F7F", "#0072B2"], linestyles=["--", "-"],
+                at_risk=False, xmax=xmax)
+        m1, m2 = (summary.loc[(seg, life), "median"] for life in ("first", "second"))
+        k = int(summary.loc[(seg, "second"), "customers"])
+        ax.set_title(f"{seg} ({k:,}): median {m1:.0f} → {m2:.0f} mo", fontsize=11)
+        ax.set_xlabel("")
+        if ax.get_legend():
+            ax.get_legend().remove()
+    for i, ax in enumerate(axes.flat[n:], start=n):
+        ax.remove()
+        if i - ncols >= 0:  # the panel above is now the lowest of its column
+            axes.flat[i - ncols].xaxis.set_tick_params(labelbottom=True)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share still a customer")
+    fig.supxlabel("months since the lifetime began")
+    handles, _ = axes.flat[0].get_legend_handles_labels()
+    axes.flat[0].legend(handles[:2], ["first lifetime", "second lifetime"], loc="upper right",
+                        fontsize=10)
+    return fig
 
 
 def _add_at_risk_counts(fitters: list[KaplanMeierFitter], ax: Any, ticks: np.ndarray) -> None:
