@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from winback_study.customer_value import annuity_factor, lifetime_value
+from winback_study.customer_value import annuity_factor, expected_lifetime_value, lifetime_value
 from winback_study.offer_experiment import incremental_roi
 
 margins = st.floats(min_value=0.01, max_value=1e4, allow_nan=False)
@@ -56,3 +56,32 @@ def test_roi_is_invariant_to_the_currency_unit(r, b, value, cost, fx):
 @given(probs, margins, margins)
 def test_roi_without_incremental_customers_loses_the_whole_cost(r, value, cost):
     assert np.isclose(incremental_roi(r, r, value, cost), -1.0)
+
+
+# survival curves: S(0) = 1, non-increasing, in [0, 1]
+def _curve(drops):
+    return np.concatenate([[1.0], np.cumprod(1.0 - np.asarray(drops))])
+
+
+hazards = st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=120)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hazards, st.data(), margins, rates)
+def test_expected_value_rises_with_the_survival_curve(drops, data, m, r):
+    """A curve that lies everywhere at or above another is worth at least as much."""
+    low = _curve(drops)
+    lift = np.asarray(data.draw(st.lists(st.floats(min_value=0.0, max_value=1.0),
+                                         min_size=len(low), max_size=len(low))))
+    high = np.maximum(low, np.minimum(1.0, low + lift * (1.0 - low)))
+    high = np.minimum.accumulate(high)  # still non-increasing
+    assert np.all(high >= low - 1e-15)
+    assert expected_lifetime_value(low, m, r) <= expected_lifetime_value(high, m, r) + 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(hazards, margins, rates, rates)
+def test_expected_value_falls_with_the_discount_rate(drops, m, r1, r2):
+    lo, hi = sorted((r1, r2))
+    s = _curve(drops)
+    assert expected_lifetime_value(s, m, hi) <= expected_lifetime_value(s, m, lo) * (1 + 1e-12) + 1e-9

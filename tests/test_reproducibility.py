@@ -49,3 +49,50 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         cli.main(["simulate", "--customers", "100", "--out", str(target)])
     assert not target.exists() and not list(tmp_path.iterdir())
+
+
+def _interrupt_on_call(monkeypatch, cls, name, n):
+    """Let the first ``n - 1`` calls of ``cls.name`` run; the n-th writes half a file and stops."""
+    real = getattr(cls, name)
+    calls = {"n": 0}
+
+    def flaky(self, path, *a, **k):
+        calls["n"] += 1
+        if calls["n"] < n:
+            return real(self, path, *a, **k)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("half,a,row\n1,")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cls, name, flaky)
+    return calls
+
+
+def _complete_csvs_only(folder):
+    leftovers = [p.name for p in folder.rglob(".*.tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+    for p in folder.rglob("*.csv"):
+        assert not p.read_text(encoding="utf-8").endswith("1,"), f"{p.name} is half-written"
+
+
+def test_interrupted_analyze_leaves_only_complete_files(tmp_path, monkeypatch):
+    from winback_study import simulate_study
+    from winback_study.user_data import analyze
+
+    df = simulate_study(2_000, seed=3)
+    _interrupt_on_call(monkeypatch, pd.DataFrame, "to_csv", 3)
+    with pytest.raises(KeyboardInterrupt):
+        analyze(df, out=tmp_path / "out")
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.csv"))
+    assert len(written) == 2  # the two finished tables, nothing for the interrupted one
+    _complete_csvs_only(tmp_path / "out")
+
+
+def test_interrupted_reproduce_leaves_only_complete_files(tmp_path, monkeypatch):
+    from winback_study.report import reproduce
+
+    _interrupt_on_call(monkeypatch, pd.DataFrame, "to_csv", 1)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce(tmp_path / "reports", seed=3, customers=3_000, notebooks=[], progress=False)
+    assert not (tmp_path / "reports" / "replication.csv").exists()
+    _complete_csvs_only(tmp_path / "reports")
