@@ -20,18 +20,29 @@ from matplotlib.figure import Figure
 
 from ._io import atomic_path
 
-__all__ = ["OKABE_ITO", "REASON_COLORS", "OFFER_COLORS", "use_house_style", "save_figure",
+__all__ = ["OKABE_ITO", "REASON_COLORS", "OFFER_COLORS", "LIFETIME_STYLES", "METHOD_COLORS",
+           "use_house_style", "save_figure",
            "figures_dir", "Table", "table"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO: tuple[str, ...] = (
     "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
 )
-REASON_COLORS = {"price": "#0072B2", "service": "#E69F00", "both": "#D55E00", "other": "#7F7F7F"}
+#: One colour per offer arm, used for offers in every chart (Okabe-Ito blue, green,
+#: vermillion, reddish purple; grey for no offer).
 OFFER_COLORS = {
     "none": "#7F7F7F", "discount": "#0072B2", "upgrade": "#009E73", "bundled": "#D55E00",
     "tailored": "#CC79A7",
 }
+#: Reasons for leaving get colours no offer uses (orange, sky blue, black; light grey for
+#: the residual "other"), so a reason is never read as an offer on a slide.
+REASON_COLORS = {"price": "#E69F00", "service": "#56B4E9", "both": "#000000", "other": "#AAAAAA"}
+#: First vs second lifetime: grey dashed vs black solid (no offer or reason colour).
+LIFETIME_STYLES = {"first": {"color": "#8C8C8C", "linestyle": "--"},
+                   "second": {"color": "#000000", "linestyle": "-"}}
+#: Two methods compared on one chart (logit vs probit, naive vs corrected, 80% vs 90%):
+#: neutral black and grey, never an offer or reason colour.
+METHOD_COLORS: tuple[str, str] = ("#000000", "#8C8C8C")
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 PNG_DPI = 200
 

@@ -934,6 +934,8 @@ def plot_first_vs_second_by(
     """
     import matplotlib.pyplot as plt
 
+    from .figures import LIFETIME_STYLES
+
     curves = km_curves(df, by)
     summary = km_summary(df, by)
     segments = [str(s) for s in (order or dict.fromkeys(seg for seg, _ in curves))]
@@ -948,7 +950,8 @@ def plot_first_vs_second_by(
     for ax, seg in zip(axes.flat, segments, strict=False):
         plot_km({"first lifetime": curves[(seg, "first")],
                  "second lifetime": curves[(seg, "second")]},
-                ax=ax, colors=["#7F7F7F", "#0072B2"], linestyles=["--", "-"],
+                ax=ax, colors=[LIFETIME_STYLES[k]["color"] for k in ("first", "second")],
+                linestyles=[LIFETIME_STYLES[k]["linestyle"] for k in ("first", "second")],
                 at_risk=False, xmax=xmax)
         m1, m2 = (summary.loc[(seg, life), "median"] for life in ("first", "second"))
         k = int(summary.loc[(seg, "second"), "customers"])
