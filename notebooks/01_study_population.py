@@ -59,7 +59,8 @@ ax1.set(ylabel="share of lapsed customers (%)", xlabel="stated reason for leavin
         title="Why they left")
 yerr = 100 * np.vstack([by_reason["return_rate"] - by_reason["ci_low"],
                         by_reason["ci_high"] - by_reason["return_rate"]])
-ax2.bar(by_reason.index, 100 * by_reason["return_rate"], yerr=yerr, capsize=4, color=colors)
+ax2.bar(by_reason.index, 100 * by_reason["return_rate"], yerr=yerr, capsize=4, color=colors,
+        error_kw={"ecolor": "#7F7F7F"})  # grey: stays visible on the black 'both' bar
 ax2.set(ylabel="reacquired (%), 95% CI", xlabel="stated reason for leaving",
         title="Who came back")
 best, worst = by_reason["return_rate"].idxmax(), by_reason["return_rate"].idxmin()
@@ -74,18 +75,28 @@ plt.show()
 # %% [markdown]
 # ## After how long did they leave?
 # First-lifetime tenure in months, by reason. Tenure ends at defection; every first
-# lifetime here is complete (all customers in the study have left once).
+# lifetime here is complete (all customers in the study have left once). The simulator
+# gives some reasons the same tenure distribution (`wb.study_params().first_tenure_reason`);
+# their curves coincide, so the price curve is drawn dashed on top of the others.
 
 # %%
+shift = wb.study_params().first_tenure_reason  # reason -> shift of log first tenure
+twins = [r for r in by_reason.index if r != "price" and shift[r] == shift["price"]]
 fig, ax = plt.subplots(figsize=(8, 4.5))
 for reason, g in df.groupby("defection_reason", observed=True):
     t = np.sort(g["first_tenure_months"].to_numpy())
+    same = (f"; same as {', '.join(repr(r) for r in twins)} by design"
+            if reason == "price" and twins else "")
     ax.step(t, 1 - np.arange(1, len(t) + 1) / len(t), where="post",
-            color=REASON_COLORS[reason], label=f"{reason} (median {np.median(t):.0f} months)")
+            color=REASON_COLORS[reason], linestyle="--" if reason == "price" else "-",
+            zorder=3 if reason == "price" else 2,  # price dashed on top of its twins
+            label=f"{reason} (median {np.median(t):.0f} months{same})")
 ax.set(xlim=(0, 120), xlabel="first-lifetime tenure (months)",
        ylabel="share still a customer",
        title=f"Half of all leavers had left within {df['first_tenure_months'].median():.0f} "
-             "months of joining")
+             "months of joining"
+             + (f";\nprice and {' and '.join(repr(r) for r in twins)} leavers overlap "
+                "(same tenure by design)" if twins else ""))
 ax.legend(title="reason for leaving")
 save_figure(fig, "01_first_tenure_by_reason")
 plt.show()
@@ -103,7 +114,7 @@ for ax, tab, xlabel in ((ax1, by_ref, "referrals made in the first lifetime"),
     yerr = 100 * np.vstack([tab["return_rate"] - tab["ci_low"],
                             tab["ci_high"] - tab["return_rate"]])
     ax.bar(tab.index.astype(str), 100 * tab["return_rate"], yerr=yerr, capsize=4,
-           color="#0072B2")
+           color="#4D4D4D", error_kw={"ecolor": "#999999"})  # neutral: not an offer/reason
     for i, n in enumerate(tab["customers"]):
         ax.annotate(f"n={n:,}", (i, 1), ha="center", fontsize=9, color="white")
     ax.set(xlabel=xlabel)
@@ -119,11 +130,14 @@ plt.show()
 
 # %% [markdown]
 # ## The experiment: response to each offer
-# 10,000 customers per arm; the rest (13,000) received no offer and show how many come back
-# on their own. Black marks are the published success rates (HBR 2016 exhibit).
+# Each of the four offers went to the same number of randomly chosen customers; the rest
+# received no offer and show how many come back on their own (group sizes printed below).
+# Black marks are the published success rates (HBR 2016 exhibit).
 
 # %%
 by_offer = return_rate_table(df, "offer").reindex(["none", *wb.offer_experiment.OFFER_ARMS])
+print(f"{by_offer.loc['none', 'customers']:,} customers received no offer; per offer: "
+      + ", ".join(f"{o} {n:,}" for o, n in by_offer["customers"].drop("none").items()))
 fig, ax = plt.subplots(figsize=(8, 4.5))
 x = np.arange(len(by_offer))
 yerr = 100 * np.vstack([by_offer["return_rate"] - by_offer["ci_low"],
@@ -145,14 +159,25 @@ plt.show()
 # ## Value before and after churn
 # CLV of the first lifetime and value of the second lifetime (SLV) of those who came back,
 # both discounted at 10% a year (definition in `winback_study/customer_value.py`).
+# The complete SLV (column `slv`) is known only because the data are simulated: many second
+# lifetimes are still running when the observation window closes, so real data show only
+# the part inside the window (`slv_observed`, a lower bound); the rest must be estimated
+# (notebook 04).
 
 # %%
 back = df[df["reacquired"] == 1]
 summary = pd.DataFrame(
-    {"simulated": [df["clv_first"].mean(), back["slv"].mean()], "published": [1262, 1410]},
-    index=["first-lifetime CLV (all leavers)", "second-lifetime value (reacquired)"],
+    {"simulated": [df["clv_first"].mean(), back["slv"].mean(), back["slv_observed"].mean()],
+     "published": [1262, 1410, np.nan]},
+    index=["first-lifetime CLV (all leavers)",
+           "second-lifetime value, complete (reacquired; simulation only)",
+           "second-lifetime value, inside the window (reacquired; what real data show)"],
 )
-summary.round(0)
+full, seen = back["slv"].mean(), back["slv_observed"].mean()
+print(f"Real data would show ${seen:,.0f} of the ${full:,.0f} complete second-lifetime value "
+      f"({seen / full:.0%}); {back['second_churned'].eq(0).mean():.0%} of returners are still "
+      "customers when the window closes.")
+wb.figures.table(summary, "${:,.0f}", name="value_summary")
 
 # %%
 print(wb.version_stamp())

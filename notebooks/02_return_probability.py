@@ -34,13 +34,32 @@ import numpy as np
 import pandas as pd
 
 import winback_study as wb
-from winback_study.figures import OFFER_COLORS, OKABE_ITO, save_figure, use_house_style
+from winback_study.figures import METHOD_COLORS, OFFER_COLORS, save_figure, use_house_style
 from winback_study.offer_experiment import OFFER_ARMS
+from winback_study.study_population import TAILORED_OFFER
 
 SEED = int(os.environ.get("WINBACK_SEED", 20150701))
 use_house_style()
 df = wb.simulate_study(n_customers=53_000, seed=SEED)
 print(f"{len(df):,} lapsed customers, {df['reacquired'].sum():,} reacquired, seed {SEED}")
+
+# %% [markdown]
+# ## The tailored arm
+# The tailored arm sends no offer of its own: each customer receives one of the three
+# concrete offers, chosen by the reason they gave for leaving (the mapping below, the
+# constant `TAILORED_OFFER`). Its cost per reacquired customer is therefore a mix of the
+# three offers' costs, weighted by which customers come back.
+
+# %%
+print("Tailored arm: " + ", ".join(f"{r} -> {o}" for r, o in TAILORED_OFFER.items()))
+tail_back = df[(df["offer"] == "tailored") & (df["reacquired"] == 1)]
+mix = tail_back.groupby("offer_received", observed=True)["offer_cost"].agg(["size", "mean"])
+noun = {"bundled": "bundle"}  # offer name -> noun in a sentence
+print(f"Its {len(tail_back):,} returners got "
+      + ", ".join(f"the {noun.get(o, o)} ({n / len(tail_back):.0%}, ${c:,.0f})"
+                  for o, (n, c) in mix.iterrows())
+      + f", so its cost per reacquired customer is their weighted mean, "
+      f"${tail_back['offer_cost'].mean():,.0f}.")
 
 # %% [markdown]
 # ## The model
@@ -54,6 +73,23 @@ print(wb.return_probability.DEFAULT_RETURN_FORMULA)
 logit = wb.fit_return_model(df, link="logit", holdout=0.3, seed=SEED)
 probit = wb.fit_return_model(df, link="probit", holdout=0.3, seed=SEED)
 print(logit.summary())
+ev = logit.holdout_evaluation
+base = ev.n_returned / ev.n
+print(f"For comparison, predicting the holdout's return rate ({base:.1%}) for everyone scores "
+      f"AUC 0.5 and Brier {base * (1 - base):.4f}.")
+
+# %% [markdown]
+# How to read the fit statistics:
+# * **McFadden pseudo R²** is 1 minus the ratio of the model's log-likelihood to that of a
+#   model with only an intercept: the share of "surprise" the covariates remove; it runs
+#   much lower than an OLS R², and 0.2-0.4 already counts as an excellent fit.
+# * **AUC** is the chance that a random returner gets a higher predicted P(return) than a
+#   random non-returner (0.5 = coin toss, 1 = perfect ranking).
+# * **Brier score** is the mean squared gap between the predicted probability and the 0/1
+#   outcome (lower is better; the line above gives the no-model benchmark).
+# * **Hosmer-Lemeshow** groups customers into ten bins of predicted P(return) and tests
+#   whether the observed returns in each bin match the predicted ones; a large p-value
+#   means no evidence of miscalibration.
 
 # %% [markdown]
 # ## Which first-lifetime behaviours predict return (P5)
@@ -76,10 +112,15 @@ odds.round(4)
 # ## How much each one moves the probability
 # Average marginal effects: for a factor level, the average change in P(return) against the
 # reference level; for a count or amount, per unit. In percentage points, with 95% intervals.
+# In the table under the chart, read `effect` (a share: 0.05 = 5 points) with its
+# interval `ci_low` to `ci_high`; `kind` says which change it refers to.
 
 # %%
 me = logit.marginal_effects()
 pp = 100 * me["effect"]
+top = pp.abs().idxmax()
+print(f"{(me['p_value'] < 0.05).sum()} of {len(me)} effects differ from zero at the 5% level; "
+      f"the largest: {logit.effect_labels([top]).iloc[0]}, {pp[top]:+.1f} points.")
 ax = logit.plot_marginal_effects()
 ax.figure.set_size_inches(9, 6.2)
 ax.set_title("")
@@ -142,8 +183,8 @@ pd.concat({"referrals": logit.segment_rates(df, by="referrer"),
 # %% [markdown]
 # ### What if everyone got the same offer?
 # Counterfactual predictions: the mean P(return) by reason if every customer had been sent
-# one arm (tailored = each reason's matching offer). Model-based, so it inherits the
-# model's assumptions.
+# one arm (tailored = each reason's offer in the mapping printed at the top). Model-based, so
+# it inherits the model's assumptions.
 
 # %%
 whatif = pd.DataFrame({arm: logit.predict(df, offer=arm).groupby(df["defection_reason"],
@@ -154,9 +195,10 @@ whatif.loc["all customers"] = [logit.predict(df, offer=arm).mean() for arm in ar
 
 # %% [markdown]
 # ## Logit or probit?
-# The two links scale coefficients differently (logit ≈ 1.6-1.8 x probit) but should tell
-# the same story on the probability scale. Average marginal effects side by side, and their
-# out-of-sample AUC.
+# The two links put coefficients on different scales (a logit coefficient is larger than
+# the probit one by a roughly constant factor, printed below) but should tell the same story
+# on the probability scale. Average marginal effects side by side; then their fit (higher
+# log-likelihood and AUC, lower AIC and Brier are better) and their coefficients.
 
 # %%
 both = pd.concat({"logit": logit.marginal_effects(), "probit": probit.marginal_effects()},
@@ -164,7 +206,8 @@ both = pd.concat({"logit": logit.marginal_effects(), "probit": probit.marginal_e
 labels = logit.effect_labels(both.index)
 fig, ax = plt.subplots(figsize=(9, 6.2))
 y = np.arange(len(both))[::-1]
-for link, color, shift in [("logit", OKABE_ITO[0], 0.17), ("probit", OKABE_ITO[1], -0.17)]:
+for link, color, shift in [("logit", METHOD_COLORS[0], 0.17),
+                           ("probit", METHOD_COLORS[1], -0.17)]:
     e = 100 * both[link]
     ax.errorbar(e["effect"], y + shift, xerr=[e["effect"] - e["ci_low"],
                                                e["ci_high"] - e["effect"]],
@@ -188,11 +231,15 @@ pd.DataFrame({
 }).round(4)
 
 # %%
-pd.DataFrame({
+coefs = pd.DataFrame({
     "logit coef": logit.params, "probit coef": probit.params,
     "ratio": logit.params / probit.params,
     "logit AME": both["logit"]["effect"], "probit AME": both["probit"]["effect"],
-}).reindex(logit.params.index).round(4)
+}).reindex(logit.params.index)
+print(f"Read the ratio column: every logit coefficient is {coefs['ratio'].min():.2f} to "
+      f"{coefs['ratio'].max():.2f} times the probit one, yet the AME columns (changes in "
+      f"P(return)) differ by at most {largest:.2f} percentage points.")
+coefs.round(4)
 
 # %% [markdown]
 # ## Calibration on customers the model has not seen
@@ -229,8 +276,8 @@ fig, ax = plt.subplots(figsize=(9, 6.2))
 y = np.arange(len(recovery))[::-1]
 ax.errorbar(recovery["coef"], y, xerr=[recovery["coef"] - recovery["ci_low"],
                                        recovery["ci_high"] - recovery["coef"]],
-            fmt="o", markersize=4, color=OKABE_ITO[0], capsize=2, label="estimate, 95% CI")
-ax.scatter(recovery["true"], y, marker="x", s=45, color=OKABE_ITO[3], zorder=3,
+            fmt="o", markersize=4, color=METHOD_COLORS[1], capsize=2, label="estimate, 95% CI")
+ax.scatter(recovery["true"], y, marker="x", s=45, color=METHOD_COLORS[0], zorder=3,
            label="true value (simulator)")
 ax.axvline(0, color="black", linewidth=0.8)
 ax.set_yticks(y, recovery.index)
@@ -241,6 +288,10 @@ ax.set_title(f"The probit recovers the simulator's coefficients:\n{recovery['cov
              f"{len(recovery)} 95% intervals cover the true value")
 save_figure(fig, "02_estimated_vs_true")
 plt.show()
+missed = recovery.index[~recovery["covered"]]
+print(f"In the table, z = (estimate - true) / std err; |z| > 1.96 is an interval that misses. "
+      f"{len(missed)} of {len(recovery)} miss ({', '.join(missed) or 'none'}); at 95% coverage "
+      f"about {0.05 * len(recovery):.1f} misses are expected by chance.")
 recovery.round(4)
 
 # %%

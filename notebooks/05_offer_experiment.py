@@ -17,8 +17,9 @@
 # Kumar, Bhagwat & Zhang (2015) sent 40,000 lapsed telecom customers one of four win-back
 # offers, 10,000 each: a **discount** ($20 off for 6 months, $120), a **service upgrade**
 # (a $35 movie channel free for 3 months, $105), the **bundle** of both ($225), and a
-# **tailored** offer (price leavers get the discount, service leavers the upgrade). The
-# HBR exhibit reports each offer's success rate and return on investment (ROI).
+# **tailored** offer (each customer gets one of those three, chosen by the reason they gave
+# for leaving: the mapping is printed below). The HBR exhibit reports each offer's success
+# rate and return on investment (ROI).
 #
 # This notebook simulates the experiment anew from the parameters below, so you can rerun
 # it under your own assumptions (arm size, offer costs, seed), and analyses it with
@@ -37,6 +38,7 @@
 
 # %%
 import os
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -44,8 +46,9 @@ import pandas as pd
 
 import winback_study as wb
 from winback_study.figures import OFFER_COLORS, save_figure, use_house_style
-from winback_study.offer_experiment import break_even_cost
+from winback_study.offer_experiment import break_even_cost, offer_cost_table
 from winback_study.published import OFFER_EXHIBIT
+from winback_study.study_population import TAILORED_OFFER
 
 # --- parameters ----------------------------------------------------------------------
 N_CUSTOMERS = 53_000  # lapsed customers simulated
@@ -66,18 +69,45 @@ print(res.summary())
 
 # %% [markdown]
 # ## One row per arm
-# Response rate with its Wilson 95% interval; cost and value per reacquired customer; the
-# customers won back over the no-offer baseline (`incremental_reacquired`); net profit
-# (their value minus every acceptor's offer cost, USD) and ROI with a bootstrap interval.
+# The response rate; the customers won back over the no-offer baseline
+# (`incremental_reacquired`); cost and value per reacquired customer; net profit (the
+# incremental customers' value minus every acceptor's offer cost, USD) and ROI. Read across
+# a row to see how an arm turns returns into money (the line printed above the table does
+# it for two arms). The intervals are in the summary above; `res.arms` holds every column.
 
 # %%
 arms = res.arms
-pct = ["response_rate", "response_ci_low", "response_ci_high", "roi", "roi_ci_low",
-       "roi_ci_high"]
-wb.figures.table(arms, {**{c: "{:.1%}" for c in pct}, "incremental_reacquired": "{:,.0f}",
-                        "cost_per_reacquired": "${:,.0f}", "total_cost": "${:,.0f}",
-                        "value_per_reacquired": "${:,.0f}", "incremental_value": "${:,.0f}",
-                        "net_profit": "${:,.0f}"}, name="arms")
+noun = {"bundled": "bundle"}  # arm name -> noun in a sentence
+name = lambda arm: noun.get(arm, arm)  # noqa: E731
+show = ["response_rate", "incremental_reacquired", "cost_per_reacquired",
+        "value_per_reacquired", "net_profit", "roi"]
+top_resp, top_profit = res.ranking("response_rate")[0], res.ranking("net_profit")[0]
+print(f"The {name(top_resp)} wins back the most customers over the baseline "
+      f"({arms.loc[top_resp, 'incremental_reacquired']:,.0f}) at "
+      f"${arms.loc[top_resp, 'cost_per_reacquired']:,.0f} per returner; the "
+      f"{name(top_profit)} ends with the highest net profit "
+      f"(${arms.loc[top_profit, 'net_profit']:,.0f}, against "
+      f"${arms.loc[top_resp, 'net_profit']:,.0f}).")
+wb.figures.table(arms[show], {"response_rate": "{:.1%}", "incremental_reacquired": "{:,.0f}",
+                              "cost_per_reacquired": "${:,.0f}",
+                              "value_per_reacquired": "${:,.0f}", "net_profit": "${:,.0f}",
+                              "roi": "{:.0%}"}, name="arms")
+
+# %% [markdown]
+# The tailored arm's cost per reacquired customer is not one offer's cost: each of its
+# customers receives the offer for their reason, so it is a mix of the three costs weighted
+# by who comes back.
+
+# %%
+cost_of = offer_cost_table(OFFER_COSTS)
+print("Tailored arm: " + ", ".join(f"{r} -> {o}" for r, o in TAILORED_OFFER.items()))
+tail_back = df.loc[(df["offer"] == "tailored") & (df["reacquired"] == 1), "offer_received"]
+share = tail_back.value_counts(normalize=True, sort=False)
+share = share[share > 0]
+print(f"Its {len(tail_back):,} returners got "
+      + ", ".join(f"the {noun.get(o, o)} ({w:.0%}, ${cost_of[o]:,.0f})" for o, w in share.items())
+      + ", so its cost per reacquired customer is their weighted mean, "
+      f"${arms.loc['tailored', 'cost_per_reacquired']:,.0f}.")
 
 # %% [markdown]
 # ## The headline picture: response rate against ROI
@@ -87,7 +117,6 @@ wb.figures.table(arms, {**{c: "{:.1%}" for c in pct}, "incremental_reacquired": 
 
 # %%
 pub = OFFER_EXHIBIT
-noun = {"bundled": "bundle"}  # arm name -> noun in a sentence
 fig, ax = plt.subplots(figsize=(8.5, 5.4))
 b = res.baseline
 for arm, r in arms.iterrows():
@@ -104,14 +133,19 @@ for arm, r in arms.iterrows():
     ax.annotate(arm, (x, y), xytext=(12, -16), textcoords="offset points",
                 color=OFFER_COLORS[arm], fontweight="bold")
 ax.scatter([], [], s=110, facecolors="none", edgecolors="black", label="published (HBR 2016)")
-ax.annotate(f"no offer: {b['response_rate']:.0%} come back anyway\n(ROI counts only returns "
-            "above this)", xy=(38.0, 120), xytext=(38.6, 120), va="center", fontsize=9,
-            color="#4D4D4D", arrowprops={"arrowstyle": "-|>", "color": "#4D4D4D"})
-ax.set(xlabel="response rate: customers offered who came back (%)",
-       ylabel="ROI on offer cost, incremental (%)", xlim=(38, 49.5), ylim=(0, 950))
-top_resp, top_roi, low_roi = (res.ranking("response_rate")[0], res.ranking("roi")[0],
-                              res.ranking("roi")[-1])
-name = lambda arm: noun.get(arm, arm)  # noqa: E731
+ax.text(0.02, 0.04, f"Not plotted: with no offer, {b['response_rate']:.0%} came back anyway;\n"
+        "ROI counts only the returns above that rate.", transform=ax.transAxes, fontsize=9,
+        color="#4D4D4D", va="bottom")
+x_lo = np.floor(min(100 * arms["response_ci_low"].min(), pub["success_rate_pct"].min())) - 2
+x_hi = max(100 * arms["response_ci_high"].max(), pub["success_rate_pct"].max()) + 2
+roi_hi = max(100 * arms["roi_ci_high"].max(), pub["roi_pct"].max())
+roi_lo = min(0.0, 100 * arms["roi_ci_low"].min())
+r_lo, r_hi = 100 * arms["response_rate"].min(), 100 * arms["response_rate"].max()
+ax.set(xlabel=f"response rate: customers offered who came back (%)\n"
+              f"axis starts at {x_lo:.0f}%, not 0: the arms span only {r_lo:.0f}-{r_hi:.0f}%",
+       ylabel="ROI on offer cost, incremental (%)", xlim=(x_lo, x_hi),
+       ylim=(roi_lo * 1.1, roi_hi * 1.12))
+top_roi, low_roi = res.ranking("roi")[0], res.ranking("roi")[-1]
 low = (f"but has the lowest ROI ({arms.loc[low_roi, 'roi']:.0%})" if low_roi == top_resp
        else f"the {name(low_roi)} has the lowest ROI ({arms.loc[low_roi, 'roi']:.0%})")
 ax.set_title(
@@ -119,7 +153,7 @@ ax.set_title(
     f"{low};\n"
     f"the {name(top_roi)} pays best (ROI {arms.loc[top_roi, 'roi']:.0%}) but wins back "
     f"only {arms.loc[top_roi, 'response_rate']:.0%}")
-ax.legend(loc="lower left", fontsize=9, bbox_to_anchor=(0.0, 0.25))
+ax.legend(loc="center left", fontsize=9)
 save_figure(fig, "05_response_vs_roi")
 plt.show()
 
@@ -138,12 +172,20 @@ wb.figures.table(exhibit, "{:.1f}", name="exhibit")
 # ## Are the differences real?
 # An overall chi-square test of equal response rates, then every pair of arms: the
 # difference in response rate (Newcombe interval, score test) and in ROI (bootstrap), each
-# family of six comparisons corrected with Holm's step-down procedure.
+# family of six comparisons corrected with Holm's step-down procedure (which raises the
+# p-values so that, across the six, the chance of any false alarm stays at 5%). In the
+# table, differences and their 95% intervals are in percentage points (of response rate or
+# of ROI), first arm minus second; `significant` marks the pairs whose Holm-adjusted
+# p-value (`pvalue_holm`) is below 0.05.
 
 # %%
 print(f"chi-square = {res.chi_square['statistic']:.1f} on {int(res.chi_square['dof'])} "
       f"degrees of freedom, p = {res.chi_square['pvalue']:.2g}")
-pd.concat({"response rate": res.pairwise_response, "ROI": res.pairwise_roi}).round(4)
+pairs = pd.concat({"response rate": res.pairwise_response, "ROI": res.pairwise_roi})
+pp_cols = ["difference", "ci_low", "ci_high"]
+wb.figures.table((100 * pairs[pp_cols]).join(pairs[["pvalue_holm", "significant"]]),
+                 {**{c: "{:+.1f}" for c in pp_cols}, "pvalue_holm": "{:.3f}"},
+                 name="pairwise")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
@@ -151,7 +193,7 @@ for ax, (label, tab, unit) in zip(
         axes, (("response rate", res.pairwise_response, "percentage points"),
                ("ROI", res.pairwise_roi, "percentage points of ROI")), strict=True):
     y = np.arange(len(tab))[::-1]
-    for sig, color in ((True, "#0072B2"), (False, "#7F7F7F")):
+    for sig, color in ((True, "#000000"), (False, "#9A9A9A")):  # neutral: not offers
         m = (tab["significant"] == sig).to_numpy()
         d = 100 * tab.loc[m, "difference"]
         ax.errorbar(d, y[m], fmt="o", color=color, capsize=3,
@@ -161,7 +203,7 @@ for ax, (label, tab, unit) in zip(
            title=f"{label}: {int(tab['significant'].sum())} of {len(tab)} pairs differ")
     ax.set_yticks(y, tab.index)
 axes[0].set_ylabel("pair of arms compared")
-for color, label in (("#0072B2", "significant after Holm"), ("#7F7F7F", "not significant")):
+for color, label in (("#000000", "significant after Holm"), ("#9A9A9A", "not significant")):
     axes[0].errorbar([], [], xerr=[], fmt="o", color=color, capsize=3, label=label)
 axes[0].legend(loc="lower left", fontsize=9)
 n_resp, n_roi = int(res.pairwise_response["significant"].sum()), int(
@@ -261,12 +303,32 @@ plt.show()
 
 # %% [markdown]
 # ## What this means
-# * The bundle wins back the most lapsed customers; the upgrade returns the most per dollar
-#   of offer cost; by total net profit per customer offered the discount leads. Which offer
-#   is "best" depends on the goal: market share, ROI or profit (notebook 06 maps the
-#   trade-off).
-# * The ROI ranking survives any value horizon and discount rate tried, but not a more
-#   expensive upgrade.
+# Built from the results above, so it stays true when you change the parameters.
+
+# %%
+hr = sens.scenarios.xs(1.0, level="cost_multiplier")  # horizon x discount-rate scenarios
+n_flip = int(hr["roi_ranking_changed"].sum())
+up_cost = cost_of["upgrade"]
+points = [
+    f"The {name(top_resp)} wins back the most lapsed customers "
+    f"({arms.loc[top_resp, 'response_rate']:.0%}); the {name(top_roi)} returns the most per "
+    f"dollar of offer cost (ROI {arms.loc[top_roi, 'roi']:.0%}); by net profit the "
+    f"{name(top_profit)} leads (${arms.loc[top_profit, 'net_profit']:,.0f}). Which offer is "
+    "best depends on the goal: market share, ROI or profit (notebook 06 maps the trade-off).",
+    (f"The ROI ranking ({' > '.join(res.ranking('roi'))}) holds in all {len(hr)} "
+     "value-horizon x discount-rate scenarios tried" if n_flip == 0 else
+     f"The ROI ranking changes in {n_flip} of {len(hr)} value-horizon x discount-rate "
+     "scenarios tried")
+    + (f"; but the upgrade out-earns the discount per dollar only while it costs less than "
+       f"${even:.0f} per acceptor (assumed here: ${up_cost:.0f})."
+       if arms.loc["upgrade", "roi"] > arms.loc["discount", "roi"] else
+       f"; the upgrade would have to cost less than ${even:.0f} per acceptor (assumed here: "
+       f"${up_cost:.0f}) to match the discount's ROI."),
+    f"The tailored arm's cost per returner (${arms.loc['tailored', 'cost_per_reacquired']:,.0f}) "
+    "is a mix of the three offers' costs weighted by which customers return.",
+]
+print("\n".join(textwrap.fill(p, 92, initial_indent="* ", subsequent_indent="  ")
+                for p in points))
 
 # %%
 print(wb.version_stamp())

@@ -290,3 +290,45 @@ def test_splits_do_not_replay_the_simulators_draws():
     mask = holdout_mask(len(df), 0.5, seed=77)
     share = df.groupby(mask)["defection_reason"].value_counts(normalize=True).unstack()
     assert (share.loc[True] - share.loc[False]).abs().max() < 0.03
+
+
+def test_qini_bootstrap_interval(study, scores):
+    kw = {"n_boot": 100, "seed": 5}
+    q = qini_curve(study, scores.uplift["discount"], "discount", **kw)
+    assert q.n_boot == 100 and q.ci_low < q.coefficient < q.ci_high
+    assert q.ci_low > 0  # the model's ranking beats random, beyond resampling noise
+    again = qini_curve(study, scores.uplift["discount"], "discount", **kw)
+    assert (again.ci_low, again.ci_high) == (q.ci_low, q.ci_high)  # seeded
+    plain = qini_curve(study, scores.uplift["discount"], "discount")
+    assert plain.coefficient == q.coefficient and np.isnan(plain.ci_low) and plain.n_boot == 0
+    # a score unrelated to the outcome: the interval covers 0
+    noise = qini_curve(study, np.random.default_rng(3).random(len(study)), "discount", **kw)
+    assert noise.ci_low < 0 < noise.ci_high
+    # the random line's area is half the arm's total uplift per customer
+    c = q.curve
+    assert q.random_area == pytest.approx(c["incremental"].iloc[-1] / 2
+                                          / c["treated_targeted"].iloc[-1])
+    with pytest.raises(ValueError):
+        qini_curve(study, scores.uplift["discount"], "discount", n_boot=-1)
+
+
+def test_segment_margin_se_is_seeded_and_matches_the_segments():
+    from winback_study.targeting import best_offer_by_segment, holdout_mask, segment_margin_se
+
+    df = simulate_study(12_000, seed=11)
+    train = holdout_mask(len(df), 0.5, seed=11)
+    hold = df[~train]
+    sc = score_offers(hold, _probit(df[train]))
+    best = {obj: best_offer_by_segment(sc, hold, objective=obj) for obj in ("profit", "regained")}
+    se = segment_margin_se(df, train, _probit, best, n_boot=6, seed=2)
+    assert list(se.columns) == ["profit", "regained"]
+    assert se.index.equals(best["profit"].index)
+    assert (se.to_numpy() > 0).all() and np.isfinite(se.to_numpy()).all()
+    # a lead in return probability is a few points at most, its SE well under that scale
+    assert (se["regained"] < 0.1).all()
+    again = segment_margin_se(df, train, _probit, best, n_boot=6, seed=2)
+    pd.testing.assert_frame_equal(se, again)
+    with pytest.raises(ValueError):
+        segment_margin_se(df, train, _probit, {"share": best["profit"]}, n_boot=6)
+    with pytest.raises(ValueError):
+        segment_margin_se(df, train[:10], _probit, best, n_boot=6)

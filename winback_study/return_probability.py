@@ -52,7 +52,7 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationWarning,
 )
 
-from .figures import OKABE_ITO
+from .figures import METHOD_COLORS
 from .study_population import MATCHING_OFFER, OFFERS, OFFERS_RECEIVED, TAILORED_OFFER
 
 try:  # statsmodels builds formulas with patsy by default (formulaic is the alternative)
@@ -1153,10 +1153,10 @@ class ReturnModel:
             _, ax = plt.subplots(figsize=(8.5, 0.38 * len(me) + 1.6))
         y = np.arange(len(me))[::-1]
         pp = 100 * me[["effect", "ci_low", "ci_high"]].to_numpy()
-        colors = np.where(pp[:, 0] >= 0, OKABE_ITO[0], "#D55E00")
         ax.errorbar(pp[:, 0], y, xerr=np.vstack([pp[:, 0] - pp[:, 1], pp[:, 2] - pp[:, 0]]),
                     fmt="none", ecolor="#555555", elinewidth=1.2, capsize=3, zorder=2)
-        ax.scatter(pp[:, 0], y, color=colors, s=28, zorder=3)
+        # neutral black (offer colours would read as offers); the labels show the sign
+        ax.scatter(pp[:, 0], y, color=METHOD_COLORS[0], s=28, zorder=3)
         for yi, (eff, _, hi) in zip(y, pp, strict=True):
             ax.annotate(f"{eff:+.2f}" if abs(eff) < 1 else f"{eff:+.1f}", (hi, yi), xytext=(4, 0), textcoords="offset points",
                         va="center", fontsize=8.5, color="#333333")
@@ -1197,7 +1197,8 @@ class ReturnModel:
                 label="perfect calibration")
         x, yv = 100 * cal["predicted"], 100 * cal["observed"]
         ax.errorbar(x, yv, yerr=[yv - 100 * cal["ci_low"], 100 * cal["ci_high"] - yv],
-                    fmt="o", color=OKABE_ITO[0], ecolor=OKABE_ITO[0], capsize=3, markersize=5,
+                    fmt="o", color=METHOD_COLORS[0], ecolor=METHOD_COLORS[0], capsize=3,
+                    markersize=5,
                     label=f"decile of P(return), {ev.sample} data (95% CI)")
         ax.set(xlim=(0, top), ylim=(0, top), xlabel="predicted return rate (%)",
                ylabel="observed return rate (%)")

@@ -77,6 +77,7 @@ __all__ = [
     "top_fraction_response",
     "behaviour_segment",
     "best_offer_by_segment",
+    "segment_margin_se",
     "evaluate_policy",
     "policy_table",
     "policy_frontier",
@@ -758,6 +759,97 @@ def best_offer_by_segment(
     return t
 
 
+_OBJECTIVE_PREFIX = {"profit": "profit_", "roi": "roi_", "regained": "uplift_"}
+
+
+def segment_margin_se(
+    df: pd.DataFrame,
+    train: np.ndarray,
+    fit: Callable[[pd.DataFrame], ReturnModel],
+    best: Mapping[str, pd.DataFrame],
+    *,
+    offers: Sequence[str] = TARGET_OFFERS,
+    value: ValueSpec = "slv",
+    costs: Mapping[str, float] | None = None,
+    n_boot: int = 50,
+    seed: int | np.random.Generator | None = 0,
+) -> pd.DataFrame:
+    """Bootstrap standard error of each segment's lead of the best offer over the runner-up.
+
+    Each replicate resamples the training rows (with replacement) and refits the return
+    model with ``fit``, resamples the evaluation rows, rescores them
+    (:func:`score_offers`) and recomputes every segment's score of the two offers that
+    ``best`` names as best and runner-up. The standard deviation of their difference over
+    the replicates is the standard error of the lead (``margin``) shown by
+    :func:`best_offer_by_segment`: it covers both the model's estimation error and the
+    sampling error of the values and segment means.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The study table (training and evaluation rows).
+    train : numpy.ndarray
+        Boolean mask of the training rows (the rest are evaluated), e.g. from
+        :func:`holdout_mask`.
+    fit : callable
+        ``fit(train_df) -> model`` with ``predict``.
+    best : mapping of objective to DataFrame
+        Tables from :func:`best_offer_by_segment` on the evaluation rows with the default
+        segments (reason x behaviour), keyed by their objective (``profit``, ``roi``,
+        ``regained``).
+    offers : sequence of str
+        Offers scored (those :func:`best_offer_by_segment` chose between).
+    value, costs
+        As in :func:`score_offers`.
+    n_boot : int
+        Replicates.
+    seed : int or Generator, optional
+        Seed of the resampling (an independent stream, see
+        :func:`~winback_study.offer_experiment.independent_rng`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment (the index of the ``best`` tables), one column per objective:
+        the standard error of ``margin`` in that objective's unit.
+    """
+    if n_boot < 2:
+        raise ValueError("n_boot must be at least 2")
+    unknown = sorted(set(best) - set(_OBJECTIVE_PREFIX))
+    if unknown:
+        raise ValueError(f"unknown objective(s) {unknown}; use {sorted(_OBJECTIVE_PREFIX)}")
+    train = np.asarray(train, dtype=bool)
+    if train.shape != (len(df),):
+        raise ValueError(f"train must be a boolean mask with one entry per row ({len(df)})")
+    offers = list(offers)
+    # the two offers compared in each segment: the top-scoring one (also where "none" is
+    # recommended because every offer loses money) and the runner-up
+    pairs = {}
+    for obj, t in best.items():
+        cols = [_OBJECTIVE_PREFIX[obj] + o for o in offers]
+        top = t[cols].to_numpy().argmax(axis=1)
+        second = pd.Index(offers).get_indexer(t["runner_up"].astype(str))
+        if (second < 0).any():
+            raise ValueError(f"runner-up offers of the {obj!r} table are not among {offers}")
+        pairs[obj] = (cols, top, second)
+    rng = independent_rng(seed)
+    tr, ev = np.flatnonzero(train), np.flatnonzero(~train)
+    draws: dict[str, list[np.ndarray]] = {obj: [] for obj in best}
+    for _ in range(n_boot):
+        d_tr = df.iloc[rng.choice(tr, len(tr))].reset_index(drop=True)
+        d_ev = df.iloc[rng.choice(ev, len(ev))].reset_index(drop=True)
+        sc = score_offers(d_ev, fit(d_tr), offers=offers, value=value, costs=costs)
+        seg = best_offer_by_segment(sc, d_ev, offers=offers)
+        for obj, t in best.items():
+            cols, top, second = pairs[obj]
+            cells = seg.reindex(t.index)[cols].to_numpy()
+            rows = np.arange(len(t))
+            draws[obj].append(cells[rows, top] - cells[rows, second])
+    index = next(iter(best.values())).index
+    return pd.DataFrame({obj: np.std(np.vstack(v), axis=0, ddof=1) for obj, v in draws.items()},
+                        index=index)
+
+
 def evaluate_policy(scores: OfferScores, assignment: pd.Series | np.ndarray | str,
                     per: float | None = 10_000) -> pd.Series:
     """Expected outcome of giving each customer one offer (or ``none``).
@@ -1121,21 +1213,43 @@ class QiniCurve:
         customers of the arm), ``random`` (the same for random targeting).
     coefficient : float
         Area between the curve and the random line, per customer of the arm (share of the
-        arm x share targeted); 0 = no better than random.
+        arm x share targeted): the extra returns per customer of the arm that ranking adds
+        over random targeting, averaged over all shares targeted; 0 = no better than random.
     arm : str
         The arm.
+    ci_low, ci_high : float
+        Percentile bootstrap interval of the coefficient (NaN unless ``n_boot`` was given):
+        treated and control customers resampled separately, the score held fixed.
+    n_boot : int
+        Bootstrap replicates behind the interval (0 = none).
     """
 
     curve: pd.DataFrame
     coefficient: float
     arm: str
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    n_boot: int = 0
+
+    @property
+    def random_area(self) -> float:
+        """Area under the random line per customer of the arm: half the arm's total uplift.
+
+        The scale for :attr:`coefficient`: ranking adds ``coefficient / random_area`` to
+        what random targeting gains, averaged over all shares targeted.
+        """
+        c = self.curve
+        n = float(c["treated_targeted"].iloc[-1])
+        return float(np.trapezoid(c["random"], c["share_targeted"]) / n) if n else np.nan
 
     def summary(self) -> str:
         """The coefficient and the incremental returns at 20/50/100% targeted."""
         c = self.curve.set_index("share_targeted")["incremental"]
         pts = ", ".join(f"{s:.0%}: {c.iloc[np.argmin(np.abs(c.index - s))]:,.0f}"
                         for s in (0.2, 0.5, 1.0))
-        return (f"Qini curve, {self.arm} vs no offer: coefficient {self.coefficient:.4f}; "
+        ci = (f" (bootstrap interval {self.ci_low:.4f} to {self.ci_high:.4f}, "
+              f"{self.n_boot} replicates)" if self.n_boot else "")
+        return (f"Qini curve, {self.arm} vs no offer: coefficient {self.coefficient:.4f}{ci}; "
                 f"incremental returns when targeting {pts}")
 
     def __repr__(self) -> str:
@@ -1150,6 +1264,9 @@ def qini_curve(
     control: str = "none",
     arm_col: str = "offer",
     fractions: Sequence[float] | None = None,
+    n_boot: int = 0,
+    seed: int | np.random.Generator | None = 0,
+    alpha: float = 0.05,
 ) -> QiniCurve:
     """Qini curve (Radcliffe 2007) of an uplift ``score`` on one arm.
 
@@ -1157,6 +1274,11 @@ def qini_curve(
     the Qini value is ``Y_t(q) - Y_c(q) * N_t(q) / N_c(q)``: returns among the targeted
     treated over what the same share of the control group returned, scaled to the treated
     count.
+
+    With ``n_boot`` replicates, treated and control customers are resampled with
+    replacement (separately, so each replicate keeps both group sizes) and the coefficient
+    recomputed with the score held fixed; the percentile interval measures how much the
+    coefficient would move on another evaluation sample of the same size.
 
     Parameters
     ----------
@@ -1168,11 +1290,20 @@ def qini_curve(
         The offer arm, the no-offer arm and the arm column.
     fractions : sequence of float, optional
         Shares targeted (1.0 is always added).
+    n_boot : int
+        Bootstrap replicates for the interval of the coefficient (0 = no interval).
+    seed : int or Generator, optional
+        Seed of the resampling (an independent stream, see
+        :func:`~winback_study.offer_experiment.independent_rng`).
+    alpha : float
+        1 - confidence level of the percentile interval.
 
     Returns
     -------
     QiniCurve
     """
+    if n_boot < 0:
+        raise ValueError(f"n_boot must be 0 or more, got {n_boot}")
     s = _as_series(score, df)
     labels = df[arm_col].astype(str).to_numpy()
     y = df["reacquired"].to_numpy(dtype=float)
@@ -1181,17 +1312,36 @@ def qini_curve(
         raise ValueError(f"need customers in both {arm!r} and {control!r}")
     yt, yc = y[np.flatnonzero(t)[_order(s[t])]], y[np.flatnonzero(k)[_order(s[k])]]
     f = np.unique(np.concatenate([[0.0], _fractions(fractions)]))
+    q, nt, nc = _qini_values(yt, yc, f)
+    rand = f * q[-1]
+    coef = float(np.trapezoid(q - rand, f) / len(yt))
+    curve = pd.DataFrame({"share_targeted": f, "treated_targeted": nt, "control_targeted": nc,
+                          "incremental": q, "random": rand})
+    lo = hi = float("nan")
+    if n_boot:
+        rng = independent_rng(seed)
+        boot = np.empty(n_boot)
+        for b in range(n_boot):
+            # resampled positions in score order, sorted: the resample in score order
+            pt = np.sort(rng.integers(0, len(yt), len(yt)))
+            pc = np.sort(rng.integers(0, len(yc), len(yc)))
+            qb, _, _ = _qini_values(yt[pt], yc[pc], f)
+            boot[b] = np.trapezoid(qb - f * qb[-1], f) / len(yt)
+        lo, hi = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
+    return QiniCurve(curve=curve, coefficient=coef, arm=arm, ci_low=lo, ci_high=hi,
+                     n_boot=int(n_boot))
+
+
+def _qini_values(yt: np.ndarray, yc: np.ndarray, f: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Qini values at shares ``f`` of outcomes already sorted by score (treated, control)."""
     nt = np.round(f * len(yt)).astype(int)
     nc = np.round(f * len(yc)).astype(int)
     ct = np.concatenate([[0.0], np.cumsum(yt)])[nt]
     cc = np.concatenate([[0.0], np.cumsum(yc)])[nc]
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(nc > 0, ct - cc * nt / np.maximum(nc, 1), 0.0)
-    rand = f * q[-1]
-    coef = float(np.trapezoid(q - rand, f) / len(yt))
-    curve = pd.DataFrame({"share_targeted": f, "treated_targeted": nt, "control_targeted": nc,
-                          "incremental": q, "random": rand})
-    return QiniCurve(curve=curve, coefficient=coef, arm=arm)
+    return q, nt, nc
 
 
 # --------------------------------------------------------------------------------------
