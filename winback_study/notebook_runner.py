@@ -55,6 +55,12 @@ def execute_notebook(
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     client.execute()
+    # A print's text can arrive as one stream message or several, depending on when the
+    # kernel flushes (it varies with machine load): merge them, so the same notebook gives
+    # the same saved file on every run.
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     if out is not None:
         out = Path(out)
         with atomic_path(out) as tmp:
