@@ -33,7 +33,10 @@ def _ensure_chromium() -> str:
     if not shutil.which("apt-get") or os.geteuid() != 0:
         pytest.skip("chromium is not installed and cannot be installed here (needs root + apt)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+    # wait for another apt (e.g. the machine's own start-up install) instead of skipping
+    wait = ["-o", "DPkg::Lock::Timeout=600", "-o", "Acquire::Lock::Timeout=600"]
+    for cmd in (["apt-get", *wait, "update", "-qq"],
+                ["apt-get", *wait, "install", "-y", "-qq", "chromium"]):
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
         if r.returncode != 0:
             pytest.skip(f"could not install chromium: {' '.join(cmd)} failed: {r.stderr[-300:]}")

@@ -46,9 +46,33 @@ def test_tidy_names_are_the_true_coefficient_names(probit):
     assert list(probit.params.index) == list(probit.terms.index)
     assert set(probit.params.index) == set(TRUTH.index)
     assert probit.terms.loc["defection_reason[both]", "reference"] == "price"
-    assert probit.terms.loc["offer_received[upgrade]", "raw"] == (
-        "C(offer_received, Treatment('none'))[T.upgrade]"
-    )
+    assert probit.terms.loc["offer_received[upgrade]", "raw"] == "offer_received[T.upgrade]"
+    assert probit.terms.loc["offer_received[upgrade]", "reference"] == "none"
+
+
+def test_text_factor_columns_get_the_study_reference_levels(study):
+    """A CSV round trip leaves reasons and offers as text (or alphabetical categories):
+    the fit must still code them against price and none, and leave the input alone."""
+    small = study.iloc[:6_000]
+    text = small.astype({"defection_reason": str, "offer_received": str, "offer": "category"})
+    text["offer"] = text["offer"].cat.reorder_categories(sorted(text["offer"].cat.categories))
+    before = text.copy()
+    a = fit_return_model(small, link="probit")
+    b = fit_return_model(text, link="probit")
+    pd.testing.assert_series_equal(a.params, b.params)
+    assert b.terms.loc["defection_reason[service]", "reference"] == "price"
+    np.testing.assert_allclose(a.predict(small), b.predict(text))
+    np.testing.assert_allclose(a.predict(small, offer="tailored"),
+                               b.predict(text, offer="tailored"))
+    pd.testing.assert_frame_equal(text, before)
+
+
+def test_unknown_levels_are_left_to_patsy(study):
+    small = study.iloc[:6_000].astype({"defection_reason": str})
+    small.loc[small["defection_reason"] == "other", "defection_reason"] = "moved away"
+    out = wb.return_probability.study_factor_order(small)
+    assert out["defection_reason"].dtype == object  # not forced into the study's levels
+    assert wb.return_probability.study_factor_order(study) is study
 
 
 def test_probit_recovers_the_true_coefficients():

@@ -38,7 +38,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .report import reproduce
 
-    result = reproduce(args.out, seed=args.seed, customers=args.customers)
+    result = reproduce(args.out, seed=args.seed, customers=args.customers, jobs=args.jobs)
     print(result.summary())
     return 0
 
@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="reports")
     r.add_argument("--seed", type=int, default=DEFAULT_SEED)
     r.add_argument("--customers", type=int, default=53_000)
+    r.add_argument("--jobs", type=int, default=None,
+                   help="notebooks run at once, one kernel each (default: cores, at most 2)")
     r.set_defaults(func=cmd_reproduce)
     v = sub.add_parser("validate", help="check a lapsed-customer file; one clear error if bad")
     v.add_argument("data", help="CSV or Parquet file (never modified)")

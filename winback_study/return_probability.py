@@ -36,7 +36,7 @@ import re
 import textwrap
 import tokenize
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,13 @@ from statsmodels.tools.sm_exceptions import (
 )
 
 from .figures import METHOD_COLORS
-from .study_population import MATCHING_OFFER, OFFERS, OFFERS_RECEIVED, TAILORED_OFFER
+from .study_population import (
+    MATCHING_OFFER,
+    OFFERS,
+    OFFERS_RECEIVED,
+    REASONS,
+    TAILORED_OFFER,
+)
 
 try:  # statsmodels builds formulas with patsy by default (formulaic is the alternative)
     from patsy import PatsyError as _FormulaError
@@ -75,22 +81,91 @@ __all__ = [
     "complaint_status",
     "fit_return_model",
     "formula_columns",
+    "study_factor_order",
     "referral_band",
     "return_rate_table",
 ]
 
 #: The study's return equation (statsmodels/patsy formula). The offer enters as the
 #: concrete offer received plus whether it matches the stated reason, which is how the
-#: tailored arm works (it gives each reason its matching offer).
+#: tailored arm works (it gives each reason its matching offer). The two factors are
+#: treatment-coded against the first level of the study's order: ``price`` leavers and
+#: ``none`` (no offer). The study table stores them as categoricals in that order, and
+#: :func:`fit_return_model` puts plain-text columns into it (:func:`study_factor_order`).
+#: Spelling the reference out as ``C(defection_reason, Treatment('price'))`` gives the same
+#: estimates, but patsy then converts the column value by value in Python, which made
+#: fitting 2.4x and predicting 10x slower.
 DEFAULT_RETURN_FORMULA: str = (
     "reacquired ~ referrals + complaints + complaints_resolved"
-    " + C(defection_reason, Treatment('price'))"
-    " + C(offer_received, Treatment('none')) + offer_matches_reason"
+    " + defection_reason + offer_received + offer_matches_reason"
     " + first_tenure_months + first_monthly_margin + months_since_defection"
 )
 
+#: The study's factor columns and their levels, reference level first.
+STUDY_FACTORS: dict[str, tuple[str, ...]] = {
+    "defection_reason": REASONS,
+    "offer_received": OFFERS_RECEIVED,
+    "offer": OFFERS,
+}
+
+
+def study_factor_order(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its study factor columns as categoricals in the study's level order.
+
+    ``defection_reason``, ``offer_received`` and ``offer`` held as text (or as
+    categoricals in another order, e.g. alphabetical after ``astype("category")``) are
+    converted so that a formula's treatment coding uses the study's reference levels
+    (``price``, ``none``) whenever they are present. Text columns get the levels they
+    contain, in the study's order; a column with a level the study does not know is left
+    as it is (its reference is then its first level in sorted order). ``df`` is returned
+    itself when nothing needs converting, otherwise a copy: the input is never modified.
+    """
+    changes = {}
+    for col, levels in STUDY_FACTORS.items():
+        if col not in df.columns:
+            continue
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            have = set(s.cat.categories)
+            if have <= set(levels) and tuple(s.cat.categories) != tuple(
+                    lv for lv in levels if lv in have):
+                changes[col] = s.cat.reorder_categories([lv for lv in levels if lv in have])
+            continue
+        values = set(s.dropna().astype(object).unique())
+        if all(isinstance(v, str) for v in values) and values <= set(levels):
+            changes[col] = pd.Categorical(s.astype(object),
+                                          categories=[lv for lv in levels if lv in values])
+    return df.assign(**changes) if changes else df
+
+
 #: Supported links and the statsmodels formula constructor behind each.
 LINKS: dict[str, Callable[..., Any]] = {"logit": smf.logit, "probit": smf.probit}
+
+
+def _fitted_levels(results: Any) -> dict[str, tuple[Any, ...]]:
+    """Levels of each plain-named categorical column of a fitted patsy formula."""
+    info = getattr(getattr(results.model, "data", None), "design_info", None)
+    out: dict[str, tuple[Any, ...]] = {}
+    for factor, finfo in getattr(info, "factor_infos", {}).items():
+        name = factor.name()
+        if finfo.type == "categorical" and name.isidentifier():
+            out[name] = tuple(finfo.categories)
+    return out
+
+
+def _align_levels(df: pd.DataFrame, levels: Mapping[str, tuple[Any, ...]]) -> pd.DataFrame:
+    """Give ``df``'s factor columns the fitted categories, so patsy codes them exactly as
+    in the fit (and fast). Values the fit never saw are left for patsy to report."""
+    changes = {}
+    for col, cats in levels.items():
+        if col not in df.columns:
+            continue
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == cats:
+            continue
+        if set(s.dropna().astype(object).unique()) <= set(cats):
+            changes[col] = pd.Categorical(s.astype(object), categories=list(cats))
+    return df.assign(**changes) if changes else df
 
 
 class ReturnModelError(ValueError):
@@ -674,6 +749,7 @@ def fit_return_model(
         raise ReturnModelError(f"link must be one of {sorted(LINKS)}, got {link!r}")
     outcome, columns = formula_columns(formula, df.columns)
     _check_outcome(df, outcome)
+    df = study_factor_order(df)
     train, test = df, None
     if holdout is not None:
         if not 0 < holdout < 1:
@@ -998,6 +1074,7 @@ class ReturnModel:
         """
         self._require(df, self.columns, "predict")
         data = df if offer is None else _with_offer(df, offer, self.columns)
+        data = _align_levels(data, _fitted_levels(self.results))
         try:
             p = self.results.predict(data)
         except _FormulaError as exc:

@@ -222,7 +222,9 @@ def study_params(data: pd.DataFrame | Mapping[str, Any] | StudyParams | None = N
                 "this frame carries no simulator parameters (df.attrs['params']): it was "
                 "not made by simulate_study, or it went through CSV, which drops them"
             )
-        return raw if isinstance(raw, StudyParams) else StudyParams.from_dict(raw)
+        if isinstance(raw, StudyParams):
+            return raw
+        return StudyParams.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
     return StudyParams.from_dict(data)
 
 
@@ -313,9 +315,9 @@ def simulate_study(
     -------
     pandas.DataFrame
         One row per lapsed customer; columns are documented in ``data/README.md``.
-        The true parameters travel with it as a JSON-ready dict in
-        ``df.attrs["params"]`` (kept by ``to_parquet``); :func:`study_params` turns
-        them back into a :class:`StudyParams`.
+        The true parameters travel with it as JSON text in ``df.attrs["params"]`` (kept
+        by ``to_parquet``); :func:`study_params` turns them back into a
+        :class:`StudyParams`.
     """
     p = params or StudyParams()
     n = int(n_customers)
@@ -485,6 +487,8 @@ def simulate_study(
     if include_latent:
         df["latent_loyalty"] = loyalty
         df["latent_second_tenure_months"] = np.where(back, t2_full, np.nan)
-    df.attrs["params"] = p.to_dict()
+    # as JSON text: pandas deep-copies attrs on every operation, and copying a nested dict
+    # made slicing and selecting columns of a simulated frame 3.5x slower
+    df.attrs["params"] = json.dumps(p.to_dict(), sort_keys=True)
     df.attrs["seed"] = seed
     return df
