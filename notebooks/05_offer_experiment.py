@@ -273,7 +273,20 @@ top = grid["top_roi"].unstack("cost_multiplier")
 lead = grid["roi_lead"].unstack("cost_multiplier")
 arm_names = list(arms.index)
 codes = top.apply(lambda col: col.map(arm_names.index)).to_numpy()
-even = break_even_cost(res, "upgrade", "discount")
+even = break_even_cost(res, "upgrade", "discount")  # upgrade cost where its ROI = discount's
+full = top.index[~np.isfinite(top.index)][0] if (~np.isfinite(top.index)).any() else top.index.max()
+lead_now, lead_dear = top.loc[full, 1.0], top.loc[full, top.columns.max()]
+dearest = OFFER_COSTS["upgrade"] * top.columns.max()
+if lead_now == "upgrade" and lead_dear != "upgrade":
+    flip = break_even_cost(res, "upgrade", lead_dear)
+    finding = (f"The upgrade keeps the top ROI only while it costs less than about ${flip:.0f}",
+               f"above that the {lead_dear} pays best")
+elif lead_now == "upgrade":
+    finding = (f"The upgrade keeps the top ROI even at ${dearest:.0f} per acceptor",
+               "its lead does not rest on its low cost alone")
+else:
+    finding = (f"At these costs the {lead_now}, not the upgrade, has the top ROI",
+               f"at ${dearest:.0f} per upgrade the {lead_dear} leads")
 
 fig, ax = plt.subplots(figsize=(8.5, 5.4))
 cmap = plt.matplotlib.colors.ListedColormap([OFFER_COLORS[a] for a in arm_names])
@@ -286,9 +299,8 @@ ax.set_yticks(range(len(top.index)),
               [f"{h:.0f}" if np.isfinite(h) else "all" for h in top.index])
 ax.set(xlabel="upgrade cost per customer who accepts (USD)",
        ylabel="value horizon (months)",
-       title=f"The upgrade keeps the top ROI only while it costs less than about ${even:.0f}"
-             f"\n(exhibit: ${OFFER_COSTS['upgrade']:.0f}; full horizon, 10% a year); "
-             "above that the discount pays best")
+       title=f"{finding[0]}\n(exhibit: ${OFFER_COSTS['upgrade']:.0f}; full horizon, 10% a year); "
+             f"{finding[1]}")
 ax.grid(False)
 handles = [plt.matplotlib.patches.Patch(color=OFFER_COLORS[a], label=a)
            for a in arm_names if (codes == arm_names.index(a)).any()]
