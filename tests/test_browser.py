@@ -6,6 +6,7 @@ where it cannot be installed the tests are skipped with the reason.
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -77,6 +78,7 @@ def jupyterlab(tmp_path_factory):
          f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
          "--allow-root"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the kernels it starts go with it
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -90,8 +92,14 @@ def jupyterlab(tmp_path_factory):
             pytest.fail("JupyterLab did not start within 60 s")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        # A server with a kernel still starting can take longer than a SIGTERM allows
+        # under load: then kill its whole group rather than fail the teardown.
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 def test_jupyterlab_renders_a_notebook(browser, jupyterlab):

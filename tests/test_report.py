@@ -1,5 +1,5 @@
-"""The reproduce pipeline: files, index, byte-identical reruns (on notebook 01 to stay fast;
-test_notebooks runs every notebook twice)."""
+"""The reproduce pipeline: files, index, byte-identical reruns, two kernels at a time or one
+(on notebooks 01 and 05 to stay fast; test_notebooks runs every notebook twice)."""
 
 import hashlib
 
@@ -19,10 +19,24 @@ def _digests(folder):
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    first = list_notebooks()[:1]
-    a = reproduce(tmp_path_factory.mktemp("a"), seed=123, notebooks=first, progress=False)
-    b = reproduce(tmp_path_factory.mktemp("b"), seed=123, notebooks=first, progress=False)
+    some = [p for p in list_notebooks() if p.name[:2] in ("01", "05")]
+    a = reproduce(tmp_path_factory.mktemp("a"), seed=123, notebooks=some, progress=False,
+                  jobs=2)
+    b = reproduce(tmp_path_factory.mktemp("b"), seed=123, notebooks=some, progress=False,
+                  jobs=1)
     return a, b
+
+
+@pytest.mark.slow
+def test_timings_in_reading_order_and_wall_time(two_runs):
+    a, b = two_runs
+    stems = [p.stem for p in list_notebooks() if p.name[:2] in ("01", "05")]
+    assert list(a.timings) == ["simulate", "replication table", *stems, "index"]
+    assert (a.jobs, b.jobs) == (2, 1)
+    assert "notebooks" in a.summary() and "on 2 kernels" in a.summary()
+    # two kernels overlap: the wall time is well under the sum; one kernel: it is the sum
+    assert a.notebooks_wall < 0.9 * sum(a.timings[s] for s in stems)
+    assert b.notebooks_wall >= sum(b.timings[s] for s in stems)
 
 
 @pytest.mark.slow
@@ -43,6 +57,7 @@ def test_outputs_exist(two_runs):
 
 @pytest.mark.slow
 def test_same_seed_same_numbers_and_files(two_runs):
+    """Also: two notebooks at once write exactly what one at a time writes."""
     a, b = two_runs
     pd.testing.assert_frame_equal(a.table, b.table)
     da, db = _digests(a.out), _digests(b.out)

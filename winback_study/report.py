@@ -233,7 +233,8 @@ def reproduce(
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
             raise
-    timings = {**timings, **{nb.stem: timings.pop(nb.stem) for nb in nbs}}  # reading order
+    timings = {**{k: v for k, v in timings.items() if k in _SERIAL_STAGES},
+               **{nb.stem: timings[nb.stem] for nb in nbs}}  # reading order, not finishing
     notebooks_wall = time.perf_counter() - t0
     t0 = time.perf_counter()
     write_index(out, table, seed)
