@@ -76,11 +76,11 @@ plt.show()
 # ## After how long did they leave?
 # First-lifetime tenure in months, by reason. Tenure ends at defection; every first
 # lifetime here is complete (all customers in the study have left once). The simulator
-# gives some reasons the same tenure distribution (`wb.study_params().first_tenure_reason`);
+# gives some reasons the same tenure distribution (`wb.study_params(df).first_tenure_reason`);
 # their curves coincide, so the price curve is drawn dashed on top of the others.
 
 # %%
-shift = wb.study_params().first_tenure_reason  # reason -> shift of log first tenure
+shift = wb.study_params(df).first_tenure_reason  # reason -> shift of log first tenure
 twins = [r for r in by_reason.index if r != "price" and shift[r] == shift["price"]]
 fig, ax = plt.subplots(figsize=(8, 4.5))
 for reason, g in df.groupby("defection_reason", observed=True):

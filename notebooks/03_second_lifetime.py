@@ -129,12 +129,16 @@ pd.concat([first_vs_second_logrank(df), fs_reason]).round(3)
 # at-risk counts are in the `km_summary` tables below.
 
 # %%
-def median_gain(by):
-    med = km_summary(df, by)["median"].unstack("lifetime")
+by_reason = km_summary(df, "defection_reason")  # first and second lifetime, per reason
+by_offer_both = km_summary(df, "offer")
+
+
+def median_gain(summary):
+    med = summary["median"].unstack("lifetime")
     return (med["second"] - med["first"]).sort_values(ascending=False)
 
 
-gain = median_gain("defection_reason")
+gain = median_gain(by_reason)
 fig = plot_first_vs_second_by(df, "defection_reason", order=["price", "service", "both", "other"])
 fig.suptitle(f"Second lifetimes gain most for {gain.index[0]} leavers "
              f"({gain.iloc[0]:+.0f} months at the median);\n"
@@ -145,7 +149,7 @@ save_figure(fig, "03_km_first_vs_second_by_reason")
 plt.show()
 
 # %%
-gain = median_gain("offer").drop("none")
+gain = median_gain(by_offer_both).drop("none")
 fig = plot_first_vs_second_by(df, "offer", order=["none", "discount", "upgrade", "bundled", "tailored"])
 fig.suptitle(f"Second lifetimes beat first ones by {gain.iloc[0]:.0f} months at the median "
              f"after the {gain.index[0]} offer, by {gain.iloc[-1]:.0f} after the "
@@ -159,7 +163,6 @@ plt.show()
 # left over both price and service stay shorter (P8).
 
 # %%
-by_reason = km_summary(df, "defection_reason")
 by_reason.xs("second", level="lifetime").round(2)
 
 # %%
@@ -193,7 +196,7 @@ lr_reason.round(4)
 # bought back with a discount. That is the selection problem, taken up below.
 
 # %%
-by_offer = km_summary(df, "offer").xs("second", level="lifetime")
+by_offer = by_offer_both.xs("second", level="lifetime")
 by_offer.round(2)
 
 # %%

@@ -274,7 +274,7 @@ lead = grid["roi_lead"].unstack("cost_multiplier")
 arm_names = list(arms.index)
 codes = top.apply(lambda col: col.map(arm_names.index)).to_numpy()
 even = break_even_cost(res, "upgrade", "discount")  # upgrade cost where its ROI = discount's
-full = top.index[~np.isfinite(top.index)][0] if (~np.isfinite(top.index)).any() else top.index.max()
+full = top.index.max()  # the longest horizon (inf: the whole lifetime)
 lead_now, lead_dear = top.loc[full, 1.0], top.loc[full, top.columns.max()]
 dearest = OFFER_COSTS["upgrade"] * top.columns.max()
 if lead_now == "upgrade" and lead_dear != "upgrade":

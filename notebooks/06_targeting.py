@@ -37,15 +37,14 @@
 
 # %%
 import os
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 
 import winback_study as wb
 from winback_study.figures import METHOD_COLORS, OFFER_COLORS, save_figure, use_house_style
-from winback_study.return_probability import DEFAULT_RETURN_FORMULA
 from winback_study.targeting import behaviour_segment, holdout_mask, published_arm_points
 
 # --- parameters ----------------------------------------------------------------------
@@ -66,11 +65,8 @@ df = wb.simulate_study(N_CUSTOMERS, seed=SEED)
 train = holdout_mask(len(df), share=0.5, seed=SEED)  # independent of the simulation's draws
 
 
-def fit_return_model(d):
-    return smf.probit(DEFAULT_RETURN_FORMULA, data=d).fit(disp=0)
-
-
-model = fit_return_model(df[train])
+fit_probit = partial(wb.fit_return_model, link="probit")  # the study's default formula
+model = fit_probit(df[train])
 hold = df[~train]
 scores = wb.score_offers(hold, model, costs=OFFER_COSTS)
 print(f"return model fitted on {train.sum():,} customers; evaluated on {len(hold):,} "
@@ -152,7 +148,7 @@ print(f"an accepted offer costs ${min(OFFER_COSTS.values()):,.0f}-${max(OFFER_CO
 # %%
 best = {obj: wb.targeting.best_offer_by_segment(scores, hold, objective=obj)
         for obj in ("profit", "roi", "regained")}
-lead_se = wb.targeting.segment_margin_se(df, train, fit_return_model, best, costs=OFFER_COSTS,
+lead_se = wb.targeting.segment_margin_se(df, train, fit_probit, best, costs=OFFER_COSTS,
                                          n_boot=N_BOOT, seed=SEED)
 close = {obj: t["margin"] < NOISE_SE * lead_se[obj] for obj, t in best.items()}
 unit = {"profit": lambda v: f"${v:,.0f}", "roi": lambda v: f"{100 * v:,.0f}pp",
@@ -255,11 +251,9 @@ plt.show()
 #   lifetime (04 also predicts SLV with its lifetime model instead of averaging returners).
 
 # %%
-if "params" in df.attrs:
-    print(f"simulator: second_offer_matches_reason = "
-          f"{wb.study_params(df).second_offer_matches_reason:+.2f} log-months (second "
-          f"lifetime x {np.exp(wb.study_params(df).second_offer_matches_reason):.2f} when "
-          "the offer matches the stated reason)")
+penalty = wb.study_params(df).second_offer_matches_reason
+print(f"simulator: second_offer_matches_reason = {penalty:+.2f} log-months (second "
+      f"lifetime x {np.exp(penalty):.2f} when the offer matches the stated reason)")
 price = (hold["defection_reason"] == "price").to_numpy()
 pair = ["discount", "upgrade"]
 parts = pd.DataFrame({

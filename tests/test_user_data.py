@@ -170,3 +170,19 @@ def test_value_table_says_why_when_the_duration_model_cannot_be_fitted(user):
     table = analyze(user, MAPPING).tables["customer_value"]
     row = table.loc["second lifetime, Weibull survival x margin (reacquired)"]
     assert np.isnan(row["mean_value_usd"]) and "censored" in row["note"]
+
+
+def test_the_weibull_model_is_fitted_once_for_both_analyses_that_use_it(sim, monkeypatch):
+    from winback_study import second_lifetime
+
+    calls = []
+    fit = second_lifetime.fit_second_lifetime
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("model"))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(second_lifetime, "fit_second_lifetime", counting)
+    res = analyze(sim.iloc[:8_000])
+    assert {"second_lifetime_weibull", "customer_value"} <= set(res.tables)
+    assert calls == ["weibull"]

@@ -8,6 +8,7 @@ modelling is implemented here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -55,7 +56,8 @@ def return_rates(df: pd.DataFrame, **_: object) -> Result:
     return tables, figs
 
 
-def customer_value(df: pd.DataFrame, annual_rate: float | None = None, **_: object) -> Result:
+def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
+                   shared: dict[str, object] | None = None, **_: object) -> Result:
     rate = ANNUAL_DISCOUNT_RATE if annual_rate is None else annual_rate
     back = df[df["reacquired"] == 1]
     first = lifetime_value(df["first_monthly_margin"], df["first_tenure_months"], rate)
@@ -67,18 +69,19 @@ def customer_value(df: pd.DataFrame, annual_rate: float | None = None, **_: obje
             len(back), np.mean(second), np.median(second),
             "lower bound: months after the end of the data are missing"),
     }
-    from .customer_value import DEFAULT_HORIZON_MONTHS, expected_lifetime_value
+    from .customer_value import DEFAULT_HORIZON_MONTHS, expected_slv
     from .second_lifetime import SecondLifetimeError
 
     try:
-        fit = _second_lifetime_fit(df)
+        fit = _second_lifetime_fit(df, shared)
     except SecondLifetimeError as exc:
         note = f"not estimated: {exc}"
         rows["second lifetime, Weibull survival x margin (reacquired)"] = (
             len(back), np.nan, np.nan, note)
     else:
-        surv = fit.predict_survival(back, np.arange(DEFAULT_HORIZON_MONTHS, dtype=float))
-        model = expected_lifetime_value(surv.to_numpy(), back["second_monthly_margin"], rate)
+        # each returner's own margin (no margin model): an adapter for expected_slv
+        observed = SimpleNamespace(predict_margin=lambda d: d["second_monthly_margin"])
+        model = expected_slv(back, fit, observed, annual_rate=rate)
         rows["second lifetime, Weibull survival x margin (reacquired)"] = (
             len(back), np.mean(model), np.median(model),
             f"each returner's margin over her expected Weibull survival, "
@@ -152,8 +155,21 @@ def return_model(df: pd.DataFrame, **_: object) -> Result:
             "return_model_marginal_effects": fig}
 
 
-def _second_lifetime_fit(df: pd.DataFrame):
-    """Weibull AFT on the reacquired, with the covariates the file has."""
+def _second_lifetime_fit(df: pd.DataFrame, shared: dict[str, object] | None = None):
+    """Weibull AFT on the reacquired, with the covariates the file has.
+
+    With ``shared`` (one dict per :func:`~winback_study.user_data.analyze` call) the fit,
+    or the error it raised, is kept there for the next analysis that needs it.
+    """
+    if shared is not None:
+        if "weibull" not in shared:
+            try:
+                shared["weibull"] = _second_lifetime_fit(df)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, for every caller
+                shared["weibull"] = exc
+        if isinstance(shared["weibull"], Exception):
+            raise shared["weibull"]
+        return shared["weibull"]
     from .second_lifetime import fit_second_lifetime
 
     back = _present_levels_only(df[df["reacquired"] == 1])
@@ -165,8 +181,9 @@ def _second_lifetime_fit(df: pd.DataFrame):
     return fit_second_lifetime(back, model="weibull", formula=" + ".join(terms) or "1")
 
 
-def second_lifetime_model(df: pd.DataFrame, **_: object) -> Result:
-    return {"second_lifetime_weibull": _second_lifetime_fit(df).summary}, {}
+def second_lifetime_model(df: pd.DataFrame, shared: dict[str, object] | None = None,
+                          **_: object) -> Result:
+    return {"second_lifetime_weibull": _second_lifetime_fit(df, shared).summary}, {}
 
 
 def first_vs_second(df: pd.DataFrame, **_: object) -> Result:

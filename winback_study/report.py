@@ -220,21 +220,21 @@ def reproduce(
         execute_notebook(nb, out / "notebooks" / nb.name, html=True)
         return time.perf_counter() - start
 
+    books: dict[str, float] = {}
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(run, nb): nb for nb in nbs}
         try:
             for fut in as_completed(futures):
                 nb = futures[fut]
-                timings[nb.stem] = fut.result()  # a failing notebook raises here
+                books[nb.stem] = fut.result()  # a failing notebook raises here
                 bar.set_postfix_str(nb.stem)
                 bar.update()
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
             raise
-    timings = {**{k: v for k, v in timings.items() if k in _SERIAL_STAGES},
-               **{nb.stem: timings[nb.stem] for nb in nbs}}  # reading order, not finishing
+    timings.update({nb.stem: books[nb.stem] for nb in nbs})  # reading order, not finishing
     notebooks_wall = time.perf_counter() - t0
     t0 = time.perf_counter()
     write_index(out, table, seed)

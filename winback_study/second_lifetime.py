@@ -937,7 +937,6 @@ def plot_first_vs_second_by(
     from .figures import LIFETIME_STYLES
 
     curves = km_curves(df, by)
-    summary = km_summary(df, by)
     segments = [str(s) for s in (order or dict.fromkeys(seg for seg, _ in curves))]
     segments = [s for s in segments if (s, "first") in curves and (s, "second") in curves]
     if not segments:
@@ -953,8 +952,8 @@ def plot_first_vs_second_by(
                 ax=ax, colors=[LIFETIME_STYLES[k]["color"] for k in ("first", "second")],
                 linestyles=[LIFETIME_STYLES[k]["linestyle"] for k in ("first", "second")],
                 at_risk=False, xmax=xmax)
-        m1, m2 = (summary.loc[(seg, life), "median"] for life in ("first", "second"))
-        k = int(summary.loc[(seg, "second"), "customers"])
+        m1, m2 = (curves[(seg, life)].median_survival_time_ for life in ("first", "second"))
+        k = int(curves[(seg, "second")].event_observed.size)
         ax.set_title(f"{seg} ({k:,}): median {m1:.0f} → {m2:.0f} mo", fontsize=11)
         ax.set_xlabel("")
         if ax.get_legend():

@@ -344,12 +344,13 @@ def analyze(
         )
     result = AnalysisResult()
     outdir = Path(out) if out is not None else None
+    shared: dict[str, object] = {}  # fits more than one analysis uses (the Weibull model)
     for name, why in available_analyses(m).items():
         if why is not None:
             result.skipped[name] = why
             continue
         try:
-            tables, figures = analyses.run(name, df, annual_rate=annual_rate)
+            tables, figures = analyses.run(name, df, annual_rate=annual_rate, shared=shared)
         except (ReturnModelError, SecondLifetimeError) as exc:
             # the data cannot support this model (separation, a level nobody left, every
             # spell censored, ...): say why and go on with the other analyses
