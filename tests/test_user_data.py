@@ -119,6 +119,8 @@ def test_file_with_only_some_offers_and_no_price_leavers_still_gets_its_models(u
     assert not any("upgrade" in t or "bundled" in t for t in terms)
     # reasons are read against the first reason present (service), not a missing 'price'
     assert any("both" in t for t in terms) and not any("[service]" in t for t in terms)
+    ref = res.tables["return_model_coefficients"]["reference"]
+    assert ref["defection_reason[both]"] == "service" and ref["offer_received[discount]"] == "none"
 
 
 def test_reason_nobody_came_back_from_skips_only_the_return_model(user, tmp_path, capsys):

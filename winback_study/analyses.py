@@ -150,7 +150,9 @@ def return_model(df: pd.DataFrame, **_: object) -> Result:
     use_house_style()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     model.plot_marginal_effects(ax=ax)
-    return {"return_model_coefficients": model.summary_frame(),
+    # a file without price leavers or a no-offer group is read against another level: say which
+    coefs = model.summary_frame().join(model.terms[["reference"]])
+    return {"return_model_coefficients": coefs,
             "return_model_marginal_effects": model.marginal_effects()}, {
             "return_model_marginal_effects": fig}
 
