@@ -52,14 +52,13 @@ print(f"{len(df):,} lapsed customers, {df['reacquired'].sum():,} reacquired, see
 
 # %%
 print("Tailored arm: " + ", ".join(f"{r} -> {o}" for r, o in TAILORED_OFFER.items()))
-tail_back = df[(df["offer"] == "tailored") & (df["reacquired"] == 1)]
-mix = tail_back.groupby("offer_received", observed=True)["offer_cost"].agg(["size", "mean"])
+mix = wb.offer_experiment.tailored_cost_mix(df)
 noun = {"bundled": "bundle"}  # offer name -> noun in a sentence
-print(f"Its {len(tail_back):,} returners got "
-      + ", ".join(f"the {noun.get(o, o)} ({n / len(tail_back):.0%}, ${c:,.0f})"
-                  for o, (n, c) in mix.iterrows())
+print(f"Its {mix['returners'].sum():,} returners got "
+      + ", ".join(f"the {noun.get(o, o)} ({r.share:.0%}, ${r.cost:,.0f})"
+                  for o, r in mix.iterrows())
       + f", so its cost per reacquired customer is their weighted mean, "
-      f"${tail_back['offer_cost'].mean():,.0f}.")
+      f"${(mix['share'] * mix['cost']).sum():,.0f}.")
 
 # %% [markdown]
 # ## The model

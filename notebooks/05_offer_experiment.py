@@ -101,11 +101,9 @@ wb.figures.table(arms[show], {"response_rate": "{:.1%}", "incremental_reacquired
 # %%
 cost_of = offer_cost_table(OFFER_COSTS)
 print("Tailored arm: " + ", ".join(f"{r} -> {o}" for r, o in TAILORED_OFFER.items()))
-tail_back = df.loc[(df["offer"] == "tailored") & (df["reacquired"] == 1), "offer_received"]
-share = tail_back.value_counts(normalize=True, sort=False)
-share = share[share > 0]
-print(f"Its {len(tail_back):,} returners got "
-      + ", ".join(f"the {noun.get(o, o)} ({w:.0%}, ${cost_of[o]:,.0f})" for o, w in share.items())
+mix = wb.offer_experiment.tailored_cost_mix(df, OFFER_COSTS)
+print(f"Its {mix['returners'].sum():,} returners got "
+      + ", ".join(f"the {noun.get(o, o)} ({r.share:.0%}, ${r.cost:,.0f})" for o, r in mix.iterrows())
       + ", so its cost per reacquired customer is their weighted mean, "
       f"${arms.loc['tailored', 'cost_per_reacquired']:,.0f}.")
 

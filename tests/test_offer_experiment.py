@@ -283,3 +283,28 @@ def test_zero_cost_arm_is_left_out_of_the_roi_ranking_and_named():
     assert np.isnan(res.arms.loc["discount", "roi"])
     assert res.ranking("roi") == ["tailored"]
     assert "ROI undefined, zero cost: discount" in res.summary()
+
+
+def test_tailored_cost_mix_by_hand():
+    df = pd.DataFrame({
+        "offer": ["tailored"] * 5 + ["discount"],
+        "offer_received": ["discount", "discount", "upgrade", "upgrade", "discount", "discount"],
+        "reacquired": [1, 1, 1, 0, 0, 1],
+    })
+    from winback_study.offer_experiment import tailored_cost_mix
+
+    mix = tailored_cost_mix(df, {"discount": 100.0, "upgrade": 40.0})
+    assert mix["returners"].to_dict() == {"discount": 2, "upgrade": 1}
+    assert mix["share"].to_dict() == pytest.approx({"discount": 2 / 3, "upgrade": 1 / 3})
+    assert (mix["share"] * mix["cost"]).sum() == pytest.approx(80.0)  # (100 + 100 + 40) / 3
+    with pytest.raises(ValueError, match="nobody in the 'bundled' arm"):
+        tailored_cost_mix(df, arm="bundled")
+
+
+def test_tailored_cost_mix_is_the_arm_cost_per_returner():
+    from winback_study.offer_experiment import tailored_cost_mix
+
+    df = simulate_study(20_000, seed=11)
+    mix = tailored_cost_mix(df)
+    per = arm_summary(df).loc["tailored", "cost_per_reacquired"]
+    assert (mix["share"] * mix["cost"]).sum() == pytest.approx(per)

@@ -62,6 +62,7 @@ __all__ = [
     "arm_summary",
     "offer_cost_table",
     "customer_costs",
+    "tailored_cost_mix",
     "customer_values",
     "bootstrap_roi",
     "independent_rng",
@@ -245,6 +246,39 @@ def customer_costs(df: pd.DataFrame, costs: CostSpec = None, arm_col: str = "off
             f"a cost for each (known: {sorted(table)})"
         )
     return labels.map(table).to_numpy(dtype=float)
+
+
+def tailored_cost_mix(df: pd.DataFrame, costs: CostSpec = None, arm: str = "tailored",
+                      arm_col: str = "offer") -> pd.DataFrame:
+    """What the returners of a mixed arm received, and what each offer cost.
+
+    The tailored arm gives each reason its own offer, so its cost per reacquired customer
+    is the offers' costs weighted by who comes back: ``(share * cost).sum()``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The study table (``reacquired``, ``offer_received`` and ``arm_col``).
+    costs : mapping, str or None
+        As in :func:`customer_costs`.
+    arm : str
+        The arm whose returners are described.
+    arm_col : str
+        Column of the experiment arm.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per offer received by at least one returner of ``arm``: ``returners``,
+        ``share`` of the arm's returners and ``cost`` (USD per returner).
+    """
+    back = df[(df[arm_col] == arm) & (df["reacquired"] == 1)]
+    if back.empty:
+        raise ValueError(f"nobody in the {arm!r} arm came back")
+    cost = pd.Series(customer_costs(back, costs, arm_col), index=back.index)
+    mix = cost.groupby(back["offer_received"], observed=True).agg(["size", "mean"])
+    return pd.DataFrame({"returners": mix["size"], "share": mix["size"] / len(back),
+                         "cost": mix["mean"]})
 
 
 def customer_values(df: pd.DataFrame, value: ValueSpec = "slv") -> np.ndarray:
@@ -548,12 +582,17 @@ class OfferExperimentResult:
         return self.summary()
 
 
+def _no_pairs() -> pd.DataFrame:
+    """The pairwise table of an experiment with fewer than two arms: no rows."""
+    return pd.DataFrame(columns=["difference", "ci_low", "ci_high", "pvalue",
+                                 "pvalue_holm", "significant"],
+                        index=pd.Index([], name="pair"))
+
+
 def _pairwise_response(arms: pd.DataFrame, alpha: float) -> pd.DataFrame:
     pairs = list(itertools.combinations(arms.index, 2))
     if not pairs:
-        return pd.DataFrame(columns=["difference", "ci_low", "ci_high", "pvalue",
-                                     "pvalue_holm", "significant"],
-                            index=pd.Index([], name="pair"))
+        return _no_pairs()
     i, j = (list(x) for x in zip(*pairs, strict=True))
     k1, n1 = arms.loc[i, "reacquired"].to_numpy(), arms.loc[i, "offered"].to_numpy()
     k2, n2 = arms.loc[j, "reacquired"].to_numpy(), arms.loc[j, "offered"].to_numpy()
@@ -576,9 +615,7 @@ def _pairwise_roi(arms: pd.DataFrame, reps: pd.DataFrame, alpha: float) -> pd.Da
         rows[f"{a} - {b}"] = {"difference": arms.loc[a, "roi"] - arms.loc[b, "roi"],
                               "ci_low": lo, "ci_high": hi, "pvalue": _bootstrap_pvalue(d)}
     if not rows:
-        return pd.DataFrame(columns=["difference", "ci_low", "ci_high", "pvalue",
-                                     "pvalue_holm", "significant"],
-                            index=pd.Index([], name="pair"))
+        return _no_pairs()
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "pair"
     out["pvalue_holm"], out["significant"] = holm(out["pvalue"].to_numpy(), alpha)

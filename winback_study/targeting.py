@@ -1314,7 +1314,7 @@ def qini_curve(
     f = np.unique(np.concatenate([[0.0], _fractions(fractions)]))
     q, nt, nc = _qini_values(yt, yc, f)
     rand = f * q[-1]
-    coef = float(np.trapezoid(q - rand, f) / len(yt))
+    coef = _qini_coefficient(q, f, len(yt))
     curve = pd.DataFrame({"share_targeted": f, "treated_targeted": nt, "control_targeted": nc,
                           "incremental": q, "random": rand})
     lo = hi = float("nan")
@@ -1326,10 +1326,15 @@ def qini_curve(
             pt = np.sort(rng.integers(0, len(yt), len(yt)))
             pc = np.sort(rng.integers(0, len(yc), len(yc)))
             qb, _, _ = _qini_values(yt[pt], yc[pc], f)
-            boot[b] = np.trapezoid(qb - f * qb[-1], f) / len(yt)
+            boot[b] = _qini_coefficient(qb, f, len(yt))
         lo, hi = (float(v) for v in np.quantile(boot, [alpha / 2, 1 - alpha / 2]))
     return QiniCurve(curve=curve, coefficient=coef, arm=arm, ci_low=lo, ci_high=hi,
                      n_boot=int(n_boot))
+
+
+def _qini_coefficient(q: np.ndarray, f: np.ndarray, n_treated: int) -> float:
+    """Area between the Qini curve and the random line, per treated customer."""
+    return float(np.trapezoid(q - f * q[-1], f) / n_treated)
 
 
 def _qini_values(yt: np.ndarray, yc: np.ndarray, f: np.ndarray
