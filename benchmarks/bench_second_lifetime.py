@@ -34,7 +34,7 @@ REACQUIRED_SHARE = 0.375
 CHILD = r"""
 import json, resource, sys, time
 import pandas as pd
-from winback_study.second_lifetime import DEFAULT_DURATION_FORMULA, fit_second_lifetime
+from winback_study.models.second_lifetime import DEFAULT_DURATION_FORMULA, fit_second_lifetime
 path, model, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 df = pd.read_parquet(path)
 data_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -18,7 +18,7 @@
 # seven years and sent 40,000 of them one of four win-back offers. Their data are
 # proprietary, so this notebook works on a **simulated** population whose aggregates are
 # calibrated to the published figures (see `data/README.md` for every column and
-# `winback_study/study_population.py` for the data-generating process).
+# `winback_study/data/simulate.py` for the data-generating process).
 #
 # Everything here is computed by the `winback_study` library; the notebook only narrates
 # and plots. Change `SEED` to see how much of each picture is sampling noise.
@@ -31,9 +31,14 @@ import numpy as np
 import pandas as pd
 
 import winback_study as wb
-from winback_study.figures import OFFER_COLORS, REASON_COLORS, save_figure, use_house_style
-from winback_study.published import OFFER_EXHIBIT
-from winback_study.return_probability import complaint_status, referral_band, return_rate_table
+from winback_study.data.describe import complaint_status, referral_band, return_rate_table
+from winback_study.data.published import OFFER_EXHIBIT
+from winback_study.plotting.style import (
+    OFFER_COLORS,
+    REASON_COLORS,
+    save_figure,
+    use_house_style,
+)
 
 SEED = int(os.environ.get("WINBACK_SEED", 20150701))
 use_house_style()
@@ -135,7 +140,7 @@ plt.show()
 # Black marks are the published success rates (HBR 2016 exhibit).
 
 # %%
-by_offer = return_rate_table(df, "offer").reindex(["none", *wb.offer_experiment.OFFER_ARMS])
+by_offer = return_rate_table(df, "offer").reindex(["none", *wb.KUMAR_2015.treatment_arms])
 print(f"{by_offer.loc['none', 'customers']:,} customers received no offer; per offer: "
       + ", ".join(f"{o} {n:,}" for o, n in by_offer["customers"].drop("none").items()))
 fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -158,7 +163,7 @@ plt.show()
 # %% [markdown]
 # ## Value before and after churn
 # CLV of the first lifetime and value of the second lifetime (SLV) of those who came back,
-# both discounted at 10% a year (definition in `winback_study/customer_value.py`).
+# both discounted at 10% a year (definition in `winback_study/analysis/customer_value.py`).
 # The complete SLV (column `slv`) is known only because the data are simulated: many second
 # lifetimes are still running when the observation window closes, so real data show only
 # the part inside the window (`slv_observed`, a lower bound); the rest must be estimated
@@ -177,7 +182,7 @@ full, seen = back["slv"].mean(), back["slv_observed"].mean()
 print(f"Real data would show ${seen:,.0f} of the ${full:,.0f} complete second-lifetime value "
       f"({seen / full:.0%}); {back['second_churned'].eq(0).mean():.0%} of returners are still "
       "customers when the window closes.")
-wb.figures.table(summary, "${:,.0f}", name="value_summary")
+wb.plotting.table(summary, "${:,.0f}", name="value_summary")
 
 # %%
 print(wb.version_stamp())

@@ -34,9 +34,14 @@ import numpy as np
 import pandas as pd
 
 import winback_study as wb
-from winback_study.figures import METHOD_COLORS, OFFER_COLORS, save_figure, use_house_style
-from winback_study.offer_experiment import OFFER_ARMS
-from winback_study.study_population import TAILORED_OFFER
+from winback_study.analysis.offer_experiment import OFFER_ARMS
+from winback_study.design import KUMAR_2015
+from winback_study.plotting.style import (
+    METHOD_COLORS,
+    OFFER_COLORS,
+    save_figure,
+    use_house_style,
+)
 
 SEED = int(os.environ.get("WINBACK_SEED", 20150701))
 use_house_style()
@@ -47,12 +52,12 @@ print(f"{len(df):,} lapsed customers, {df['reacquired'].sum():,} reacquired, see
 # ## The tailored arm
 # The tailored arm sends no offer of its own: each customer receives one of the three
 # concrete offers, chosen by the reason they gave for leaving (the mapping below, the
-# constant `TAILORED_OFFER`). Its cost per reacquired customer is therefore a mix of the
+# constant `KUMAR_2015.rules["tailored"]`). Its cost per reacquired customer is therefore a mix of the
 # three offers' costs, weighted by which customers come back.
 
 # %%
-print("Tailored arm: " + ", ".join(f"{r} -> {o}" for r, o in TAILORED_OFFER.items()))
-mix = wb.offer_experiment.tailored_cost_mix(df)
+print("Tailored arm: " + ", ".join(f"{r} -> {o}" for r, o in KUMAR_2015.rules["tailored"].items()))
+mix = wb.tailored_cost_mix(df)
 noun = {"bundled": "bundle"}  # offer name -> noun in a sentence
 print(f"Its {mix['returners'].sum():,} returners got "
       + ", ".join(f"the {noun.get(o, o)} ({r.share:.0%}, ${r.cost:,.0f})"
@@ -68,7 +73,7 @@ print(f"Its {mix['returners'].sum():,} returners got "
 # has not seen; the probit is fitted on the same split.
 
 # %%
-print(wb.return_probability.DEFAULT_RETURN_FORMULA)
+print(wb.models.return_probability.DEFAULT_RETURN_FORMULA)
 logit = wb.fit_return_model(df, link="logit", holdout=0.3, seed=SEED)
 probit = wb.fit_return_model(df, link="probit", holdout=0.3, seed=SEED)
 print(logit.summary())

@@ -26,7 +26,7 @@
 # shows a trap: second lifetimes exist only for customers who came back, and the simulator's
 # unobserved *loyalty* drives both coming back and staying. A regression fitted on the
 # returners alone is biased; because the simulator knows its true parameters, we can show
-# the bias and the correction (`winback_study/selection.py`) against the truth.
+# the bias and the correction (`winback_study/models/selection.py`) against the truth.
 #
 # Second lifetimes are right-censored at month 84 (the end of the window); every curve and
 # model here keeps censored customers as "still a customer" up to their last month.
@@ -39,7 +39,20 @@ import numpy as np
 import pandas as pd
 
 import winback_study as wb
-from winback_study.figures import (
+from winback_study.data.describe import (
+    first_vs_second_logrank,
+    km_curves,
+    km_summary,
+    logrank_by,
+)
+from winback_study.data.published import get
+from winback_study.models.second_lifetime import (
+    fit_second_lifetime,
+    true_second_lifetime_effects,
+)
+from winback_study.models.selection import selection_bias_table
+from winback_study.plotting.charts import plot_first_vs_second_by, plot_km
+from winback_study.plotting.style import (
     LIFETIME_STYLES,
     METHOD_COLORS,
     OFFER_COLORS,
@@ -47,18 +60,6 @@ from winback_study.figures import (
     save_figure,
     use_house_style,
 )
-from winback_study.published import get
-from winback_study.second_lifetime import (
-    first_vs_second_logrank,
-    fit_second_lifetime,
-    km_curves,
-    km_summary,
-    logrank_by,
-    plot_first_vs_second_by,
-    plot_km,
-    true_second_lifetime_effects,
-)
-from winback_study.selection import selection_bias_table
 
 SEED = int(os.environ.get("WINBACK_SEED", 20150701))
 use_house_style()
@@ -334,7 +335,7 @@ plt.show()
 # %% [markdown]
 # So a naive fit compares offers on different customers: every offer's effect on the second
 # lifetime is understated relative to no offer. The control function (Heckman two-step,
-# `winback_study/selection.py`) adds the inverse Mills ratio λ as a covariate. Below, the
+# `winback_study/models/selection.py`) adds the inverse Mills ratio λ as a covariate. Below, the
 # Weibull AFT's coefficients (effects on log-months) against the simulator's true ones.
 
 # %%
@@ -385,7 +386,7 @@ plt.show()
 #   months times ρ). It is estimated imprecisely, because λ moves mostly with the offer
 #   itself (chart above) and the data can hardly tell the two apart; whatever it misses
 #   stays in the offer effects. Here it comes out well below the truth; on other seeds it
-#   lands on either side (`winback_study/selection.py`).
+#   lands on either side (`winback_study/models/selection.py`).
 # * The intercept keeps some bias and the Weibull shape comes out a little below the truth
 #   in both fits: loyalty left over after the control function acts as unobserved
 #   frailty, and months are whole numbers (`ceil`) in the simulation.

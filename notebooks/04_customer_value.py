@@ -26,7 +26,7 @@
 # 3. from the shifted-beta-geometric (sBG) retention model of Fader & Hardie fitted to
 #    yearly survivor counts, the contractual-CLV route.
 #
-# One value definition is used throughout (`winback_study/customer_value.py`): margins at
+# One value definition is used throughout (`winback_study/analysis/customer_value.py`): margins at
 # the end of each active month, discounted at 10% a year, no horizon cap. Then it asks what
 # a win-back attempt is worth per customer and offer, and how much SLV depends on the
 # discount rate.
@@ -41,18 +41,28 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 import winback_study as wb
-from winback_study.customer_value import (
+from winback_study.analysis.customer_value import (
     expected_slv,
     slv_discount_sensitivity,
     value_routes,
     win_back_values,
 )
-from winback_study.figures import OFFER_COLORS, REASON_COLORS, save_figure, use_house_style
-from winback_study.published import get
-from winback_study.sbg import SBGBoundaryError, fit_sbg, monthly_survival, survivor_counts
-from winback_study.second_lifetime import fit_second_lifetime
-from winback_study.second_profit import fit_second_profit
-from winback_study.study_population import MATCHING_OFFER
+from winback_study.data.published import get
+from winback_study.design import KUMAR_2015
+from winback_study.models.sbg import (
+    SBGBoundaryError,
+    fit_sbg,
+    monthly_survival,
+    survivor_counts,
+)
+from winback_study.models.second_lifetime import fit_second_lifetime
+from winback_study.models.second_profit import fit_second_profit
+from winback_study.plotting.style import (
+    OFFER_COLORS,
+    REASON_COLORS,
+    save_figure,
+    use_house_style,
+)
 
 SEED = int(os.environ.get("WINBACK_SEED", 20150701))
 use_house_style()
@@ -182,7 +192,7 @@ true_slv = second["simulated truth (complete lifetimes)"]
 print(f"second lifetime: the window cuts off {1 - second['observed inside the window'] / true_slv:.0%} "
       f"of the true value; the survival and margin models give "
       f"{second['survival and margin models'] / true_slv:.0%} of it")
-wb.figures.table(routes, {"value": "${:,.0f}", "published": "${:,.0f}", "vs_published": "{:+.1%}"},
+wb.plotting.table(routes, {"value": "${:,.0f}", "published": "${:,.0f}", "vs_published": "{:+.1%}"},
                  name="value_routes")
 
 # %%
@@ -301,7 +311,7 @@ best = inc.idxmax(axis=1)
 title = (f"Price leavers are worth most with the {best['price']} "
          f"(${inc.loc['price', best['price']]:,.0f} per attempt),\nservice leavers with the "
          f"{best['service']} (${inc.loc['service', best['service']]:,.0f})")
-if all(best[r] != MATCHING_OFFER[r] for r in ("price", "service")):
+if all(best[r] != KUMAR_2015.matching[r] for r in ("price", "service")):
     title += ": not with the offer that matches their reason"
 ax.set(xlabel="stated reason for leaving", ylabel="incremental value per attempt (USD)",
        title=title)
@@ -329,7 +339,7 @@ print(f"simulator: second_offer_matches_reason = {params.second_offer_matches_re
 print("incremental value per attempt, matching vs best offer: " + "; ".join(
     f"{repr(r) if r == 'both' else r} leavers {o} ${inc.loc[r, o]:,.0f} vs {best[r]} "
     f"${inc.loc[r, best[r]]:,.0f}"
-    for r, o in MATCHING_OFFER.items()))
+    for r, o in KUMAR_2015.matching.items()))
 
 # %% [markdown]
 # ## How much does SLV depend on the discount rate?

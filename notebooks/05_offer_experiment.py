@@ -23,8 +23,8 @@
 #
 # This notebook simulates the experiment anew from the parameters below, so you can rerun
 # it under your own assumptions (arm size, offer costs, seed), and analyses it with
-# `winback_study.offer_experiment`. ROI is the package's one definition
-# (`winback_study/offer_experiment.py`): the offer cost is paid by the customers who
+# `winback_study.analysis.offer_experiment`. ROI is the package's one definition
+# (`winback_study/analysis/offer_experiment.py`): the offer cost is paid by the customers who
 # accept, and value counts only the customers an offer wins back *on top of* the ones who
 # would have returned anyway (the no-offer group's rate); that is how the exhibit's ROIs
 # are reconciled with the $1,410 average second-lifetime value.
@@ -45,10 +45,10 @@ import numpy as np
 import pandas as pd
 
 import winback_study as wb
-from winback_study.figures import OFFER_COLORS, save_figure, use_house_style
-from winback_study.offer_experiment import break_even_cost, offer_cost_table
-from winback_study.published import OFFER_EXHIBIT
-from winback_study.study_population import TAILORED_OFFER
+from winback_study.analysis.offer_experiment import break_even_cost, offer_cost_table
+from winback_study.data.published import OFFER_EXHIBIT
+from winback_study.design import KUMAR_2015
+from winback_study.plotting.style import OFFER_COLORS, save_figure, use_house_style
 
 # --- parameters ----------------------------------------------------------------------
 N_CUSTOMERS = 53_000  # lapsed customers simulated
@@ -88,7 +88,7 @@ print(f"The {name(top_resp)} wins back the most customers over the baseline "
       f"{name(top_profit)} ends with the highest net profit "
       f"(${arms.loc[top_profit, 'net_profit']:,.0f}, against "
       f"${arms.loc[top_resp, 'net_profit']:,.0f}).")
-wb.figures.table(arms[show], {"response_rate": "{:.1%}", "incremental_reacquired": "{:,.0f}",
+wb.plotting.table(arms[show], {"response_rate": "{:.1%}", "incremental_reacquired": "{:,.0f}",
                               "cost_per_reacquired": "${:,.0f}",
                               "value_per_reacquired": "${:,.0f}", "net_profit": "${:,.0f}",
                               "roi": "{:.0%}"}, name="arms")
@@ -100,8 +100,8 @@ wb.figures.table(arms[show], {"response_rate": "{:.1%}", "incremental_reacquired
 
 # %%
 cost_of = offer_cost_table(OFFER_COSTS)
-print("Tailored arm: " + ", ".join(f"{r} -> {o}" for r, o in TAILORED_OFFER.items()))
-mix = wb.offer_experiment.tailored_cost_mix(df, OFFER_COSTS)
+print("Tailored arm: " + ", ".join(f"{r} -> {o}" for r, o in KUMAR_2015.rules["tailored"].items()))
+mix = wb.tailored_cost_mix(df, OFFER_COSTS)
 print(f"Its {mix['returners'].sum():,} returners got "
       + ", ".join(f"the {noun.get(o, o)} ({r.share:.0%}, ${r.cost:,.0f})" for o, r in mix.iterrows())
       + ", so its cost per reacquired customer is their weighted mean, "
@@ -158,13 +158,13 @@ plt.show()
 # %% [markdown]
 # ## The exhibit, replicated
 # Published success rate and ROI (HBR 2016) beside the simulated ones, with the tolerance
-# from `winback_study/published.py`. The bundled ROI sits below its published value by
+# from `winback_study/data/published.py`. The bundled ROI sits below its published value by
 # the simulator's design (see `data/README.md`): the calibration keeps the bundle's second
 # lifetimes shortest (P9) rather than hitting its ROI exactly.
 
 # %%
 exhibit = res.exhibit()
-wb.figures.table(exhibit, "{:.1f}", name="exhibit")
+wb.plotting.table(exhibit, "{:.1f}", name="exhibit")
 
 # %% [markdown]
 # ## Are the differences real?
@@ -181,7 +181,7 @@ print(f"chi-square = {res.chi_square['statistic']:.1f} on {int(res.chi_square['d
       f"degrees of freedom, p = {res.chi_square['pvalue']:.2g}")
 pairs = pd.concat({"response rate": res.pairwise_response, "ROI": res.pairwise_roi})
 pp_cols = ["difference", "ci_low", "ci_high"]
-wb.figures.table((100 * pairs[pp_cols]).join(pairs[["pvalue_holm", "significant"]]),
+wb.plotting.table((100 * pairs[pp_cols]).join(pairs[["pvalue_holm", "significant"]]),
                  {**{c: "{:+.1f}" for c in pp_cols}, "pvalue_holm": "{:.3f}"},
                  name="pairwise")
 
@@ -217,7 +217,7 @@ plt.show()
 # ROI depends on assumptions the exhibit does not state: how much of the second lifetime
 # counts (value horizon), the discount rate, and the offer costs. Value is recomputed from
 # each returner's monthly margin and complete second lifetime
-# (`winback_study.customer_value.lifetime_value`), capped at the horizon. Scaling *every*
+# (`winback_study.analysis.customer_value.lifetime_value`), capped at the horizon. Scaling *every*
 # offer's cost by the same factor divides each arm's 1 + ROI by that factor, so it can
 # never reorder ROI; it can reorder net profit. Scaling one offer's cost can.
 

@@ -26,11 +26,11 @@
 # 5. how large the next experiment must be.
 #
 # A return model (a probit on the study's return equation,
-# `winback_study.return_probability.DEFAULT_RETURN_FORMULA`) is fitted on a random half
+# `winback_study.models.return_probability.DEFAULT_RETURN_FORMULA`) is fitted on a random half
 # of the simulated customers and everything is evaluated on the other half. Expected
 # win-back profit of an offer uses the package's ROI definition: the cost is paid only by
 # customers who accept, and value counts only the returns above the no-offer baseline
-# (`winback_study/targeting.py`). Data are simulated; see `data/README.md`.
+# (`winback_study/analysis/targeting.py`). Data are simulated; see `data/README.md`.
 
 # %% [markdown]
 # ## Parameters
@@ -44,8 +44,17 @@ import numpy as np
 import pandas as pd
 
 import winback_study as wb
-from winback_study.figures import METHOD_COLORS, OFFER_COLORS, save_figure, use_house_style
-from winback_study.targeting import behaviour_segment, holdout_mask, published_arm_points
+from winback_study.analysis.targeting import (
+    behaviour_segment,
+    holdout_mask,
+    published_arm_points,
+)
+from winback_study.plotting.style import (
+    METHOD_COLORS,
+    OFFER_COLORS,
+    save_figure,
+    use_house_style,
+)
 
 # --- parameters ----------------------------------------------------------------------
 N_CUSTOMERS = 53_000  # lapsed customers simulated (10,000 per offer arm at 53,000)
@@ -82,13 +91,13 @@ print(scores.summary())
 # random.
 
 # %%
-arms = list(wb.offer_experiment.OFFER_ARMS)
+arms = list(wb.KUMAR_2015.treatment_arms)
 gains = {a: wb.gain_curve(hold, scores.probability[a], a, costs=OFFER_COSTS) for a in arms}
 p10 = wb.top_fraction_response(hold, model.predict(hold), fraction=0.2)
 rows = {(a, f"{s:.0%}"): gains[a].at(s) for a in arms for s in (0.2, 0.4, 1.0)}
 gain_table = pd.DataFrame(rows).T[["contacted", "response_rate", "regained_total",
                                    "incremental", "profit", "random_profit"]]
-wb.figures.table(gain_table, {"contacted": "{:,.0f}", "response_rate": "{:.1%}",
+wb.plotting.table(gain_table, {"contacted": "{:,.0f}", "response_rate": "{:.1%}",
                               "regained_total": "{:,.0f}", "incremental": "{:,.0f}",
                               "profit": "${:,.0f}", "random_profit": "${:,.0f}"}, name="gain")
 
@@ -146,9 +155,9 @@ print(f"an accepted offer costs ${min(OFFER_COSTS.values()):,.0f}-${max(OFFER_CO
 # two-sided test) is called *too close to call*.
 
 # %%
-best = {obj: wb.targeting.best_offer_by_segment(scores, hold, objective=obj)
+best = {obj: wb.analysis.targeting.best_offer_by_segment(scores, hold, objective=obj)
         for obj in ("profit", "roi", "regained")}
-lead_se = wb.targeting.segment_margin_se(df, train, fit_probit, best, costs=OFFER_COSTS,
+lead_se = wb.analysis.targeting.segment_margin_se(df, train, fit_probit, best, costs=OFFER_COSTS,
                                          n_boot=N_BOOT, seed=SEED)
 close = {obj: t["margin"] < NOISE_SE * lead_se[obj] for obj, t in best.items()}
 unit = {"profit": lambda v: f"${v:,.0f}", "roi": lambda v: f"{100 * v:,.0f}pp",
@@ -166,7 +175,7 @@ for obj, t in best.items():
             "too close to call": f"{int(c.sum())} of {len(c)}",
         }
 summary = pd.DataFrame(summary).T.rename_axis(["objective", "reason for leaving"])
-wb.figures.table(summary, name="best_offer_summary")
+wb.plotting.table(summary, name="best_offer_summary")
 
 # %% [markdown]
 # One row per goal and reason for leaving, summarising its six behaviour segments: the
@@ -276,7 +285,7 @@ print(f"price leavers (held-out half, means per customer): against the upgrade, 
       f"SLV difference to the {p0:.0%} who return without an offer, as notebook 04 does, "
       f"moves ${abs(credit):,.0f} towards the {'upgrade' if credit > 0 else 'discount'}, "
       f"{'enough' if credit > lead else 'not enough'} to put the upgrade first.")
-wb.figures.table(parts, {"P(return | offer)": "{:.3f}", "uplift": "{:.3f}",
+wb.plotting.table(parts, {"P(return | offer)": "{:.3f}", "uplift": "{:.3f}",
                          "SLV if won back": "${:,.0f}", "expected cost": "${:,.0f}",
                          "expected profit": "${:,.0f}"}, name="price_leavers")
 
@@ -319,7 +328,7 @@ for arm, r in published.iterrows():
         print(f"HBR {arm} arm: ${r['profit'] / 1e6:.2f}M with {r['regained']:,.0f} regained, "
               f"above the model's best ${best_model / 1e6:.2f}M for at least as many; it is "
               "a published outcome valued at the exhibit's ROI, not a policy on this frontier")
-wb.figures.table(policies, {c: "{:,.0f}" for c in ("contacted", "regained", "incremental",
+wb.plotting.table(policies, {c: "{:,.0f}" for c in ("contacted", "regained", "incremental",
                                                     "cost", "value", "profit")} | {"roi": "{:.1%}"},
                  name="policies")
 
@@ -449,9 +458,9 @@ print(f"{P1:.0%} vs {P2:.0%}: {n_needed:,} customers per arm for {POWER:.0%} pow
       f"(alpha {ALPHA:g}, {N_COMPARISONS} comparison(s)); 10,000 per arm gives "
       f"{power_10k:.1%} power ({power_10k_6:.1%} if alpha is split over the 6 pairs)")
 diffs = np.round(np.arange(0.01, 0.0601, 0.005), 3)
-sizes = wb.targeting.sample_size_table(P1, diffs, powers=(0.8, 0.9), alpha=ALPHA)
-sizes6 = wb.targeting.sample_size_table(P1, diffs, powers=(0.8,), alpha=ALPHA, n_comparisons=6)
-wb.figures.table(sizes, {"p1": "{:,.3f}", "p2": "{:,.3f}", "power_at_10000": "{:.1%}"},
+sizes = wb.analysis.targeting.sample_size_table(P1, diffs, powers=(0.8, 0.9), alpha=ALPHA)
+sizes6 = wb.analysis.targeting.sample_size_table(P1, diffs, powers=(0.8,), alpha=ALPHA, n_comparisons=6)
+wb.plotting.table(sizes, {"p1": "{:,.3f}", "p2": "{:,.3f}", "power_at_10000": "{:.1%}"},
                  name="sample_sizes")
 
 # %%

@@ -30,7 +30,7 @@ from scipy.optimize import least_squares
 from scipy.stats import norm
 
 from winback_study import StudyParams, arm_summary, simulate_study
-from winback_study.published import OFFER_EXHIBIT, get
+from winback_study.data.published import OFFER_EXHIBIT, get
 
 OFFERS3 = ("discount", "upgrade", "bundled")
 #: The bundled offer's second lifetimes are set this much shorter (log months) than the

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from winback_study import StudyDataError, load_study
-from winback_study.user_data import analyze
+from winback_study.reporting.analyze import analyze
 
 CORPUS = Path(__file__).parent / "data" / "bad_inputs"
 EXPECTED = pd.read_csv(CORPUS / "expected.csv", keep_default_na=False)

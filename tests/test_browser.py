@@ -17,8 +17,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from winback_study.notebook_runner import NOTEBOOK_DIR, list_notebooks
-from winback_study.report import reproduce
+from winback_study.reporting.notebook_runner import NOTEBOOK_DIR, list_notebooks
+from winback_study.reporting.reproduce import reproduce
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

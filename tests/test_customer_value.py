@@ -3,21 +3,20 @@ import pandas as pd
 import pytest
 
 from winback_study import simulate_study
-from winback_study.customer_value import (
-    annuity_factor,
+from winback_study.analysis.customer_value import (
     expected_annuity,
     expected_lifetime_value,
     expected_slv,
     lifetime_value,
-    monthly_rate,
     slv_discount_sensitivity,
     value_routes,
     win_back_value,
     win_back_values,
     with_offer,
 )
-from winback_study.published import get
-from winback_study.sbg import (
+from winback_study.core.value import annuity_factor, monthly_rate
+from winback_study.data.published import get
+from winback_study.models.sbg import (
     GeometricResult,
     SBGBoundaryError,
     SBGResult,
@@ -26,8 +25,8 @@ from winback_study.sbg import (
     monthly_survival,
     survivor_counts,
 )
-from winback_study.second_lifetime import fit_second_lifetime
-from winback_study.second_profit import fit_second_profit
+from winback_study.models.second_lifetime import fit_second_lifetime
+from winback_study.models.second_profit import fit_second_profit
 
 
 def test_monthly_rate_compounds_to_annual():
@@ -136,7 +135,7 @@ def test_with_offer_is_consistent_with_the_study_design():
     b = with_offer(df, "bundled")
     assert (b["offer_cost"] == 225.0).all()
     assert (b["offer_matches_reason"] == (b["defection_reason"] == "both")).all()
-    with pytest.raises(ValueError, match="offer must be one of"):
+    with pytest.raises(ValueError, match="arm must be one of"):
         with_offer(df, "gift")
 
 

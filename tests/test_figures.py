@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from winback_study.figures import save_figure, table, use_house_style
+from winback_study.plotting.style import save_figure, table, use_house_style
 
 
 def _fig():
@@ -48,7 +48,7 @@ def test_table_renders_identically_and_formats_numbers():
 
 
 def test_figures_dir_from_the_notebooks_folder_is_the_checkouts_reports(tmp_path, monkeypatch):
-    from winback_study.figures import figures_dir
+    from winback_study.plotting.style import figures_dir
 
     monkeypatch.delenv("WINBACK_FIGURES_DIR", raising=False)
     (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")

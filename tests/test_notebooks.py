@@ -7,7 +7,7 @@ import jupytext
 import nbformat
 import pytest
 
-from winback_study.notebook_runner import execute_notebook, list_notebooks
+from winback_study.reporting.notebook_runner import execute_notebook, list_notebooks
 
 NOTEBOOKS = list_notebooks()
 

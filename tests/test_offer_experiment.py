@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from winback_study.offer_experiment import arm_summary, incremental_roi
+from winback_study.analysis.offer_experiment import arm_summary, incremental_roi
 
 
 def test_incremental_roi_by_hand():
@@ -48,7 +48,7 @@ from statsmodels.stats import proportion as smprop  # noqa: E402
 from statsmodels.stats.multitest import multipletests  # noqa: E402
 
 from winback_study import simulate_study  # noqa: E402
-from winback_study.offer_experiment import (  # noqa: E402
+from winback_study.analysis.offer_experiment import (  # noqa: E402
     customer_costs,
     holm,
     horizon_value,
@@ -56,7 +56,7 @@ from winback_study.offer_experiment import (  # noqa: E402
     replicated_exhibit,
     roi_sensitivity,
 )
-from winback_study.published import PUBLISHED  # noqa: E402
+from winback_study.data.published import PUBLISHED  # noqa: E402
 
 
 def _small_frame() -> pd.DataFrame:
@@ -245,16 +245,17 @@ def test_sensitivity_base_scenario_reproduces_the_experiment():
     assert len(up.flips()) == 1 and "upgrade" in up.summary()
 
 
-def test_package_level_call_and_module_constants():
+def test_package_level_call_and_the_design_arms():
     import winback_study as wb
 
     res = wb.offer_experiment(_small_frame(), n_boot=10)
     assert isinstance(res, wb.OfferExperimentResult)
-    assert wb.offer_experiment.OFFER_ARMS == ("discount", "upgrade", "bundled", "tailored")
+    assert wb.KUMAR_2015.treatment_arms == ("discount", "upgrade", "bundled", "tailored")
+    assert list(res.arms.index) == [a for a in wb.KUMAR_2015.treatment_arms if a in set(res.arms.index)]
 
 
 def test_break_even_cost_equalises_roi():
-    from winback_study.offer_experiment import break_even_cost
+    from winback_study.analysis.offer_experiment import break_even_cost
 
     df = simulate_study(20_000, seed=12)
     res = offer_experiment(df, n_boot=10)
@@ -291,7 +292,7 @@ def test_tailored_cost_mix_by_hand():
         "offer_received": ["discount", "discount", "upgrade", "upgrade", "discount", "discount"],
         "reacquired": [1, 1, 1, 0, 0, 1],
     })
-    from winback_study.offer_experiment import tailored_cost_mix
+    from winback_study.analysis.offer_experiment import tailored_cost_mix
 
     mix = tailored_cost_mix(df, {"discount": 100.0, "upgrade": 40.0})
     assert mix["returners"].to_dict() == {"discount": 2, "upgrade": 1}
@@ -302,7 +303,7 @@ def test_tailored_cost_mix_by_hand():
 
 
 def test_tailored_cost_mix_is_the_arm_cost_per_returner():
-    from winback_study.offer_experiment import tailored_cost_mix
+    from winback_study.analysis.offer_experiment import tailored_cost_mix
 
     df = simulate_study(20_000, seed=11)
     mix = tailored_cost_mix(df)

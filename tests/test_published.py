@@ -1,6 +1,6 @@
 import pytest
 
-from winback_study.published import OFFER_EXHIBIT, PUBLISHED, get, published_table
+from winback_study.data.published import OFFER_EXHIBIT, PUBLISHED, get, published_table
 
 
 def test_every_study_target_is_there_with_a_source():

@@ -1,6 +1,6 @@
 from winback_study import simulate_study
-from winback_study.published import PUBLISHED
-from winback_study.replication import COLUMNS, replication_table, to_markdown
+from winback_study.data.published import PUBLISHED
+from winback_study.reporting.replication import COLUMNS, replication_table, to_markdown
 
 
 def test_table_has_a_row_per_published_figure():
@@ -13,7 +13,7 @@ def test_table_has_a_row_per_published_figure():
 
 
 def test_format_number_keeps_coefficients_and_counts_readable():
-    from winback_study.replication import format_number
+    from winback_study.reporting.replication import format_number
 
     assert format_number(53000.0) == "53,000"
     assert format_number(0.1923) == "0.192" and format_number(-0.136) == "-0.136"

@@ -6,9 +6,9 @@ import hashlib
 import pandas as pd
 import pytest
 
-from winback_study.notebook_runner import list_notebooks
-from winback_study.replication import COLUMNS
-from winback_study.report import reproduce
+from winback_study.reporting.notebook_runner import list_notebooks
+from winback_study.reporting.replication import COLUMNS
+from winback_study.reporting.reproduce import reproduce
 
 
 def _digests(folder):

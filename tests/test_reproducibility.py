@@ -77,7 +77,7 @@ def _complete_csvs_only(folder):
 
 def test_interrupted_analyze_leaves_only_complete_files(tmp_path, monkeypatch):
     from winback_study import simulate_study
-    from winback_study.user_data import analyze
+    from winback_study.reporting.analyze import analyze
 
     df = simulate_study(2_000, seed=3)
     _interrupt_on_call(monkeypatch, pd.DataFrame, "to_csv", 3)
@@ -89,7 +89,7 @@ def test_interrupted_analyze_leaves_only_complete_files(tmp_path, monkeypatch):
 
 
 def test_interrupted_reproduce_leaves_only_complete_files(tmp_path, monkeypatch):
-    from winback_study.report import reproduce
+    from winback_study.reporting.reproduce import reproduce
 
     _interrupt_on_call(monkeypatch, pd.DataFrame, "to_csv", 1)
     with pytest.raises(KeyboardInterrupt):

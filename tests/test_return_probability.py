@@ -10,7 +10,7 @@ from scipy import stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 import winback_study as wb
-from winback_study.return_probability import (
+from winback_study.models.return_probability import (
     DEFAULT_RETURN_FORMULA,
     ReturnModel,
     ReturnModelError,
@@ -70,9 +70,9 @@ def test_text_factor_columns_get_the_study_reference_levels(study):
 def test_unknown_levels_are_left_to_patsy(study):
     small = study.iloc[:6_000].astype({"defection_reason": str})
     small.loc[small["defection_reason"] == "other", "defection_reason"] = "moved away"
-    out = wb.return_probability.study_factor_order(small)
+    out = wb.models.return_probability.study_factor_order(small)
     assert out["defection_reason"].dtype == object  # not forced into the study's levels
-    assert wb.return_probability.study_factor_order(study) is study
+    assert wb.models.return_probability.study_factor_order(study) is study
 
 
 def test_probit_recovers_the_true_coefficients():
@@ -187,7 +187,7 @@ def test_predict_and_counterfactual_offer(study, probit):
     price = study[study["defection_reason"] == "price"].head(2_000)
     # tailored gives price leavers the (matching) discount
     manual = price.assign(offer_received=pd.Categorical(
-        ["discount"] * len(price), categories=list(wb.study_population.OFFERS_RECEIVED)),
+        ["discount"] * len(price), categories=list(wb.KUMAR_2015.received_offers)),
         offer_matches_reason=np.int8(1))
     np.testing.assert_allclose(probit.predict(price, offer="tailored"), probit.predict(manual))
     np.testing.assert_array_equal(probit.predict(price, offer="tailored"),
@@ -195,7 +195,7 @@ def test_predict_and_counterfactual_offer(study, probit):
     # service leavers: tailored = upgrade, which matches their reason; a discount does not
     service = study[study["defection_reason"] == "service"].head(2_000)
     cf = probit.predict(service.assign(offer_received=pd.Categorical(
-        ["upgrade"] * len(service), categories=list(wb.study_population.OFFERS_RECEIVED)),
+        ["upgrade"] * len(service), categories=list(wb.KUMAR_2015.received_offers)),
         offer_matches_reason=np.int8(1)))
     np.testing.assert_allclose(probit.predict(service, offer="tailored"), cf)
     assert (probit.predict(service, offer="none") < probit.predict(service, offer="upgrade")).all()
@@ -343,7 +343,7 @@ def test_bad_arguments(small, probit):
         probit.predict(odd)
     with pytest.raises(ReturnModelError, match="cannot segment by"):
         probit.segment_rates(small, by="star_sign")
-    with pytest.raises(ReturnModelError, match="offer must be one of"):
+    with pytest.raises(wb.DesignError, match="arm must be one of"):
         probit.predict(small, offer="free phone")
     with pytest.raises(ReturnModelError, match="different coefficients"):
         probit.recovery_table(TRUTH.drop("referrals"))

@@ -1,4 +1,4 @@
-"""Tests for the shifted-beta-geometric retention model (winback_study.sbg).
+"""Tests for the shifted-beta-geometric retention model (winback_study.models.sbg).
 
 Golden values: the "regular" cohort of Fader & Hardie (2007), fitted on years 1-7, gives
 alpha = 0.704 and beta = 1.182, and projects the holdout years 8-12 closely.
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from winback_study.sbg import SBGResult, fit_sbg, sbg_clv
+from winback_study.models.sbg import SBGResult, fit_sbg, sbg_clv
 
 REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241, 223, 207, 194, 183, 173]
 CALIBRATION_YEARS = 7

@@ -29,21 +29,23 @@ from lifelines.statistics import logrank_test, multivariate_logrank_test
 from scipy import stats
 
 from winback_study import StudyParams, simulate_study
-from winback_study.customer_value import with_offer
-from winback_study.return_probability import DEFAULT_RETURN_FORMULA
-from winback_study.second_lifetime import (
-    DEFAULT_DURATION_FORMULA,
-    clean_term,
+from winback_study.analysis.customer_value import with_offer
+from winback_study.data.describe import (
     first_vs_second_logrank,
-    fit_second_lifetime,
     km_curves,
     km_summary,
     lifetime_spells,
     logrank_by,
-    plot_km,
+)
+from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.models.second_lifetime import (
+    DEFAULT_DURATION_FORMULA,
+    clean_term,
+    fit_second_lifetime,
     true_second_lifetime_effects,
 )
-from winback_study.selection import selection_bias_table
+from winback_study.models.selection import selection_bias_table
+from winback_study.plotting.charts import plot_km
 
 T, E = "second_tenure_months", "second_churned"
 OFFERS = ["offer_received[discount]", "offer_received[upgrade]", "offer_received[bundled]"]
@@ -301,7 +303,7 @@ def test_plot_km_draws_bands_and_at_risk(df53) -> None:
 def test_first_vs_second_small_multiples_have_no_empty_panels(df53) -> None:
     import matplotlib.pyplot as plt
 
-    from winback_study.second_lifetime import plot_first_vs_second_by
+    from winback_study.plotting.charts import plot_first_vs_second_by
 
     fig = plot_first_vs_second_by(df53, "offer",
                                   order=["none", "discount", "upgrade", "bundled", "tailored"])

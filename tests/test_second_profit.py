@@ -14,13 +14,13 @@ import pytest
 import statsmodels.formula.api as smf
 
 from winback_study import simulate_study
-from winback_study.second_profit import (
+from winback_study.models.second_profit import (
     DEFAULT_PROFIT_FORMULA,
     fit_second_profit,
     margin_findings,
     true_second_profit_effects,
 )
-from winback_study.selection import selection_bias_table
+from winback_study.models.selection import selection_bias_table
 
 OFFERS = ["offer_received[discount]", "offer_received[upgrade]", "offer_received[bundled]"]
 

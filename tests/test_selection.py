@@ -9,10 +9,10 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from winback_study import StudyParams, simulate_study, true_return_coefficients
-from winback_study.return_probability import DEFAULT_RETURN_FORMULA
-from winback_study.second_lifetime import clean_term
-from winback_study.second_profit import fit_second_profit
-from winback_study.selection import (
+from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.models.second_lifetime import clean_term
+from winback_study.models.second_profit import fit_second_profit
+from winback_study.models.selection import (
     CONTROL_COLUMN,
     fit_selection,
     inverse_mills_ratio,

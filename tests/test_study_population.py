@@ -13,9 +13,9 @@ from winback_study import (
     study_params,
     true_return_coefficients,
 )
-from winback_study.customer_value import lifetime_value
-from winback_study.published import OFFER_EXHIBIT, get
-from winback_study.study_population import OFFER_COSTS, TAILORED_OFFER
+from winback_study.analysis.customer_value import lifetime_value
+from winback_study.data.published import OFFER_EXHIBIT, get
+from winback_study.design import KUMAR_2015
 
 
 def frame_hash(df: pd.DataFrame) -> int:
@@ -46,8 +46,8 @@ def test_tailored_arm_gives_each_reason_its_offer():
     t = df[df["offer"] == "tailored"]
     got = t.groupby("defection_reason", observed=True)["offer_received"].agg(lambda s: set(s))
     for reason, offers in got.items():
-        assert offers == {TAILORED_OFFER[reason]}
-    cost = df["offer_received"].map(dict(OFFER_COSTS)).astype(float)
+        assert offers == {KUMAR_2015.rules["tailored"][reason]}
+    cost = df["offer_received"].map(dict(KUMAR_2015.costs)).astype(float)
     assert np.allclose(df["offer_cost"], cost)
 
 

@@ -1,4 +1,4 @@
-"""Tests of the study-table loader / validator (winback_study.study_table)."""
+"""Tests of the study-table loader / validator (winback_study.data.study_table)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from winback_study.study_population import OFFERS, OFFERS_RECEIVED, PLANS, REASONS, simulate_study
-from winback_study.study_table import (
+from winback_study.data.simulate import simulate_study
+from winback_study.data.study_table import (
     COLUMN_SPECS,
+    PLANS,
     REQUIRED_COLUMNS,
     SECOND_LIFETIME_COLUMNS,
     StudyDataError,
     load_study,
     validate_study,
 )
+from winback_study.design import KUMAR_2015
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +109,9 @@ def test_simulated_frame_validates(sim: pd.DataFrame) -> None:
     assert out.index.equals(sim.index)
     for name, levels in [
         ("plan", PLANS),
-        ("defection_reason", REASONS),
-        ("offer", OFFERS),
-        ("offer_received", OFFERS_RECEIVED),
+        ("defection_reason", KUMAR_2015.reasons),
+        ("offer", KUMAR_2015.arms),
+        ("offer_received", KUMAR_2015.received_offers),
     ]:
         assert isinstance(out[name].dtype, pd.CategoricalDtype)
         assert list(out[name].cat.categories) == list(levels)

@@ -8,12 +8,8 @@ import pytest
 
 from winback_study import StudyDataError, simulate_study
 from winback_study.cli import main
-from winback_study.user_data import (
-    analyze,
-    available_analyses,
-    prepare_user_data,
-    read_mapping,
-)
+from winback_study.data.user_data import available_analyses, prepare_user_data, read_mapping
+from winback_study.reporting.analyze import analyze
 
 MAPPING = {
     "columns": {
@@ -175,7 +171,7 @@ def test_value_table_says_why_when_the_duration_model_cannot_be_fitted(user):
 
 
 def test_the_weibull_model_is_fitted_once_for_both_analyses_that_use_it(sim, monkeypatch):
-    from winback_study import second_lifetime
+    from winback_study.models import second_lifetime
 
     calls = []
     fit = second_lifetime.fit_second_lifetime

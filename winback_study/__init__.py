@@ -2,23 +2,21 @@
 
 Simulate a study population calibrated to the published figures, estimate the study's
 models on it, and apply the same methods to your own lapsed customers.
+
+Layers (each imports only from the layers above it in this list):
+
+* ``design``, ``errors``, ``core/``: the study design, the error tree, formulas, the result
+  convention, discounting, random streams, file output;
+* ``data/``: the simulator, the study-table validator, the user-file mapping, the
+  published figures; ``plotting/``: the house style and every chart;
+* ``models/``: the three equations (return, second-lifetime duration, second-lifetime
+  margin), the selection correction and the sBG retention model;
+* ``analysis/``: descriptive tables, customer value, the offer experiment, targeting;
+* ``reporting/`` and ``cli``: the replication table, ``reproduce``, ``analyze``.
 """
 
-from . import figures, offer_experiment, provenance, return_probability
-from .customer_value import ANNUAL_DISCOUNT_RATE, annuity_factor, lifetime_value, monthly_rate
-from .offer_experiment import arm_summary, incremental_roi
-from .provenance import version_stamp
-from .published import PUBLISHED, published_table
-from .return_probability import ReturnModel, ReturnModelError, fit_return_model, return_rate_table
-from .sbg import SBGResult, fit_sbg, sbg_clv
-from .study_population import StudyParams, simulate_study, study_params, true_return_coefficients
-from .study_table import StudyDataError, load_study, validate_study
-
-# isort: split
-# Second lifetime, second-lifetime margin, selection correction, value routes (issue 7).
-from . import second_lifetime, second_profit, selection
-from .customer_value import (
-    expected_lifetime_value,
+from winback_study import plotting
+from winback_study.analysis.customer_value import (
     expected_slv,
     slv_discount_sensitivity,
     value_routes,
@@ -26,78 +24,18 @@ from .customer_value import (
     win_back_values,
     with_offer,
 )
-from .sbg import GeometricResult, fit_geometric
-from .second_lifetime import (
-    SecondLifetimeError,
-    fit_second_lifetime,
-    km_summary,
-    true_second_lifetime_effects,
-)
-from .second_profit import fit_second_profit, true_second_profit_effects
-from .selection import fit_selection
-
-__version__ = "0.1.0"
-
-__all__ = [
-    "figures",
-    "offer_experiment",
-    "provenance",
-    "return_probability",
-    "ANNUAL_DISCOUNT_RATE",
-    "PUBLISHED",
-    "SBGResult",
-    "StudyDataError",
-    "StudyParams",
-    "annuity_factor",
-    "arm_summary",
-    "incremental_roi",
-    "fit_sbg",
-    "lifetime_value",
-    "load_study",
-    "monthly_rate",
-    "published_table",
-    "simulate_study",
-    "study_params",
-    "return_rate_table",
-    "sbg_clv",
-    "true_return_coefficients",
-    "validate_study",
-    "version_stamp",
-    "ReturnModel",
-    "ReturnModelError",
-    "fit_return_model",
-    "second_lifetime",
-    "second_profit",
-    "selection",
-    "expected_lifetime_value",
-    "expected_slv",
-    "slv_discount_sensitivity",
-    "value_routes",
-    "win_back_value",
-    "win_back_values",
-    "with_offer",
-    "GeometricResult",
-    "fit_geometric",
-    "fit_second_lifetime",
-    "SecondLifetimeError",
-    "fit_second_profit",
-    "fit_selection",
-    "km_summary",
-    "true_second_lifetime_effects",
-    "true_second_profit_effects",
-]
-
-# the offer experiment and targeting (issue 4); ``offer_experiment`` stays the module, which
-# is callable: ``wb.offer_experiment(df)`` runs :func:`offer_experiment.offer_experiment`
-from . import targeting  # noqa: E402
-from .offer_experiment import (  # noqa: E402
+from winback_study.analysis.offer_experiment import (
     OfferExperimentResult,
     SensitivityResult,
+    arm_summary,
     break_even_cost,
+    incremental_roi,
+    offer_experiment,
     replicated_exhibit,
     roi_sensitivity,
+    tailored_cost_mix,
 )
-from .targeting import (  # noqa: E402
+from winback_study.analysis.targeting import (
     budget_frontier,
     budget_policy,
     design_power,
@@ -110,14 +48,121 @@ from .targeting import (  # noqa: E402
     top_fraction_response,
     uplift_by_segment,
 )
+from winback_study.core.provenance import version_stamp
+from winback_study.core.results import SUMMARY_COLUMNS, FittedResult
+from winback_study.core.value import (
+    ANNUAL_DISCOUNT_RATE,
+    annuity_factor,
+    expected_lifetime_value,
+    lifetime_value,
+    monthly_rate,
+)
+from winback_study.data.describe import km_summary, return_rate_table
+from winback_study.data.published import PUBLISHED, published_table
+from winback_study.data.simulate import (
+    StudyParams,
+    simulate_study,
+    study_params,
+    true_return_coefficients,
+)
+from winback_study.data.study_table import load_study, validate_study
+from winback_study.design import KUMAR_2015, StudyDesign, design_from_data, resolve_design
+from winback_study.errors import (
+    ConvergenceError,
+    DataError,
+    DesignError,
+    ModelError,
+    ReturnModelError,
+    SBGBoundaryError,
+    SecondLifetimeConvergenceError,
+    SecondLifetimeError,
+    SecondProfitError,
+    StudyDataError,
+    WinbackError,
+)
+from winback_study.models.return_probability import ReturnModel, fit_return_model
+from winback_study.models.sbg import GeometricResult, SBGResult, fit_geometric, fit_sbg, sbg_clv
+from winback_study.models.second_lifetime import (
+    SecondLifetimeResult,
+    fit_second_lifetime,
+    true_second_lifetime_effects,
+)
+from winback_study.models.second_profit import (
+    SecondProfitResult,
+    fit_second_profit,
+    true_second_profit_effects,
+)
+from winback_study.models.selection import fit_selection
 
-__all__ += [
-    "targeting",
+__version__ = "0.2.0"
+
+__all__ = [
+    # design, errors, conventions
+    "KUMAR_2015",
+    "StudyDesign",
+    "design_from_data",
+    "resolve_design",
+    "WinbackError",
+    "DataError",
+    "StudyDataError",
+    "DesignError",
+    "ModelError",
+    "ReturnModelError",
+    "SecondLifetimeError",
+    "SecondLifetimeConvergenceError",
+    "SecondProfitError",
+    "SBGBoundaryError",
+    "ConvergenceError",
+    "FittedResult",
+    "SUMMARY_COLUMNS",
+    # value
+    "ANNUAL_DISCOUNT_RATE",
+    "annuity_factor",
+    "expected_lifetime_value",
+    "lifetime_value",
+    "monthly_rate",
+    # data
+    "PUBLISHED",
+    "published_table",
+    "StudyParams",
+    "simulate_study",
+    "study_params",
+    "true_return_coefficients",
+    "load_study",
+    "validate_study",
+    # models
+    "ReturnModel",
+    "fit_return_model",
+    "fit_selection",
+    "SecondLifetimeResult",
+    "fit_second_lifetime",
+    "true_second_lifetime_effects",
+    "SecondProfitResult",
+    "fit_second_profit",
+    "true_second_profit_effects",
+    "SBGResult",
+    "GeometricResult",
+    "fit_sbg",
+    "fit_geometric",
+    "sbg_clv",
+    # analyses
+    "return_rate_table",
+    "km_summary",
+    "expected_slv",
+    "slv_discount_sensitivity",
+    "value_routes",
+    "win_back_value",
+    "win_back_values",
+    "with_offer",
     "OfferExperimentResult",
     "SensitivityResult",
+    "arm_summary",
     "break_even_cost",
+    "incremental_roi",
+    "offer_experiment",
     "replicated_exhibit",
     "roi_sensitivity",
+    "tailored_cost_mix",
     "budget_frontier",
     "budget_policy",
     "design_power",
@@ -129,4 +174,7 @@ __all__ += [
     "score_offers",
     "top_fraction_response",
     "uplift_by_segment",
+    # presentation helpers
+    "plotting",
+    "version_stamp",
 ]

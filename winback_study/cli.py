@@ -6,28 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._io import atomic_path
-from .report import DEFAULT_SEED
+from winback_study.core.io import write_table
+from winback_study.reporting.reproduce import DEFAULT_SEED
 
 __all__ = ["main"]
 
 
 
-def write_table(df, out: Path) -> None:
-    """Write CSV or Parquet by extension, via a temporary name (no half-written files)."""
-    suffix = out.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise SystemExit(f"error: --out must end in .parquet or .csv, got {out.name!r}")
-    with atomic_path(out) as tmp:
-        if suffix == ".parquet":
-            # the true parameters (df.attrs, JSON-ready) travel in the file's metadata
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .study_population import simulate_study
+    from winback_study.data.simulate import simulate_study
 
     df = simulate_study(args.customers, seed=args.seed)
     write_table(df, Path(args.out))
@@ -36,7 +23,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .report import reproduce
+    from winback_study.reporting.reproduce import reproduce
 
     result = reproduce(args.out, seed=args.seed, customers=args.customers, jobs=args.jobs)
     print(result.summary())
@@ -44,12 +31,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .user_data import prepare_user_data, read_mapping
+    from winback_study.data.user_data import prepare_user_data, read_mapping
 
     if args.map:
         df = prepare_user_data(args.data, read_mapping(args.map))
     else:
-        from .study_table import load_study
+        from winback_study.data.study_table import load_study
 
         df = load_study(args.data)
     print(f"ok: {args.data}: {len(df):,} customers, {int(df['reacquired'].sum()):,} reacquired")
@@ -57,7 +44,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .user_data import analyze
+    from winback_study.reporting.analyze import analyze
 
     result = analyze(args.data, args.map, out=args.out, annual_rate=args.discount_rate)
     print(result.summary())
@@ -99,12 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; bad input ends with one line on stderr and exit status 2."""
-    from .study_table import StudyDataError
+    from winback_study.errors import WinbackError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except StudyDataError as err:
+    except WinbackError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -1,6 +1,6 @@
 """The replication table: every published figure beside the replicated one.
 
-One row per published figure (:mod:`winback_study.published`) with columns
+One row per published figure (:mod:`winback_study.data.published`) with columns
 ``id, metric, published, replicated, ci_low, ci_high, tolerance, status, source, test``.
 ``status`` is ``match`` or ``miss`` by the stated tolerance; a qualitative finding gets a
 row with the comparison that decides it (``test``). Nothing here is tuned to hide a miss.
@@ -14,10 +14,10 @@ import statsmodels.formula.api as smf
 from lifelines import KaplanMeierFitter
 from statsmodels.stats.proportion import proportion_confint
 
-from .offer_experiment import OFFER_ARMS, arm_summary, offer_experiment
-from .published import PUBLISHED
-from .return_probability import DEFAULT_RETURN_FORMULA
-from .targeting import cross_fit_predict, top_fraction_response
+from winback_study.analysis.offer_experiment import OFFER_ARMS, arm_summary, offer_experiment
+from winback_study.analysis.targeting import cross_fit_predict, top_fraction_response
+from winback_study.data.published import PUBLISHED
+from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
 
 __all__ = ["replication_table", "to_markdown", "format_number"]
 

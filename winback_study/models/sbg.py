@@ -22,7 +22,7 @@ the likelihood and the ``n_T`` still active contribute ``S(T)``.
 
 Examples
 --------
->>> from winback_study.sbg import fit_sbg
+>>> from winback_study.models.sbg import fit_sbg
 >>> regular = [1000, 631, 468, 382, 326, 289, 262, 241, 223, 207, 194, 183, 173]
 >>> fit = fit_sbg(regular, periods=7)   # calibrate on years 1-7, keep 8-12 as holdout
 >>> round(fit.alpha, 3), round(fit.beta, 3)
@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import optimize, special
+
+from winback_study.errors import SBGBoundaryError
 
 __all__ = [
     "SBGResult",
@@ -605,20 +607,6 @@ class GeometricResult:
             f"GeometricResult(churn={self.churn:.4g}, log_likelihood="
             f"{self.log_likelihood:.6g}, n_periods={self.n_periods}, cohort_size={cohort})"
         )
-
-
-class SBGBoundaryError(RuntimeError):
-    """The sBG likelihood is maximised at its boundary, the geometric (no-heterogeneity) limit.
-
-    Attributes
-    ----------
-    geometric : GeometricResult
-        The limiting model fitted to the same counts.
-    """
-
-    def __init__(self, message: str, geometric: GeometricResult) -> None:
-        super().__init__(message)
-        self.geometric = geometric
 
 
 def _geometric_fit(counts: np.ndarray) -> tuple[float, float, float]:

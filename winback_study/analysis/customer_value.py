@@ -11,7 +11,7 @@ Definition used everywhere in the package (code, data dictionary, reports):
 * the first-lifetime CLV uses the first-lifetime margin and tenure; the second-lifetime value
   (SLV, Stauss & Friege 1999) uses the second-lifetime margin and tenure and is discounted
   to the month of reacquisition. Offer costs are *not* netted out of SLV: they enter ROI
-  as costs (see :mod:`winback_study.offer_experiment`).
+  as costs (see :mod:`winback_study.analysis.offer_experiment`).
 
 Expected values from a survival curve
 -------------------------------------
@@ -47,14 +47,16 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from winback_study.core.value import (
+    ANNUAL_DISCOUNT_RATE,
+    DEFAULT_HORIZON_MONTHS,
+    expected_annuity,
+    expected_lifetime_value,
+    lifetime_value,
+)
+from winback_study.design import KUMAR_2015, StudyDesign
+
 __all__ = [
-    "ANNUAL_DISCOUNT_RATE",
-    "DEFAULT_HORIZON_MONTHS",
-    "monthly_rate",
-    "annuity_factor",
-    "lifetime_value",
-    "expected_annuity",
-    "expected_lifetime_value",
     "expected_slv",
     "with_offer",
     "win_back_value",
@@ -63,149 +65,6 @@ __all__ = [
     "retention_model_value",
     "value_routes",
 ]
-
-#: Months over which expected values are summed from a survival curve (50 years).
-DEFAULT_HORIZON_MONTHS: int = 600
-
-#: Default annual discount rate for every value in the package.
-ANNUAL_DISCOUNT_RATE: float = 0.10
-
-
-def monthly_rate(annual_rate: float = ANNUAL_DISCOUNT_RATE) -> float:
-    """Monthly discount rate equivalent to ``annual_rate`` (compounded monthly).
-
-    Parameters
-    ----------
-    annual_rate : float
-        Annual discount rate, e.g. ``0.10`` for 10%. Must be greater than -1.
-    """
-    if not annual_rate > -1:
-        raise ValueError(f"annual_rate must be greater than -1, got {annual_rate}")
-    return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
-
-
-def annuity_factor(months: ArrayLike, annual_rate: float = ANNUAL_DISCOUNT_RATE) -> np.ndarray:
-    """Present value of $1 earned at the end of each of ``months`` months.
-
-    Parameters
-    ----------
-    months : array-like
-        Lifetime length in months (non-negative; fractions allowed).
-    annual_rate : float
-        Annual discount rate.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(1 - (1 + d) ** -months) / d``, or ``months`` when the rate is zero.
-    """
-    t = np.asarray(months, dtype=float)
-    d = monthly_rate(annual_rate)
-    if d == 0.0:
-        return t.copy()
-    # -expm1(-t * log1p(d)) / d, computed in one buffer (bitwise the same)
-    out = np.multiply(t, -np.log1p(d), out=np.empty_like(t))
-    np.expm1(out, out=out)
-    out /= -d
-    return out if out.ndim else out[()]
-
-
-def lifetime_value(
-    monthly_margin: ArrayLike,
-    months: ArrayLike,
-    annual_rate: float = ANNUAL_DISCOUNT_RATE,
-) -> np.ndarray:
-    """Discounted value of a lifetime: ``monthly_margin * annuity_factor(months)``.
-
-    This is CLV for a first lifetime and SLV for a second one (see the module docstring).
-
-    Parameters
-    ----------
-    monthly_margin : array-like
-        Margin per month, USD.
-    months : array-like
-        Lifetime length, months.
-    annual_rate : float
-        Annual discount rate.
-
-    Returns
-    -------
-    numpy.ndarray
-        Present value in USD at the start of the lifetime.
-    """
-    factor = annuity_factor(months, annual_rate)
-    margin = np.asarray(monthly_margin, dtype=float)
-    if isinstance(factor, np.ndarray) and factor.shape == np.broadcast_shapes(factor.shape,
-                                                                               margin.shape):
-        factor *= margin  # in place: the factor is a fresh array
-        return factor
-    return margin * factor
-
-
-# ----------------------------------------------------------------------------- expected values
-def _discount_factors(n_months: int, annual_rate: float) -> np.ndarray:
-    """``1 / (1 + d) ** t`` for ``t = 1..n_months``."""
-    d = monthly_rate(annual_rate)
-    return np.exp(-np.arange(1, n_months + 1) * np.log1p(d))
-
-
-def expected_annuity(survival: ArrayLike | pd.DataFrame, annual_rate: float = ANNUAL_DISCOUNT_RATE
-                     ) -> float | np.ndarray:
-    """Expected present value of $1 a month over a lifetime described by its survival curve.
-
-    Parameters
-    ----------
-    survival : array-like or pandas.DataFrame
-        ``S(0), S(1), ..., S(K)``: share still a customer 0, 1, ..., K whole months into the
-        lifetime (``S(0) = 1``), shape ``(K + 1,)`` or ``(K + 1, n_customers)`` (a lifelines
-        ``predict_survival_function`` frame evaluated at months ``0..K``).
-    annual_rate : float
-        Annual discount rate.
-
-    Returns
-    -------
-    float or numpy.ndarray
-        ``sum_{k=0..K} S(k) / (1 + d) ** (k + 1)`` (one value per customer): margins at the
-        end of months ``1..K+1``, month ``k + 1`` reached with probability ``S(k)``.
-    """
-    s = np.asarray(survival, dtype=float)
-    if s.ndim not in (1, 2) or s.shape[0] == 0:
-        raise ValueError("survival must be a curve S(0..K) (1-D) or one column per customer (2-D)")
-    if not np.all(np.isfinite(s)) or np.any(s < -1e-12) or np.any(s > 1 + 1e-12):
-        raise ValueError("survival probabilities must be finite and between 0 and 1")
-    v = _discount_factors(s.shape[0], annual_rate)
-    out = v @ s
-    return float(out) if np.ndim(out) == 0 else out
-
-
-def expected_lifetime_value(
-    survival: ArrayLike | pd.DataFrame,
-    monthly_margin: ArrayLike,
-    annual_rate: float = ANNUAL_DISCOUNT_RATE,
-) -> float | np.ndarray:
-    """Expected lifetime value from a survival curve and a monthly margin.
-
-    ``monthly_margin * expected_annuity(survival, annual_rate)``; see the module docstring.
-    For a known lifetime of ``T`` months (``S(k) = 1`` for ``k < T``, else 0) it equals
-    :func:`lifetime_value`.
-
-    Parameters
-    ----------
-    survival : array-like or pandas.DataFrame
-        ``S(0..K)``, 1-D or one column per customer.
-    monthly_margin : float or array-like
-        Margin per month, USD (one per customer for 2-D ``survival``).
-    annual_rate : float
-        Annual discount rate.
-
-    Returns
-    -------
-    float or numpy.ndarray
-        Expected discounted value, USD, at the start of the lifetime.
-    """
-    out = np.asarray(monthly_margin, dtype=float) * expected_annuity(survival, annual_rate)
-    return float(out) if np.ndim(out) == 0 else out
-
 
 def expected_slv(
     df: pd.DataFrame,
@@ -264,47 +123,28 @@ def expected_slv(
     return pd.DataFrame(out, index=df.index, columns=pd.Index(rates, name="annual_rate"))
 
 
-def with_offer(df: pd.DataFrame, offer: str) -> pd.DataFrame:
-    """The same customers as if they had been assigned ``offer`` (a counterfactual).
+def with_offer(df: pd.DataFrame, offer: str, design: StudyDesign = KUMAR_2015) -> pd.DataFrame:
+    """The same customers as if they had been assigned arm ``offer`` (a counterfactual).
 
-    Sets ``offer``, ``offer_received`` (tailored: by defection reason, as in the study),
+    The package's one counterfactual, :meth:`StudyDesign.assign`: sets ``offer``,
+    ``offer_received`` (a rule arm such as ``tailored``: by defection reason),
     ``offer_matches_reason`` and ``offer_cost`` consistently.
 
     Parameters
     ----------
     df : pandas.DataFrame
-        Study table with ``defection_reason``.
-    offer : {"none", "discount", "upgrade", "bundled", "tailored"}
-        The arm to assign.
+        Study table (a rule arm needs ``defection_reason``).
+    offer : str
+        The arm to assign, one of ``design.arms``.
+    design : StudyDesign
+        Arms, costs and rules (default :data:`~winback_study.design.KUMAR_2015`).
 
     Returns
     -------
     pandas.DataFrame
         A modified copy.
     """
-    from .study_population import (
-        MATCHING_OFFER,
-        OFFER_COSTS,
-        OFFERS,
-        OFFERS_RECEIVED,
-        TAILORED_OFFER,
-    )
-
-    if offer not in OFFERS:
-        raise ValueError(f"offer must be one of {', '.join(OFFERS)}; got {offer!r}")
-    if "defection_reason" not in df.columns:
-        raise ValueError("with_offer needs the 'defection_reason' column")
-    reason = df["defection_reason"].astype(str)
-    received = reason.map(dict(TAILORED_OFFER)) if offer == "tailored" else pd.Series(
-        offer, index=df.index)
-    out = df.copy()
-    out["offer"] = pd.Categorical([offer] * len(df), categories=list(OFFERS))
-    out["offer_received"] = pd.Categorical(received.to_numpy(), categories=list(OFFERS_RECEIVED))
-    out["offer_matches_reason"] = (
-        received.to_numpy() == reason.map(dict(MATCHING_OFFER)).to_numpy()
-    ).astype(np.int8)
-    out["offer_cost"] = received.map(dict(OFFER_COSTS)).to_numpy(dtype=float)
-    return out
+    return design.assign(df, offer)
 
 
 def win_back_value(
@@ -463,7 +303,7 @@ def retention_model_value(
     """Expected lifetime value implied by a per-period retention model (sBG or geometric).
 
     The model's survival is spread evenly over the months of each period
-    (:func:`winback_study.sbg.monthly_survival`) and valued with the package's one
+    (:func:`winback_study.models.sbg.monthly_survival`) and valued with the package's one
     definition (:func:`expected_lifetime_value`).
 
     Parameters
@@ -484,7 +324,7 @@ def retention_model_value(
     float
         Expected value at the start of the lifetime, USD.
     """
-    from .sbg import monthly_survival
+    from winback_study.models.sbg import monthly_survival
 
     s = monthly_survival(result, np.arange(horizon_months), period_months)
     return float(expected_lifetime_value(s, monthly_margin, annual_rate))
@@ -492,7 +332,7 @@ def retention_model_value(
 
 def _fit_retention(counts: pd.Series) -> tuple[Any, str]:
     """sBG fit, or its geometric limit when the sBG estimate is on the boundary."""
-    from .sbg import SBGBoundaryError, fit_sbg
+    from winback_study.models.sbg import SBGBoundaryError, fit_sbg
 
     try:
         fit = fit_sbg(counts)
@@ -518,7 +358,7 @@ def value_routes(
 
     * ``observed``: mean ``clv_first``; every first lifetime is complete, so exact.
     * ``Kaplan-Meier x margin, by plan``: survival and mean margin per plan.
-    * ``sBG, yearly survivors``: :func:`~winback_study.sbg.fit_sbg` on the survivors at
+    * ``sBG, yearly survivors``: :func:`~winback_study.models.sbg.fit_sbg` on the survivors at
       each anniversary (years ``0..sbg_years``), times the mean margin.
 
     and for the second lifetime (the reacquired):
@@ -538,12 +378,12 @@ def value_routes(
     pandas.DataFrame
         Indexed by (lifetime, route): ``value`` (USD), ``published``, ``vs_published``
         (relative difference) and ``note``. Published values come from
-        :mod:`winback_study.published`.
+        :mod:`winback_study.data.published`.
     """
     from lifelines import KaplanMeierFitter
 
-    from .published import get
-    from .sbg import survivor_counts
+    from winback_study.data.published import get
+    from winback_study.models.sbg import survivor_counts
 
     rows: list[dict[str, Any]] = []
     pub1, pub2 = get("P4.clv_first").value, get("P4.slv").value

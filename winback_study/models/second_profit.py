@@ -7,11 +7,11 @@ the reason she left and the offer that brought her back: ordinary least squares
 with heteroskedasticity-robust (HC1) standard errors.
 
 Selection correction (default on): the reacquired are a selected sample (see
-:mod:`winback_study.selection`), so the return probit's inverse Mills ratio enters as the
+:mod:`winback_study.models.selection`), so the return probit's inverse Mills ratio enters as the
 covariate ``inverse_mills``. Because the equation is linear this is Heckman's (1979)
 two-step estimator, consistent under joint normality; the reported covariance is the robust
 sandwich of the stacked probit and OLS estimating equations
-(:func:`~winback_study.selection.two_step_covariance`), which accounts for the estimated
+(:func:`~winback_study.models.selection.two_step_covariance`), which accounts for the estimated
 first step.
 
 Against the simulator's truth (``log m2 = phi0 + elasticity * log m1 + phi_reason +
@@ -37,9 +37,11 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from .return_probability import DEFAULT_RETURN_FORMULA
-from .second_lifetime import _contrast, clean_term
-from .selection import (
+from winback_study.data.simulate import StudyParams, study_params
+from winback_study.design import KUMAR_2015
+from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.models.second_lifetime import _contrast, clean_term
+from winback_study.models.selection import (
     CONTROL_COLUMN,
     SelectionModel,
     check_columns,
@@ -47,7 +49,6 @@ from .selection import (
     required_columns,
     two_step_covariance,
 )
-from .study_population import OFFERS_RECEIVED, REASONS, StudyParams, study_params
 
 __all__ = [
     "MARGIN_COL",
@@ -101,9 +102,9 @@ def true_second_profit_effects(
         "referrals": 0.0,
         "complaints": 0.0,
     }
-    coefs.update({f"defection_reason[{r}]": p.second_margin_reason[r] for r in REASONS[1:]})
+    coefs.update({f"defection_reason[{r}]": p.second_margin_reason[r] for r in KUMAR_2015.reasons[1:]})
     coefs.update(
-        {f"offer_received[{o}]": p.second_margin_offer[o] for o in OFFERS_RECEIVED[1:]}
+        {f"offer_received[{o}]": p.second_margin_offer[o] for o in KUMAR_2015.targetable_offers}
     )
     if control:
         coefs[CONTROL_COLUMN] = p.loyalty_second_margin * p.loyalty_return

@@ -12,13 +12,14 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib as mpl
-import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.figure import Figure
 
-from ._io import atomic_path
+from winback_study.core.io import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["OKABE_ITO", "REASON_COLORS", "OFFER_COLORS", "LIFETIME_STYLES", "METHOD_COLORS",
            "use_house_style", "save_figure",
@@ -49,6 +50,8 @@ PNG_DPI = 200
 
 def use_house_style() -> None:
     """Apply the package's chart style to matplotlib (and seaborn, which reads it)."""
+    import matplotlib as mpl
+
     mpl.rcParams.update(
         {
             "figure.figsize": (8.0, 4.8),
@@ -138,6 +141,8 @@ def save_figure(
                         metadata=metadata)
         written.append(target)
     if close:
+        import matplotlib.pyplot as plt
+
         plt.close(fig)
     return written
 

@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .study_population import TAILORED_OFFER
-from .study_table import StudyDataError, load_study, validate_study
+from winback_study.data.study_table import StudyDataError, load_study, validate_study
+from winback_study.design import KUMAR_2015
 
 __all__ = [
     "ROLES",
@@ -229,7 +229,7 @@ def prepare_user_data(
         received = df["offer"].astype(object)
         tailored = received == "tailored"
         if tailored.any():
-            by_reason = (df["defection_reason"].map(dict(TAILORED_OFFER))
+            by_reason = (df["defection_reason"].map(dict(KUMAR_2015.rules["tailored"]))
                          if "defection_reason" in df else np.nan)
             received = received.where(~tailored, by_reason)
         df["offer_received"] = received
@@ -269,104 +269,7 @@ def _scaled(s: pd.Series, factor: float, ceil: bool = False) -> pd.Series:
 # --- analysis of a user's file -------------------------------------------------------------
 
 
-@dataclass
-class AnalysisResult:
-    """What :func:`analyze` computed: tables by name, files written, analyses skipped."""
-
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    files: list[Path] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        lines = [f"{len(self.tables)} tables, {len(self.files)} files"]
-        lines += [f"  ran: {name}" for name in self.tables]
-        lines += [f"  skipped: {name}: {why}" for name, why in self.skipped.items()]
-        return "\n".join(lines)
 
 
-def _identity_mapping(df: pd.DataFrame) -> dict[str, Any]:
-    """The mapping of a file that already uses the study's column names."""
-    return {"columns": {role: col for role, col in ROLES.items() if col in df.columns}}
 
 
-def analyze(
-    data: str | os.PathLike | pd.DataFrame,
-    mapping: str | os.PathLike | Mapping[str, Any] | ColumnMapping | None = None,
-    out: str | os.PathLike | None = None,
-    annual_rate: float | None = None,
-) -> AnalysisResult:
-    """Run the study's analyses on a user's lapsed-customer file.
-
-    Parameters
-    ----------
-    data : path or DataFrame
-        CSV or Parquet (read, never modified) or a DataFrame.
-    mapping : path, dict or ColumnMapping, optional
-        Which column plays which role (module docstring). Default: the file already uses
-        the study's column names.
-    out : path, optional
-        Folder for the summaries (CSV) and figures (PNG, SVG, PDF).
-    annual_rate : float, optional
-        Discount rate for the value calculations (default 10%).
-
-    Returns
-    -------
-    AnalysisResult
-
-    Analyses the data cannot support (a reason nobody came back from, every second
-    lifetime censored, perfect separation) are skipped with the model's explanation in
-    ``result.skipped``; the others still run.
-
-    Raises
-    ------
-    StudyDataError
-        Bad input, with one message naming the column and rows.
-    """
-    import matplotlib.pyplot as plt
-
-    from . import analyses
-    from .return_probability import ReturnModelError
-    from .second_lifetime import SecondLifetimeError
-
-    if mapping is None:
-        raw, _ = _read_raw(data)
-        mapping = _identity_mapping(raw)
-        data = raw
-    m = read_mapping(mapping)
-    df = prepare_user_data(data, m)
-    if int(df["reacquired"].sum()) == 0 and any(
-        r in m.columns for r in ("second_tenure", "second_event")
-    ):
-        raise StudyDataError(
-            "column 'reacquired': no customer in the file was reacquired (all rows are 0); "
-            "expected at least one returner for the second-lifetime analyses",
-            column="reacquired", problem="no_reacquired",
-        )
-    result = AnalysisResult()
-    outdir = Path(out) if out is not None else None
-    shared: dict[str, object] = {}  # fits more than one analysis uses (the Weibull model)
-    for name, why in available_analyses(m).items():
-        if why is not None:
-            result.skipped[name] = why
-            continue
-        try:
-            tables, figures = analyses.run(name, df, annual_rate=annual_rate, shared=shared)
-        except (ReturnModelError, SecondLifetimeError) as exc:
-            # the data cannot support this model (separation, a level nobody left, every
-            # spell censored, ...): say why and go on with the other analyses
-            result.skipped[name] = str(exc)
-            continue
-        result.tables.update(tables)
-        if outdir is not None:
-            from ._io import atomic_path
-            from .figures import save_figure
-
-            for tname, table in tables.items():
-                with atomic_path(outdir / f"{tname}.csv") as tmp:
-                    table.to_csv(tmp)
-                result.files.append(outdir / f"{tname}.csv")
-            for fname, fig in figures.items():
-                result.files += save_figure(fig, fname, outdir / "figures")
-        for fig in figures.values():  # written or not wanted: do not keep them open
-            plt.close(fig)
-    return result

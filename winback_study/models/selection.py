@@ -7,7 +7,7 @@ exist only for customers who came back. If whatever makes a customer come back a
 her stay longer or pay more, the reacquired are a *selected* sample and a regression fitted
 on them alone mixes the effect of a covariate with the effect of who it brings back. In the
 simulated study an unobserved trait, loyalty ``L ~ N(0, 1)``, does exactly that
-(:mod:`winback_study.study_population`)::
+(:mod:`winback_study.data.simulate`)::
 
     return:          reacquired = 1[x'gamma + u > 0],   u = rho * L + sqrt(1 - rho^2) * e
     second lifetime: log T2 = z'alpha + tau * L + sigma * log(E)
@@ -48,7 +48,7 @@ Assumptions (each one checkable on the simulated data, none on real data)
 * The return error ``u`` and the outcome's unobservable are jointly normal (or at least
   ``E[L | u]`` is linear in ``u``), and both are independent of the covariates.
 * The probit is correctly specified (the same covariates as the simulator's return
-  equation; :data:`winback_study.return_probability.DEFAULT_RETURN_FORMULA`).
+  equation; :data:`winback_study.models.return_probability.DEFAULT_RETURN_FORMULA`).
 * An **exclusion restriction**: some covariates move the return probability but not the
   outcome. Here ``complaints_resolved``, ``first_monthly_margin`` and
   ``months_since_defection`` enter the return equation only; without them the correction
@@ -74,7 +74,7 @@ import statsmodels.formula.api as smf
 from formulaic import Formula
 from scipy import stats
 
-from .return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
 
 __all__ = [
     "CONTROL_COLUMN",
@@ -226,7 +226,7 @@ def fit_selection(df: pd.DataFrame, formula: str = DEFAULT_RETURN_FORMULA) -> Se
         One row per lapsed customer (returned or not), with the formula's columns.
     formula : str
         statsmodels formula of the return probit; default
-        :data:`~winback_study.return_probability.DEFAULT_RETURN_FORMULA`.
+        :data:`~winback_study.models.return_probability.DEFAULT_RETURN_FORMULA`.
 
     Returns
     -------
@@ -350,7 +350,7 @@ def selection_bias_table(
     ----------
     truth : pandas.Series
         True coefficient by term (e.g. from
-        :func:`winback_study.second_lifetime.true_second_lifetime_effects`).
+        :func:`winback_study.models.second_lifetime.true_second_lifetime_effects`).
     naive, corrected : pandas.DataFrame
         ``summary`` tables of the two fits (columns ``coef``, ``coef_lower_95``,
         ``coef_upper_95``, indexed by term).

@@ -8,12 +8,12 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from ._io import atomic_path
+from winback_study.core.io import atomic_path
 
 __all__ = ["NOTEBOOK_DIR", "list_notebooks", "execute_notebook"]
 
 #: Where the numbered study notebooks live in a source checkout.
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def list_notebooks(folder: str | os.PathLike = NOTEBOOK_DIR) -> list[Path]:

@@ -27,8 +27,8 @@ customers of an arm the number who came back is ``Binomial(n, k / n)`` and, give
 number, they are drawn uniformly with replacement from the arm's ``k`` returners. Only
 the returners' values and costs are drawn, summed per replicate with ``numpy.bincount``.
 
-The module is callable: ``winback_study.offer_experiment(df, ...)`` is
-:func:`offer_experiment`, and ``winback_study.offer_experiment.OFFER_ARMS`` still names the
+The module is callable: ``winback_study.analysis.offer_experiment(df, ...)`` is
+:func:`offer_experiment`, and ``winback_study.analysis.offer_experiment.OFFER_ARMS`` still names the
 module's constant.
 """
 
@@ -52,9 +52,10 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
-from .customer_value import ANNUAL_DISCOUNT_RATE, lifetime_value
-from .published import PUBLISHED
-from .study_population import OFFER_COSTS
+from winback_study.analysis.customer_value import ANNUAL_DISCOUNT_RATE, lifetime_value
+from winback_study.core.rng import SeedLike, independent_rng
+from winback_study.data.published import PUBLISHED
+from winback_study.design import KUMAR_2015
 
 __all__ = [
     "OFFER_ARMS",
@@ -76,8 +77,8 @@ __all__ = [
     "roi_sensitivity",
 ]
 
-#: The four randomised arms, in the order of the HBR exhibit.
-OFFER_ARMS: tuple[str, ...] = ("discount", "upgrade", "bundled", "tailored")
+#: The study's four randomised arms, in the order of the HBR exhibit.
+OFFER_ARMS: tuple[str, ...] = KUMAR_2015.treatment_arms
 
 #: What a user may pass as ``value``: a column name, one number for every customer, or a
 #: function of the frame returning one value per row.
@@ -85,7 +86,6 @@ ValueSpec = str | float | int | Callable[[pd.DataFrame], "np.ndarray | pd.Series
 #: What a user may pass as ``costs``: ``None`` (the HBR exhibit), a mapping from offer
 #: received to USD (merged over the exhibit's), or a column name of per-customer costs.
 CostSpec = Mapping[str, float] | str | None
-SeedLike = int | np.random.Generator | None
 
 
 def incremental_roi(
@@ -196,7 +196,7 @@ def offer_cost_table(costs: Mapping[str, float] | None = None) -> dict[str, floa
     ----------
     costs : mapping, optional
         Offer received -> cost; merged over the HBR exhibit's costs
-        (:data:`winback_study.study_population.OFFER_COSTS`), so ``{"upgrade": 150}``
+        (:data:`winback_study.data.simulate.OFFER_COSTS`), so ``{"upgrade": 150}``
         changes only the upgrade. ``none`` always costs 0 unless given.
 
     Returns
@@ -204,7 +204,7 @@ def offer_cost_table(costs: Mapping[str, float] | None = None) -> dict[str, floa
     dict
         Offer -> cost in USD.
     """
-    table = dict(OFFER_COSTS)
+    table = KUMAR_2015.costs
     if costs is not None:
         bad = {k: v for k, v in costs.items() if not np.isfinite(v) or v < 0}
         if bad:
@@ -314,20 +314,6 @@ def _arms_in(df: pd.DataFrame, arm_col: str, baseline_arm: str) -> list[str]:
     present = [str(a) for a in pd.unique(df[arm_col].astype(str))]
     known = [a for a in OFFER_ARMS if a in present]
     return known + sorted(a for a in present if a not in known and a != baseline_arm)
-
-
-def independent_rng(seed: SeedLike) -> np.random.Generator:
-    """A generator for resampling or splitting that never replays the simulator's draws.
-
-    ``simulate_study(seed=s)`` draws from ``default_rng(s)``; an analysis seeded with the
-    same ``s`` would reuse those very numbers (a random half split with
-    ``default_rng(s).random(n) < 0.5`` picks customers by their simulated defection
-    reason). An integer seed is therefore turned into an independent child stream
-    (``SeedSequence(seed).spawn(1)[0]``); a Generator is used as given.
-    """
-    if isinstance(seed, np.random.Generator):
-        return seed
-    return np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])
 
 
 _rng = independent_rng
@@ -783,7 +769,7 @@ def offer_experiment(
 def replicated_exhibit(result: OfferExperimentResult | pd.DataFrame) -> pd.DataFrame:
     """The HBR offer exhibit: published success rate and ROI beside the replicated ones.
 
-    Published values and tolerances are read from :mod:`winback_study.published`
+    Published values and tolerances are read from :mod:`winback_study.data.published`
     (ids ``P3.<arm>.success`` and ``P3.<arm>.roi``).
 
     Parameters
@@ -860,7 +846,7 @@ def horizon_value(
     """Second-lifetime value with the lifetime capped at ``horizon_months``.
 
     ``lifetime_value(margin, min(tenure, H), annual_rate)`` from
-    :mod:`winback_study.customer_value`; with ``H=None`` and the default rate it equals
+    :mod:`winback_study.analysis.customer_value`; with ``H=None`` and the default rate it equals
     ``slv`` (complete tenure) or ``slv_observed`` (observed tenure).
 
     Parameters
@@ -1118,8 +1104,8 @@ def roi_sensitivity(
 
 
 class _CallableModule(types.ModuleType):
-    """Lets ``winback_study.offer_experiment(df, ...)`` run the analysis while
-    ``winback_study.offer_experiment.OFFER_ARMS`` etc. keep naming the module's contents."""
+    """Lets ``winback_study.analysis.offer_experiment(df, ...)`` run the analysis while
+    ``winback_study.analysis.offer_experiment.OFFER_ARMS`` etc. keep naming the module's contents."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> OfferExperimentResult:
         return offer_experiment(*args, **kwargs)

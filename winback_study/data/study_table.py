@@ -2,7 +2,7 @@
 
 Researchers bring their own files; :func:`load_study` reads a CSV or Parquet file and
 :func:`validate_study` checks a frame against the study's data dictionary (the columns
-:func:`winback_study.study_population.simulate_study` produces). Either returns a *new*
+:func:`winback_study.data.simulate.simulate_study` produces). Either returns a *new*
 validated frame or raises exactly one :class:`StudyDataError` with a plain message such as::
 
     column 'second_churned': rows 3, 17 (2 rows) hold 2, 5; expected 0 or 1 (1 = churned, 0 = censored)
@@ -44,7 +44,12 @@ import pandera.pandas as pa
 from pandera.config import config_context
 from pandera.errors import SchemaError, SchemaErrors
 
-from .study_population import OFFERS, OFFERS_RECEIVED, PLANS, REASONS
+from winback_study.design import KUMAR_2015
+from winback_study.errors import MAX_ROWS_SHOWN, StudyDataError
+
+#: Plans of the simulated first lifetime.
+PLANS: tuple[str, ...] = ("basic", "standard", "premium")
+REASONS, OFFERS, OFFERS_RECEIVED = KUMAR_2015.reasons, KUMAR_2015.arms, KUMAR_2015.received_offers
 
 __all__ = [
     "COLUMN_SPECS",
@@ -54,47 +59,6 @@ __all__ = [
     "load_study",
     "validate_study",
 ]
-
-#: Rows listed in a message (and in :attr:`StudyDataError.rows`).
-MAX_ROWS_SHOWN = 10
-
-
-class StudyDataError(ValueError):
-    """A study table does not meet the data dictionary.
-
-    Attributes
-    ----------
-    column : str or None
-        The offending column (``None`` for file-level problems).
-    rows : list
-        Up to 10 offending rows: index labels (frames) or 1-based data-row numbers (files).
-    n_rows : int
-        How many rows are affected in all.
-    problem : str
-        A short, stable code for the kind of problem, e.g. ``'not_0_or_1'``,
-        ``'missing_column'``, ``'wrong_delimiter'``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        column: str | None = None,
-        rows: Iterable[Any] = (),
-        problem: str = "invalid",
-        n_rows: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        rows = list(rows)
-        self.message = message
-        self.column = column
-        self.rows = rows[:MAX_ROWS_SHOWN]
-        self.n_rows = len(rows) if n_rows is None else int(n_rows)
-        self.problem = problem
-
-    def __str__(self) -> str:
-        return self.message
-
 
 @dataclass(frozen=True)
 class ColumnSpec:

@@ -7,7 +7,7 @@ columns ``offer_received`` and ``offer_matches_reason``; :func:`counterfactual` 
 them so the model can answer "what if this customer got that offer?".
 
 Expected win-back profit of offering ``o`` to customer ``i`` uses the package's ROI
-definition (:mod:`winback_study.offer_experiment`): cost is paid only by acceptors and
+definition (:mod:`winback_study.analysis.offer_experiment`): cost is paid only by acceptors and
 value counts only the *incremental* return over the no-offer baseline::
 
     profit_io = (P_i(o) - P_i(none)) * V_io - P_i(o) * c_o          (incremental=True)
@@ -49,18 +49,17 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
-from .offer_experiment import (
+from winback_study.analysis.offer_experiment import (
     OFFER_ARMS,
     CostSpec,
     ValueSpec,
     customer_costs,
     customer_values,
     independent_rng,
-    offer_cost_table,
 )
-from .published import OFFER_EXHIBIT
-from .return_probability import complaint_status
-from .study_population import MATCHING_OFFER, OFFERS, OFFERS_RECEIVED, TAILORED_OFFER
+from winback_study.data.describe import complaint_status
+from winback_study.data.published import OFFER_EXHIBIT
+from winback_study.design import StudyDesign, resolve_design
 
 __all__ = [
     "TARGET_OFFERS",
@@ -107,28 +106,22 @@ class ReturnModel(Protocol):
 # --------------------------------------------------------------------------------------
 # counterfactual offers and scores
 # --------------------------------------------------------------------------------------
-def _received_for(df: pd.DataFrame, offer: str) -> pd.Series:
-    """The concrete offer each customer receives under ``offer`` (tailored maps by reason)."""
-    if offer == "tailored":
-        return df["defection_reason"].astype(str).map(TAILORED_OFFER).fillna("discount")
-    if offer not in OFFERS_RECEIVED:
-        raise ValueError(f"unknown offer {offer!r}; choose from {OFFERS_RECEIVED + ('tailored',)}")
-    return pd.Series(offer, index=df.index)
+def counterfactual(df: pd.DataFrame, offer: str, costs: Mapping[str, float] | None = None,
+                   design: StudyDesign | None = None) -> pd.DataFrame:
+    """A copy of ``df`` as if every customer had been sent arm ``offer``.
 
-
-def counterfactual(df: pd.DataFrame, offer: str, costs: Mapping[str, float] | None = None
-                   ) -> pd.DataFrame:
-    """A copy of ``df`` as if every customer had received ``offer``.
+    :meth:`StudyDesign.assign` with the design's costs (changed by ``costs``).
 
     Parameters
     ----------
     df : pandas.DataFrame
-        The study table (needs ``defection_reason``).
+        The study table (a rule arm such as ``tailored`` needs ``defection_reason``).
     offer : str
-        ``none``, ``discount``, ``upgrade``, ``bundled`` or ``tailored`` (each reason gets
-        its offer, :data:`~winback_study.study_population.TAILORED_OFFER`).
+        An arm of the design.
     costs : mapping, optional
-        Offer costs (merged over the HBR exhibit's) for the ``offer_cost`` column.
+        Offer -> cost per acceptor (USD), changing the design's costs.
+    design : StudyDesign, optional
+        Default: :func:`~winback_study.design.resolve_design` of ``df``.
 
     Returns
     -------
@@ -136,18 +129,17 @@ def counterfactual(df: pd.DataFrame, offer: str, costs: Mapping[str, float] | No
         ``offer``, ``offer_received``, ``offer_matches_reason`` and ``offer_cost`` rewritten;
         everything else unchanged.
     """
-    received = _received_for(df, offer)
-    reason = df["defection_reason"].astype(str)
-    matched = (reason.map(MATCHING_OFFER) == received).astype(np.int8)
-    table = offer_cost_table(costs)
-    out = df.assign(
-        offer_received=pd.Categorical(received, categories=list(OFFERS_RECEIVED)),
-        offer_matches_reason=matched.to_numpy(),
-        offer_cost=received.map(table).to_numpy(dtype=float),
-    )
-    if "offer" in df:
-        out["offer"] = pd.Categorical(np.full(len(df), offer), categories=list(OFFERS))
-    return out
+    return resolve_design(df, design).with_costs(costs).assign(df, offer)
+
+
+def _received_for(df: pd.DataFrame, offer: str, design: StudyDesign | None = None) -> pd.Series:
+    """The concrete offer each customer receives under arm ``offer``."""
+    d = resolve_design(df, design)
+    reasons = df["defection_reason"] if "defection_reason" in df.columns else None
+    if reasons is None:
+        return pd.Series(d.received_for(offer, pd.Series(index=df.index, dtype=object)) if
+                         offer not in d.rules else d.received_for(offer, None), index=df.index)
+    return pd.Series(d.received_for(offer, reasons), index=df.index)
 
 
 def _predict(model: ReturnModel, frame: pd.DataFrame) -> np.ndarray:
@@ -405,7 +397,7 @@ def cross_fit_predict(
         Number of folds (random, by customer).
     seed : int, optional
         Seed of the fold assignment (an independent stream, see
-        :func:`~winback_study.offer_experiment.independent_rng`).
+        :func:`~winback_study.analysis.offer_experiment.independent_rng`).
     transform : callable, optional
         Applied to the held-out rows before predicting (e.g. ``lambda d:
         counterfactual(d, "discount")``).
@@ -430,7 +422,7 @@ def cross_fit_predict(
 def holdout_mask(n: int, share: float = 0.5, seed: int | None = 0) -> np.ndarray:
     """Random boolean mask marking about ``share`` of ``n`` rows (e.g. a training half).
 
-    Uses :func:`~winback_study.offer_experiment.independent_rng`, so the split is
+    Uses :func:`~winback_study.analysis.offer_experiment.independent_rng`, so the split is
     independent of a study simulated with the same seed.
 
     Parameters
@@ -557,7 +549,7 @@ def gain_curve(
         The no-offer arm and the arm column.
     value, costs
         Realised value of a reacquired customer and the offer costs
-        (see :func:`~winback_study.offer_experiment.offer_experiment`).
+        (see :func:`~winback_study.analysis.offer_experiment.offer_experiment`).
     fractions : sequence of float, optional
         Shares contacted (1.0 is always added).
     incremental : bool
@@ -675,7 +667,7 @@ def behaviour_segment(df: pd.DataFrame) -> pd.Series:
     """First-lifetime behaviour: complaint status x referrer (six levels).
 
     Complaint status is ``no complaint``, ``all resolved`` or ``some unresolved``
-    (:func:`~winback_study.return_probability.complaint_status`); a referrer made at least
+    (:func:`~winback_study.models.return_probability.complaint_status`); a referrer made at least
     one referral.
     """
     status = complaint_status(df).astype(str)
@@ -805,7 +797,7 @@ def segment_margin_se(
         Replicates.
     seed : int or Generator, optional
         Seed of the resampling (an independent stream, see
-        :func:`~winback_study.offer_experiment.independent_rng`).
+        :func:`~winback_study.analysis.offer_experiment.independent_rng`).
 
     Returns
     -------
@@ -1294,7 +1286,7 @@ def qini_curve(
         Bootstrap replicates for the interval of the coefficient (0 = no interval).
     seed : int or Generator, optional
         Seed of the resampling (an independent stream, see
-        :func:`~winback_study.offer_experiment.independent_rng`).
+        :func:`~winback_study.analysis.offer_experiment.independent_rng`).
     alpha : float
         1 - confidence level of the percentile interval.
 

@@ -26,7 +26,7 @@ The data-generating process (DGP) is explicit and every true parameter lives in
    selected sample (Thomas, Blattberg & Fox 2004).
 7. **Second-lifetime margin**: ``log m2 = phi0 + elasticity * log m1 + phi_reason +
    phi_offer + kappa * loyalty + s * e2``.
-8. **Values** (:mod:`winback_study.customer_value`): ``clv_first`` over the first lifetime,
+8. **Values** (:mod:`winback_study.analysis.customer_value`): ``clv_first`` over the first lifetime,
    ``slv`` over the *complete* second lifetime (known because it is simulated) and
    ``slv_observed`` over the part inside the window.
 
@@ -44,41 +44,23 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .customer_value import ANNUAL_DISCOUNT_RATE, lifetime_value
+from winback_study.core.value import ANNUAL_DISCOUNT_RATE, lifetime_value
+from winback_study.data.study_table import PLANS
+from winback_study.design import KUMAR_2015, StudyDesign
+from winback_study.errors import DataError, DesignError
 
 __all__ = [
-    "REASONS",
-    "PLANS",
-    "OFFERS",
-    "OFFERS_RECEIVED",
-    "OFFER_COSTS",
-    "TAILORED_OFFER",
     "StudyParams",
     "simulate_study",
     "true_return_coefficients",
     "study_params",
 ]
 
-REASONS: tuple[str, ...] = ("price", "service", "both", "other")
-PLANS: tuple[str, ...] = ("basic", "standard", "premium")
-#: Arms of the experiment (``offer`` column), ``none`` = not in the experiment.
-OFFERS: tuple[str, ...] = ("none", "discount", "upgrade", "bundled", "tailored")
-#: Concrete offers a customer can receive (``offer_received`` column).
-OFFERS_RECEIVED: tuple[str, ...] = ("none", "discount", "upgrade", "bundled")
-#: What the tailored arm gives each defection reason.
-TAILORED_OFFER = MappingProxyType(
-    {"price": "discount", "service": "upgrade", "both": "bundled", "other": "discount"}
-)
-#: The offer each reason is "matched" by (the offer that addresses why they left).
-MATCHING_OFFER = MappingProxyType({"price": "discount", "service": "upgrade", "both": "bundled"})
-#: HBR exhibit: cost per reacquired customer, USD ($20 x 6, $35 x 3, both).
-OFFER_COSTS = MappingProxyType({"none": 0.0, "discount": 120.0, "upgrade": 105.0, "bundled": 225.0})
 
 
 def _frozen(d: dict[str, Any]) -> dict[str, Any]:
@@ -190,7 +172,7 @@ class StudyParams:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown StudyParams field(s): {', '.join(unknown)}")
+            raise DataError(f"unknown StudyParams field(s): {', '.join(unknown)}")
         d = dict(d)
         if "plan_shares" in d:
             d["plan_shares"] = {k: tuple(v) for k, v in d["plan_shares"].items()}
@@ -218,7 +200,7 @@ def study_params(data: pd.DataFrame | Mapping[str, Any] | StudyParams | None = N
     if isinstance(data, pd.DataFrame):
         raw = data.attrs.get("params")
         if raw is None:
-            raise ValueError(
+            raise DataError(
                 "this frame carries no simulator parameters (df.attrs['params']): it was "
                 "not made by simulate_study, or it went through CSV, which drops them"
             )
@@ -230,6 +212,7 @@ def study_params(data: pd.DataFrame | Mapping[str, Any] | StudyParams | None = N
 
 def true_return_coefficients(
     params: StudyParams | pd.DataFrame | Mapping[str, Any] | None = None,
+    design: StudyDesign = KUMAR_2015,
 ) -> pd.Series:
     """The true probit coefficients of the return equation, by covariate.
 
@@ -245,8 +228,8 @@ def true_return_coefficients(
         "complaints": p.return_complaints,
         "complaints_resolved": p.return_complaints_resolved,
     }
-    coefs.update({f"defection_reason[{r}]": p.return_reason[r] for r in REASONS[1:]})
-    coefs.update({f"offer_received[{o}]": p.return_offer[o] for o in OFFERS_RECEIVED[1:]})
+    coefs.update({f"defection_reason[{r}]": p.return_reason[r] for r in design.reasons[1:]})
+    coefs.update({f"offer_received[{o}]": p.return_offer[o] for o in design.targetable_offers})
     coefs.update(
         {
             "offer_matches_reason": p.return_offer_matches_reason,
@@ -282,6 +265,27 @@ def _linear(intercept: float, *terms: tuple[float | None, np.ndarray]) -> np.nda
     return out
 
 
+def _check_params_cover(p: StudyParams, design: StudyDesign) -> None:
+    """Every offer and reason of the design needs its effects in the parameters."""
+    if not design.reasons:
+        raise DesignError("the simulator draws defection reasons: the design needs reasons=(...)")
+    if set(p.reason_shares) != set(design.reasons):
+        raise DesignError(
+            f"params.reason_shares has reasons {sorted(p.reason_shares)} but the design "
+            f"{sorted(design.reasons)}; give both the same reasons")
+    for name in ("plan_shares", "first_tenure_reason", "complaint_rate_per_year",
+                 "return_reason", "second_reason", "second_margin_reason"):
+        missing = sorted(set(design.reasons) - set(getattr(p, name)))
+        if missing:
+            raise DesignError(f"params.{name} has no effect for reason(s) {missing}")
+    for name in ("return_offer", "second_offer", "second_margin_offer"):
+        missing = sorted(set(design.received_offers) - set(getattr(p, name)))
+        if missing:
+            raise DesignError(
+                f"params.{name} has no effect for offer(s) {missing} of the design; "
+                f"pass params=StudyParams().with_({name}={{...}})")
+
+
 def _categorical(codes: np.ndarray, levels: tuple[str, ...]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes.astype(np.int8), categories=list(levels))
 
@@ -292,6 +296,8 @@ def simulate_study(
     params: StudyParams | None = None,
     n_per_arm: int | None = None,
     include_latent: bool = False,
+    *,
+    design: StudyDesign = KUMAR_2015,
 ) -> pd.DataFrame:
     """Simulate the lapsed-customer population of the win-back study.
 
@@ -305,11 +311,15 @@ def simulate_study(
     params : StudyParams, optional
         True parameters of the DGP; defaults to the calibrated ones.
     n_per_arm : int, optional
-        Customers randomised to each of the four offers. Default: the study's ratio,
-        10,000 per arm for 53,000 customers. The rest get no offer.
+        Customers randomised to each treatment arm of the design. Default: the study's
+        ratio, 10,000 per arm for 53,000 customers. The rest get the control arm.
     include_latent : bool
         Add the unobserved ``latent_loyalty`` and the complete (uncensored)
         ``latent_second_tenure_months``; never available in real data.
+    design : StudyDesign
+        Arms, costs, reasons and the tailoring rule (default :data:`KUMAR_2015`). The
+        effects in ``params`` are keyed by the design's offers and reasons, so a design
+        with other names needs ``params`` with effects for each of them.
 
     Returns
     -------
@@ -322,12 +332,15 @@ def simulate_study(
     p = params or StudyParams()
     n = int(n_customers)
     if n < 1:
-        raise ValueError(f"n_customers must be at least 1, got {n_customers}")
+        raise DataError(f"n_customers must be at least 1, got {n_customers}")
+    _check_params_cover(p, design)
+    REASONS, OFFERS, OFFERS_RECEIVED = design.reasons, design.arms, design.received_offers
+    k_arms = len(design.treatment_arms)
     if n_per_arm is None:
         n_per_arm = int(round(n * p.n_per_arm_share))
-    if not 0 <= 4 * n_per_arm <= n:
-        raise ValueError(
-            f"n_per_arm={n_per_arm} needs {4 * n_per_arm} customers in the experiment, "
+    if not 0 <= k_arms * n_per_arm <= n:
+        raise DataError(
+            f"n_per_arm={n_per_arm} needs {k_arms * n_per_arm} customers in the experiment, "
             f"more than n_customers={n}"
         )
     rng = np.random.default_rng(seed)
@@ -372,17 +385,21 @@ def simulate_study(
     # 3-4. defection and win-back contact ---------------------------------------------------
     defection_month = rng.integers(1, p.defection_month_max + 1, size=n)
     gap = rng.integers(1, p.contact_gap_max + 1, size=n)
-    arm = np.zeros(n, dtype=np.int8)  # 0 = none
-    order = rng.permutation(n)[: 4 * n_per_arm]
-    arm[order] = np.repeat(np.arange(1, 5, dtype=np.int8), n_per_arm)
-    # offer received: tailored (arm 4) depends on the reason
-    tailored_codes = np.array([OFFERS_RECEIVED.index(TAILORED_OFFER[r]) for r in REASONS])
-    received = np.where(arm == 4, tailored_codes[reason], arm).astype(np.int8)
+    arm = np.zeros(n, dtype=np.int8)  # 0 = the control arm
+    order = rng.permutation(n)[: k_arms * n_per_arm]
+    arm[order] = np.repeat(np.arange(1, k_arms + 1, dtype=np.int8), n_per_arm)
+    # offer received: an offer arm gives itself (same code); a rule arm, by reason
+    received = arm.copy()
+    for name, rule in design.rules.items():
+        codes = np.array([OFFERS_RECEIVED.index(rule[r]) for r in REASONS], dtype=np.int8)
+        is_rule = arm == OFFERS.index(name)
+        received[is_rule] = codes[reason[is_rule]]
     matching_codes = np.array(
-        [OFFERS_RECEIVED.index(MATCHING_OFFER[r]) if r in MATCHING_OFFER else -1 for r in REASONS]
+        [OFFERS_RECEIVED.index(design.matching[r]) if r in design.matching else -1
+         for r in REASONS]
     )
     matched = (received == matching_codes[reason]).astype(np.int8)
-    cost = _lookup(received, OFFERS_RECEIVED, OFFER_COSTS)
+    cost = _lookup(received, OFFERS_RECEIVED, design.offers)
 
     # 5. return ------------------------------------------------------------------------------
     loyalty = rng.standard_normal(n)

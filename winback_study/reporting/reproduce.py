@@ -6,7 +6,7 @@
 * ``data/study_population.parquet``: the simulated study table (true parameters in its
   metadata);
 * ``replication.csv`` and ``replication.md``: every published figure beside the replicated
-  one (:mod:`winback_study.replication`);
+  one (:mod:`winback_study.reporting.replication`);
 * ``figures/``: every chart of every notebook as PNG, SVG and PDF;
 * ``notebooks/``: each executed notebook and its HTML rendering;
 * ``index.html``: links to all of the above.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._io import atomic_path
+from winback_study.core.io import atomic_path
 
 __all__ = ["ReproduceResult", "reproduce", "write_index"]
 
@@ -44,8 +44,8 @@ class ReproduceResult:
 
     def summary(self) -> str:
         """The replication table and where everything is, as text."""
-        from .provenance import version_stamp
-        from .replication import format_number
+        from winback_study.core.provenance import version_stamp
+        from winback_study.reporting.replication import format_number
 
         with pd.option_context("display.width", 200, "display.max_rows", 200):
             body = self.table[
@@ -76,7 +76,7 @@ class ReproduceResult:
 
 def write_index(out: str | os.PathLike, table: pd.DataFrame, seed: int) -> Path:
     """Write ``out/index.html`` linking the replication table, figures and notebooks."""
-    from .provenance import version_stamp
+    from winback_study.core.provenance import version_stamp
 
     out = Path(out)
     figs = sorted((out / "figures").glob("*.png"))
@@ -180,11 +180,11 @@ def reproduce(
     """
     from tqdm import tqdm
 
-    from .cli import write_table
-    from .notebook_runner import execute_notebook, list_notebooks
-    from .provenance import version_stamp
-    from .replication import replication_table, to_markdown
-    from .study_population import simulate_study
+    from winback_study.core.io import write_table
+    from winback_study.core.provenance import version_stamp
+    from winback_study.data.simulate import simulate_study
+    from winback_study.reporting.notebook_runner import execute_notebook, list_notebooks
+    from winback_study.reporting.replication import replication_table, to_markdown
 
     out = Path(out).resolve()
     nbs = list_notebooks() if notebooks is None else list(notebooks)

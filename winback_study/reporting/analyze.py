@@ -1,4 +1,7 @@
-"""The analyses ``winback-study analyze`` runs on a user's file, one function each.
+"""``analyze``: the study's analyses on a user's lapsed-customer file.
+
+:func:`analyze` reads and checks the file (:mod:`winback_study.data.user_data`), then runs
+each analysis the mapping supports, one function each below.
 
 Each takes a validated study table and returns ``(tables, figures)``: named DataFrames to
 write as CSV and named matplotlib figures to export. They call the library's modules; no
@@ -7,16 +10,30 @@ modelling is implemented here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .customer_value import ANNUAL_DISCOUNT_RATE, lifetime_value
-from .figures import use_house_style
-from .return_probability import complaint_status, referral_band, return_rate_table
+from winback_study.analysis.customer_value import ANNUAL_DISCOUNT_RATE, lifetime_value
+from winback_study.data.describe import complaint_status, referral_band, return_rate_table
+from winback_study.data.study_table import StudyDataError
+from winback_study.data.user_data import (
+    ROLES,
+    ColumnMapping,
+    _read_raw,
+    available_analyses,
+    prepare_user_data,
+    read_mapping,
+)
+from winback_study.errors import ModelError
+from winback_study.plotting.style import use_house_style
 
 Result = tuple[dict[str, pd.DataFrame], dict[str, plt.Figure]]
 
@@ -69,8 +86,8 @@ def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
             len(back), np.mean(second), np.median(second),
             "lower bound: months after the end of the data are missing"),
     }
-    from .customer_value import DEFAULT_HORIZON_MONTHS, expected_slv
-    from .second_lifetime import SecondLifetimeError
+    from winback_study.analysis.customer_value import DEFAULT_HORIZON_MONTHS, expected_slv
+    from winback_study.models.second_lifetime import SecondLifetimeError
 
     try:
         fit = _second_lifetime_fit(df, shared)
@@ -96,7 +113,7 @@ def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
 
 
 def offer_experiment(df: pd.DataFrame, **_: object) -> Result:
-    from .offer_experiment import OFFER_ARMS
+    from winback_study.analysis.offer_experiment import OFFER_ARMS
 
     table = return_rate_table(df, "offer")
     table = table.reindex([o for o in ("none", *OFFER_ARMS) if o in table.index])
@@ -135,7 +152,7 @@ def _present_levels_only(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def return_model(df: pd.DataFrame, **_: object) -> Result:
-    from .return_probability import fit_return_model
+    from winback_study.models.return_probability import fit_return_model
 
     df = _present_levels_only(df)
     terms = _terms(df, {
@@ -160,7 +177,7 @@ def return_model(df: pd.DataFrame, **_: object) -> Result:
 def _second_lifetime_fit(df: pd.DataFrame, shared: dict[str, object] | None = None):
     """Weibull AFT on the reacquired, with the covariates the file has.
 
-    With ``shared`` (one dict per :func:`~winback_study.user_data.analyze` call) the fit,
+    With ``shared`` (one dict per :func:`~winback_study.reporting.analyze.analyze` call) the fit,
     or the error it raised, is kept there for the next analysis that needs it.
     """
     if shared is not None:
@@ -172,7 +189,7 @@ def _second_lifetime_fit(df: pd.DataFrame, shared: dict[str, object] | None = No
         if isinstance(shared["weibull"], Exception):
             raise shared["weibull"]
         return shared["weibull"]
-    from .second_lifetime import fit_second_lifetime
+    from winback_study.models.second_lifetime import fit_second_lifetime
 
     back = _present_levels_only(df[df["reacquired"] == 1])
     terms = _terms(back, {
@@ -189,7 +206,8 @@ def second_lifetime_model(df: pd.DataFrame, shared: dict[str, object] | None = N
 
 
 def first_vs_second(df: pd.DataFrame, **_: object) -> Result:
-    from .second_lifetime import first_vs_second_logrank, km_curves, km_summary, plot_km
+    from winback_study.data.describe import first_vs_second_logrank, km_curves, km_summary
+    from winback_study.plotting.charts import plot_km
 
     summary = km_summary(df)
     test = first_vs_second_logrank(df)
@@ -205,7 +223,7 @@ def first_vs_second(df: pd.DataFrame, **_: object) -> Result:
             "lifetimes_first_vs_second": fig}
 
 
-#: analysis name (as in :data:`winback_study.user_data.ANALYSES`) -> function
+#: analysis name (as in :data:`winback_study.data.user_data.ANALYSES`) -> function
 REGISTRY: dict[str, Callable[..., Result]] = {
     "return rates by segment": return_rates,
     "return model": return_model,
@@ -219,3 +237,102 @@ REGISTRY: dict[str, Callable[..., Result]] = {
 def run(name: str, df: pd.DataFrame, **kw: object) -> Result:
     """Run the analysis ``name`` (one of :data:`REGISTRY`)."""
     return REGISTRY[name](df, **kw)
+
+
+@dataclass
+class AnalysisResult:
+    """What :func:`analyze` computed: tables by name, files written, analyses skipped."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        lines = [f"{len(self.tables)} tables, {len(self.files)} files"]
+        lines += [f"  ran: {name}" for name in self.tables]
+        lines += [f"  skipped: {name}: {why}" for name, why in self.skipped.items()]
+        return "\n".join(lines)
+
+
+def _identity_mapping(df: pd.DataFrame) -> dict[str, Any]:
+    """The mapping of a file that already uses the study's column names."""
+    return {"columns": {role: col for role, col in ROLES.items() if col in df.columns}}
+
+
+def analyze(
+    data: str | os.PathLike | pd.DataFrame,
+    mapping: str | os.PathLike | Mapping[str, Any] | ColumnMapping | None = None,
+    out: str | os.PathLike | None = None,
+    annual_rate: float | None = None,
+) -> AnalysisResult:
+    """Run the study's analyses on a user's lapsed-customer file.
+
+    Parameters
+    ----------
+    data : path or DataFrame
+        CSV or Parquet (read, never modified) or a DataFrame.
+    mapping : path, dict or ColumnMapping, optional
+        Which column plays which role (module docstring). Default: the file already uses
+        the study's column names.
+    out : path, optional
+        Folder for the summaries (CSV) and figures (PNG, SVG, PDF).
+    annual_rate : float, optional
+        Discount rate for the value calculations (default 10%).
+
+    Returns
+    -------
+    AnalysisResult
+
+    Analyses the data cannot support (a reason nobody came back from, every second
+    lifetime censored, perfect separation) are skipped with the model's explanation in
+    ``result.skipped``; the others still run.
+
+    Raises
+    ------
+    StudyDataError
+        Bad input, with one message naming the column and rows.
+    """
+    import matplotlib.pyplot as plt
+
+    if mapping is None:
+        raw, _ = _read_raw(data)
+        mapping = _identity_mapping(raw)
+        data = raw
+    m = read_mapping(mapping)
+    df = prepare_user_data(data, m)
+    if int(df["reacquired"].sum()) == 0 and any(
+        r in m.columns for r in ("second_tenure", "second_event")
+    ):
+        raise StudyDataError(
+            "column 'reacquired': no customer in the file was reacquired (all rows are 0); "
+            "expected at least one returner for the second-lifetime analyses",
+            column="reacquired", problem="no_reacquired",
+        )
+    result = AnalysisResult()
+    outdir = Path(out) if out is not None else None
+    shared: dict[str, object] = {}  # fits more than one analysis uses (the Weibull model)
+    for name, why in available_analyses(m).items():
+        if why is not None:
+            result.skipped[name] = why
+            continue
+        try:
+            tables, figures = run(name, df, annual_rate=annual_rate, shared=shared)
+        except ModelError as exc:
+            # the data cannot support this model (separation, a level nobody left, every
+            # spell censored, ...): say why and go on with the other analyses
+            result.skipped[name] = str(exc)
+            continue
+        result.tables.update(tables)
+        if outdir is not None:
+            from winback_study.core.io import atomic_path
+            from winback_study.plotting.style import save_figure
+
+            for tname, table in tables.items():
+                with atomic_path(outdir / f"{tname}.csv") as tmp:
+                    table.to_csv(tmp)
+                result.files.append(outdir / f"{tname}.csv")
+            for fname, fig in figures.items():
+                result.files += save_figure(fig, fname, outdir / "figures")
+        for fig in figures.values():  # written or not wanted: do not keep them open
+            plt.close(fig)
+    return result

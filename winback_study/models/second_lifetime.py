@@ -11,7 +11,7 @@ Two views, both built on lifelines:
   the study has left once), so their curve has no censoring.
 * **Regression** on the reacquired with :func:`fit_second_lifetime`: a Cox proportional
   hazards model or a Weibull / log-logistic accelerated failure time (AFT) model, from a
-  formula, optionally with the selection correction of :mod:`winback_study.selection`.
+  formula, optionally with the selection correction of :mod:`winback_study.models.selection`.
 
 Reading the coefficients
 ------------------------
@@ -43,23 +43,23 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter, LogLogisticAFTFitter, WeibullAFTFitter
 from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import (
-    logrank_test,
-    multivariate_logrank_test,
-    pairwise_logrank_test,
     proportional_hazard_test,
 )
-from lifelines.utils import median_survival_times, restricted_mean_survival_time
+from lifelines.utils import restricted_mean_survival_time
 from scipy import stats
 
-from .return_probability import DEFAULT_RETURN_FORMULA
-from .selection import (
+from winback_study.data.describe import DURATION_COL, EVENT_COL, _curve_median, _curve_rmst
+from winback_study.data.simulate import StudyParams, study_params
+from winback_study.design import KUMAR_2015
+from winback_study.errors import SecondLifetimeConvergenceError, SecondLifetimeError
+from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.models.selection import (
     CONTROL_COLUMN,
     SelectionModel,
     check_columns,
     fit_selection,
     required_columns,
 )
-from .study_population import OFFERS_RECEIVED, REASONS, StudyParams, study_params
 
 __all__ = [
     "SecondLifetimeError",
@@ -72,26 +72,10 @@ __all__ = [
     "fit_second_lifetime",
     "true_second_lifetime_effects",
     "clean_term",
-    "lifetime_spells",
-    "km_curves",
-    "km_summary",
-    "plot_first_vs_second_by",
-    "first_vs_second_logrank",
-    "logrank_by",
-    "plot_km",
 ]
 
 
-class SecondLifetimeError(ValueError):
-    """The data cannot support a second-lifetime model (the message says why and what to do)."""
 
-
-class SecondLifetimeConvergenceError(SecondLifetimeError, RuntimeError):
-    """A lifelines fit did not converge (the message names the usual causes and fixes)."""
-
-#: Observed second-lifetime length (months) and churn indicator in the study table.
-DURATION_COL: str = "second_tenure_months"
-EVENT_COL: str = "second_churned"
 
 #: Covariates of the simulator's second-lifetime equation (``z``), as a formulaic formula
 #: (right-hand side only). The same treatment coding as the return formula.
@@ -159,8 +143,8 @@ def true_second_lifetime_effects(
             "first_tenure_months": p.second_first_tenure,
         }
     )
-    coefs.update({f"defection_reason[{r}]": p.second_reason[r] for r in REASONS[1:]})
-    coefs.update({f"offer_received[{o}]": p.second_offer[o] for o in OFFERS_RECEIVED[1:]})
+    coefs.update({f"defection_reason[{r}]": p.second_reason[r] for r in KUMAR_2015.reasons[1:]})
+    coefs.update({f"offer_received[{o}]": p.second_offer[o] for o in KUMAR_2015.targetable_offers})
     coefs["offer_matches_reason"] = p.second_offer_matches_reason
     if control:
         coefs[CONTROL_COLUMN] = p.loyalty_second_tenure * p.loyalty_return
@@ -515,25 +499,8 @@ def _contrast(coef: pd.Series, cov: pd.DataFrame, a: str, b: str | None) -> pd.S
     )
 
 
-def _curve_median(t: np.ndarray, s: np.ndarray) -> float:
-    """First time the curve reaches 0.5 (linear interpolation); inf if it never does."""
-    below = np.nonzero(s <= 0.5)[0]
-    if len(below) == 0:
-        return float("inf")
-    i = below[0]
-    if i == 0:
-        return float(t[0])
-    return float(np.interp(0.5, [s[i], s[i - 1]], [t[i], t[i - 1]]))
 
 
-def _curve_rmst(t: np.ndarray, s: np.ndarray, horizon: float) -> float:
-    """Area under the survival curve from 0 to ``horizon`` (trapezoids)."""
-    keep = t <= horizon
-    tt, ss = t[keep], s[keep]
-    if tt[-1] < horizon:
-        tt = np.append(tt, horizon)
-        ss = np.append(ss, np.interp(horizon, t, s))
-    return float(np.sum(np.diff(tt) * (ss[1:] + ss[:-1]) / 2))
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -602,7 +569,7 @@ def fit_second_lifetime(
         Right-hand side (formulaic syntax, as lifelines), default
         :data:`DEFAULT_DURATION_FORMULA`.
     correct_selection : bool
-        Apply the control-function correction (:mod:`winback_study.selection`): fit the
+        Apply the control-function correction (:mod:`winback_study.models.selection`): fit the
         return probit on every customer of ``df`` and add its inverse Mills ratio as the
         covariate ``inverse_mills``.
     selection_formula : str
@@ -664,314 +631,17 @@ def fit_second_lifetime(
 
 
 # ----------------------------------------------------------------------------- Kaplan-Meier
-def lifetime_spells(df: pd.DataFrame, population: str = "reacquired") -> pd.DataFrame:
-    """First and second lifetimes stacked as survival spells (one row per spell).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table.
-    population : {"reacquired", "all"}
-        Whose first lifetimes to include: only the reacquired (the same customers as the
-        second lifetimes: a within-customer comparison) or every lapsed customer.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``customer_id``, ``lifetime`` (``first`` / ``second``), ``months``,
-        ``churned`` (1 = ended, 0 = censored), and the segment columns ``defection_reason``,
-        ``offer``, ``offer_received`` when present. First lifetimes are complete
-        (``churned = 1``); second lifetimes keep their censoring.
-    """
-    if population not in ("reacquired", "all"):
-        raise ValueError(f"population must be 'reacquired' or 'all', got {population!r}")
-    check_columns(df, ["first_tenure_months", "reacquired", DURATION_COL, EVENT_COL],
-                  "lifetime_spells")
-    segs = [c for c in ("customer_id", "defection_reason", "offer", "offer_received")
-            if c in df.columns]
-    back = df[df["reacquired"] == 1]
-    first_src = back if population == "reacquired" else df
-    first = first_src[segs].assign(
-        lifetime="first", months=first_src["first_tenure_months"].astype(float), churned=1
-    )
-    second = back[segs].assign(
-        lifetime="second", months=back[DURATION_COL].astype(float),
-        churned=back[EVENT_COL].astype(int),
-    )
-    out = pd.concat([first, second], ignore_index=True)
-    out["lifetime"] = pd.Categorical(out["lifetime"], categories=["first", "second"])
-    return out
 
 
-def km_curves(
-    df: pd.DataFrame,
-    by: str | None = None,
-    lifetimes: Sequence[str] = ("first", "second"),
-    population: str = "reacquired",
-) -> dict[tuple[str, str], KaplanMeierFitter]:
-    """Kaplan-Meier fits per (segment, lifetime).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table.
-    by : str, optional
-        Segment column (``defection_reason``, ``offer`` ...); None = everyone (``"all"``).
-    lifetimes : sequence of {"first", "second"}
-        Which lifetimes to fit.
-    population : {"reacquired", "all"}
-        See :func:`lifetime_spells`.
-
-    Returns
-    -------
-    dict
-        ``{(segment, lifetime): KaplanMeierFitter}``, labelled ``"<segment>, <lifetime>
-        lifetime"`` (just ``"<segment>"`` when one lifetime is asked for).
-    """
-    spells = lifetime_spells(df, population)
-    spells = spells[spells["lifetime"].isin(list(lifetimes))]
-    keys = ["lifetime"] if by is None else [by, "lifetime"]
-    out: dict[tuple[str, str], KaplanMeierFitter] = {}
-    for key, g in spells.groupby(keys, observed=True):
-        seg, life = ("all", key[0]) if by is None else (str(key[0]), str(key[1]))
-        if by is None:
-            label = f"{life} lifetime"
-        else:
-            label = seg if len(lifetimes) == 1 else f"{seg}, {life} lifetime"
-        kmf = KaplanMeierFitter(label=label)
-        out[(seg, life)] = kmf.fit(g["months"], g["churned"])
-    return out
 
 
-def km_summary(
-    df: pd.DataFrame,
-    by: str | None = None,
-    horizon: float = 60.0,
-    population: str = "reacquired",
-) -> pd.DataFrame:
-    """Kaplan-Meier medians (with 95% intervals), restricted means and survival at 1-3 years.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table.
-    by : str, optional
-        Segment column; None = everyone.
-    horizon : float
-        Months for the restricted mean lifetime (area under the curve up to ``horizon``).
-    population : {"reacquired", "all"}
-        Whose first lifetimes (see :func:`lifetime_spells`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by (segment, lifetime): ``customers``, ``events``, ``censored``,
-        ``median``, ``median_lower_95``, ``median_upper_95``, ``rmst``, ``surv_12``,
-        ``surv_24``, ``surv_36`` (share still a customer at 12, 24, 36 months).
-    """
-    rows = []
-    for (seg, life), kmf in km_curves(df, by, population=population).items():
-        ci = median_survival_times(kmf.confidence_interval_)
-        surv = kmf.survival_function_at_times([12, 24, 36]).to_numpy()
-        rows.append(
-            {
-                by or "segment": seg,
-                "lifetime": life,
-                "customers": int(kmf.event_observed.size),
-                "events": int(kmf.event_observed.sum()),
-                "censored": int((kmf.event_observed == 0).sum()),
-                "median": float(kmf.median_survival_time_),
-                "median_lower_95": float(ci.iloc[0, 0]),
-                "median_upper_95": float(ci.iloc[0, 1]),
-                "rmst": float(restricted_mean_survival_time(kmf, t=horizon)),
-                "surv_12": surv[0],
-                "surv_24": surv[1],
-                "surv_36": surv[2],
-            }
-        )
-    return pd.DataFrame(rows).set_index([by or "segment", "lifetime"])
 
 
-def first_vs_second_logrank(
-    df: pd.DataFrame, by: str | None = None, population: str = "reacquired"
-) -> pd.DataFrame:
-    """Log-rank test of first against second lifetime, overall or within each segment.
-
-    The two lifetimes of a customer are not independent spells; the log-rank test treats
-    them as if they were, so read its p-value as descriptive.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Per segment: ``median_first``, ``median_second`` (Kaplan-Meier, months),
-        ``test_statistic``, ``p``.
-    """
-    spells = lifetime_spells(df, population)
-    groups = [("all", spells)] if by is None else list(spells.groupby(by, observed=True))
-    rows = []
-    for seg, g in groups:
-        f = g[g["lifetime"] == "first"]
-        s = g[g["lifetime"] == "second"]
-        res = logrank_test(f["months"], s["months"], f["churned"], s["churned"])
-        rows.append(
-            {
-                by or "segment": seg,
-                "median_first": float(KaplanMeierFitter().fit(f["months"], f["churned"])
-                                      .median_survival_time_),
-                "median_second": float(KaplanMeierFitter().fit(s["months"], s["churned"])
-                                       .median_survival_time_),
-                "test_statistic": float(res.test_statistic),
-                "p": float(res.p_value),
-            }
-        )
-    return pd.DataFrame(rows).set_index(by or "segment")
 
 
-def logrank_by(
-    df: pd.DataFrame, by: str, lifetime: str = "second", population: str = "reacquired"
-) -> pd.DataFrame:
-    """Log-rank tests across the segments of ``by`` for one lifetime.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row ``("all", "all")`` with the multivariate log-rank test of equal curves in
-        every segment, then one row per pair of segments; columns ``test_statistic``,
-        ``df`` (degrees of freedom) and ``p``.
-    """
-    spells = lifetime_spells(df, population)
-    s = spells[spells["lifetime"] == lifetime]
-    if s[by].nunique() < 2:
-        raise ValueError(f"log-rank across {by!r} needs at least two segments")
-    overall = multivariate_logrank_test(s["months"], s[by].astype(str), s["churned"])
-    pair = pairwise_logrank_test(s["months"], s[by].astype(str), s["churned"]).summary
-    rows = [{"a": "all", "b": "all", "test_statistic": float(overall.test_statistic),
-             "df": int(overall.degrees_of_freedom), "p": float(overall.p_value)}]
-    for (a, b), r in pair.iterrows():
-        rows.append({"a": a, "b": b, "test_statistic": float(r["test_statistic"]), "df": 1,
-                     "p": float(r["p"])})
-    return pd.DataFrame(rows).set_index(["a", "b"])
 
 
-def plot_km(
-    curves: Mapping[Any, KaplanMeierFitter],
-    ax: Any = None,
-    colors: Sequence[str] | None = None,
-    linestyles: Sequence[str] | None = None,
-    ci: bool = True,
-    at_risk: bool = True,
-    xmax: float | None = 84,
-) -> Any:
-    """Plot Kaplan-Meier curves with confidence bands and an at-risk table below the axis.
-
-    Parameters
-    ----------
-    curves : mapping
-        Label -> fitted ``KaplanMeierFitter`` (e.g. a selection of :func:`km_curves`).
-    ax : matplotlib.axes.Axes, optional
-        Target axes (default: current axes).
-    colors, linestyles : sequence of str, optional
-        One per curve.
-    ci : bool
-        Draw the 95% confidence bands.
-    at_risk : bool
-        Add lifelines' at-risk counts under the x axis.
-    xmax : float, optional
-        Right end of the x axis, months. Ticks (and at-risk counts) are every 12 months.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-
-    ax = ax or plt.gca()
-    fitters = list(curves.values())
-    for i, kmf in enumerate(fitters):
-        kw: dict[str, Any] = {}
-        if colors is not None:
-            kw["color"] = colors[i]
-        if linestyles is not None:
-            kw["linestyle"] = linestyles[i]
-        kmf.plot_survival_function(ax=ax, ci_show=ci, **kw)
-    if xmax is not None:
-        ax.set_xlim(0, xmax)
-    ax.set_ylim(0, 1.02)
-    ticks = np.arange(0, (xmax or ax.get_xlim()[1]) + 1, 12)
-    ax.set_xticks(ticks)
-    if at_risk:
-        _add_at_risk_counts(fitters, ax, ticks)
-    return ax
 
 
-def plot_first_vs_second_by(
-    df: pd.DataFrame,
-    by: str,
-    order: Sequence[str] | None = None,
-    ncols: int | None = None,
-    xmax: float = 84,
-) -> Any:
-    """Small multiples: first vs second lifetime (Kaplan-Meier, 95% bands), one panel per segment.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table (first and second lifetimes of the reacquired are compared).
-    by : str
-        Segment column, e.g. ``defection_reason`` or ``offer``.
-    order : sequence of str, optional
-        Segments to show, in order (default: those present, in category order).
-    ncols : int, optional
-        Panels per row (default: all in one row up to 3, else 2 or 3 rows as needed).
-    xmax : float
-        Right end of each x axis, months.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Each panel is titled with its segment, its customers and the two median lifetimes;
-        the at-risk counts are in :func:`km_summary` (``customers``, ``surv_12`` ...).
-    """
-    import matplotlib.pyplot as plt
-
-    from .figures import LIFETIME_STYLES
-
-    curves = km_curves(df, by)
-    segments = [str(s) for s in (order or dict.fromkeys(seg for seg, _ in curves))]
-    segments = [s for s in segments if (s, "first") in curves and (s, "second") in curves]
-    if not segments:
-        raise ValueError(f"no segment of {by!r} has reacquired customers to compare")
-    n = len(segments)
-    ncols = ncols or (n if n <= 3 else (2 if n == 4 else 3))
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 0.6, 3.2 * nrows + 0.9),
-                             sharex=True, sharey=True, squeeze=False)
-    for ax, seg in zip(axes.flat, segments, strict=False):
-        plot_km({"first lifetime": curves[(seg, "first")],
-                 "second lifetime": curves[(seg, "second")]},
-                ax=ax, colors=[LIFETIME_STYLES[k]["color"] for k in ("first", "second")],
-                linestyles=[LIFETIME_STYLES[k]["linestyle"] for k in ("first", "second")],
-                at_risk=False, xmax=xmax)
-        m1, m2 = (curves[(seg, life)].median_survival_time_ for life in ("first", "second"))
-        k = int(curves[(seg, "second")].event_observed.size)
-        ax.set_title(f"{seg} ({k:,}): median {m1:.0f} → {m2:.0f} mo", fontsize=11)
-        ax.set_xlabel("")
-        if ax.get_legend():
-            ax.get_legend().remove()
-    for i, ax in enumerate(axes.flat[n:], start=n):
-        ax.remove()
-        if i - ncols >= 0:  # the panel above is now the lowest of its column
-            axes.flat[i - ncols].xaxis.set_tick_params(labelbottom=True)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("share still a customer")
-    fig.supxlabel("months since the lifetime began")
-    handles, _ = axes.flat[0].get_legend_handles_labels()
-    axes.flat[0].legend(handles[:2], ["first lifetime", "second lifetime"], loc="upper right",
-                        fontsize=10)
-    return fig
 
 
-def _add_at_risk_counts(fitters: list[KaplanMeierFitter], ax: Any, ticks: np.ndarray) -> None:
-    from lifelines.plotting import add_at_risk_counts
-
-    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"], xticks=ticks)

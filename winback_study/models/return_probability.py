@@ -52,14 +52,10 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationWarning,
 )
 
-from .figures import METHOD_COLORS
-from .study_population import (
-    MATCHING_OFFER,
-    OFFERS,
-    OFFERS_RECEIVED,
-    REASONS,
-    TAILORED_OFFER,
-)
+from winback_study.data.describe import SEGMENTS, return_rate_table
+from winback_study.design import KUMAR_2015, StudyDesign
+from winback_study.errors import ReturnModelError
+from winback_study.plotting.style import METHOD_COLORS
 
 try:  # statsmodels builds formulas with patsy by default (formulaic is the alternative)
     from patsy import PatsyError as _FormulaError
@@ -72,18 +68,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_RETURN_FORMULA",
     "LINKS",
-    "SEGMENTS",
     "ReturnModel",
     "ReturnModelError",
     "ReturnModelEvaluation",
     "auc_score",
     "calibration_table",
-    "complaint_status",
     "fit_return_model",
     "formula_columns",
     "study_factor_order",
-    "referral_band",
-    "return_rate_table",
 ]
 
 #: The study's return equation (statsmodels/patsy formula). The offer enters as the
@@ -102,11 +94,7 @@ DEFAULT_RETURN_FORMULA: str = (
 )
 
 #: The study's factor columns and their levels, reference level first.
-STUDY_FACTORS: dict[str, tuple[str, ...]] = {
-    "defection_reason": REASONS,
-    "offer_received": OFFERS_RECEIVED,
-    "offer": OFFERS,
-}
+STUDY_FACTORS: dict[str, tuple[str, ...]] = KUMAR_2015.factor_levels()
 
 
 def study_factor_order(df: pd.DataFrame) -> pd.DataFrame:
@@ -168,82 +156,16 @@ def _align_levels(df: pd.DataFrame, levels: Mapping[str, tuple[Any, ...]]) -> pd
     return df.assign(**changes) if changes else df
 
 
-class ReturnModelError(ValueError):
-    """The return model cannot be fitted or used as asked; the message says why and what to do."""
 
 
-def complaint_status(df: pd.DataFrame) -> pd.Series:
-    """Label each customer ``no complaint``, ``all resolved`` or ``some unresolved``."""
-    status = np.select(
-        [df["complaints"] == 0, df["complaints_resolved"] >= df["complaints"]],
-        ["no complaint", "all resolved"],
-        default="some unresolved",
-    )
-    return pd.Series(
-        pd.Categorical(status, categories=["no complaint", "all resolved", "some unresolved"]),
-        index=df.index, name="complaint_status",
-    )
 
 
-def referral_band(df: pd.DataFrame, top: int = 3) -> pd.Series:
-    """Referrals made, grouped as ``0``, ``1``, ... ``top+``."""
-    labels = [str(i) for i in range(top)] + [f"{top}+"]
-    band = np.minimum(df["referrals"].to_numpy(), top)
-    return pd.Series(pd.Categorical.from_codes(band, categories=labels), index=df.index,
-                     name="referrals_made")
 
 
-def _referrer(df: pd.DataFrame) -> pd.Series:
-    """``referrer`` (at least one referral) or ``no referrals``."""
-    codes = (df["referrals"].to_numpy() > 0).astype(np.int8)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=["no referrals", "referrer"]),
-                     index=df.index, name="referrer")
 
 
-def _reason_offer(df: pd.DataFrame) -> list[pd.Series]:
-    return [df["defection_reason"], df["offer"]]
 
 
-#: Named segmentations for :meth:`ReturnModel.segment_rates`.
-SEGMENTS: dict[str, Callable[[pd.DataFrame], pd.Series | list[pd.Series]]] = {
-    "reason_offer": _reason_offer,
-    "referrer": _referrer,
-    "complaint": complaint_status,
-    "referral_band": referral_band,
-}
-
-
-def return_rate_table(
-    df: pd.DataFrame,
-    by: str | pd.Series | list,
-    outcome: str = "reacquired",
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Observed return rate by segment with a Wilson confidence interval.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        One row per lapsed customer with a 0/1 ``outcome`` column.
-    by : str, Series or list
-        Column name(s) or aligned Series to group by.
-    outcome : str
-        The 0/1 column (default ``reacquired``).
-    alpha : float
-        1 - confidence level.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Per segment: ``customers``, ``returned``, ``return_rate``, ``ci_low``, ``ci_high``.
-    """
-    g = df.groupby(by, observed=True)[outcome]
-    table = pd.DataFrame({"customers": g.size(), "returned": g.sum()})
-    lo, hi = proportion_confint(table["returned"], table["customers"], alpha=alpha,
-                                method="wilson")
-    table["return_rate"] = table["returned"] / table["customers"]
-    table["ci_low"], table["ci_high"] = lo, hi
-    return table
 
 
 # ---------------------------------------------------------------------------------------
@@ -789,28 +711,15 @@ _LABELS = {
 }
 
 
-def _with_offer(df: pd.DataFrame, offer: str, columns: Sequence[str]) -> pd.DataFrame:
-    """``df[columns]`` as if every customer had been sent experiment arm ``offer``.
-
-    Sets ``offer``, ``offer_received`` (tailored: the reason's offer) and
-    ``offer_matches_reason`` the way the study's experiment assigns them.
-    """
-    if offer not in OFFERS:
-        raise ReturnModelError(f"offer must be one of {list(OFFERS)}, got {offer!r}")
-    if "defection_reason" not in df.columns:
-        raise ReturnModelError("a counterfactual offer needs the column 'defection_reason'")
-    reason = df["defection_reason"].astype(object)
-    if offer == "tailored":
-        received = reason.map(dict(TAILORED_OFFER))
-    else:
-        received = pd.Series(offer, index=df.index, dtype=object)
-    matches = received.to_numpy() == reason.map(dict(MATCHING_OFFER)).to_numpy()
-    keep = [c for c in columns if c not in ("offer", "offer_received", "offer_matches_reason")]
-    out = df[keep].copy()
-    out["offer"] = pd.Categorical(np.full(len(df), offer, dtype=object), categories=list(OFFERS))
-    out["offer_received"] = pd.Categorical(received, categories=list(OFFERS_RECEIVED))
-    out["offer_matches_reason"] = matches.astype(np.int8)
-    return out
+def _with_offer(df: pd.DataFrame, offer: str, columns: Sequence[str],
+                design: StudyDesign) -> pd.DataFrame:
+    """``df[columns]`` as if every customer had been sent arm ``offer`` (the design's
+    one counterfactual, :meth:`StudyDesign.assign`)."""
+    keep = [c for c in columns if c not in ("offer", "offer_received", "offer_matches_reason",
+                                            "offer_cost")]
+    if "defection_reason" in df.columns and "defection_reason" not in keep:
+        keep.append("defection_reason")
+    return design.assign(df[keep], offer)
 
 
 class ReturnModel:
@@ -845,6 +754,7 @@ class ReturnModel:
         self.columns = list(columns)
         self.terms = terms
         self.holdout_evaluation: ReturnModelEvaluation | None = None
+        self.design: StudyDesign = KUMAR_2015
         self._margeff: Any = None
 
     # ------------------------------------------------------------------ estimates
@@ -1073,7 +983,7 @@ class ReturnModel:
             ``p_return`` aligned with ``df.index`` (NaN where a used column is missing).
         """
         self._require(df, self.columns, "predict")
-        data = df if offer is None else _with_offer(df, offer, self.columns)
+        data = df if offer is None else _with_offer(df, offer, self.columns, self.design)
         data = _align_levels(data, _fitted_levels(self.results))
         try:
             p = self.results.predict(data)
