@@ -26,7 +26,8 @@ import gc, json, re, resource, sys, time
 import numpy as np
 import statsmodels.formula.api as smf
 import winback_study as wb
-from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA, formula_columns
+from winback_study.core.formula import formula_columns
+from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
 
 n, mode, link, repeat = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 

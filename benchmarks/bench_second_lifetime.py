@@ -6,7 +6,7 @@ run in fresh subprocesses, so that each peak RSS is its own:
 * ``lifelines``: ``CoxPHFitter`` / ``WeibullAFTFitter`` fitted directly on the reacquired
   rows with the same formula (the floor);
 * ``wrapper``: :func:`winback_study.fit_second_lifetime` (checks, row selection, result);
-* ``corrected`` (with ``--corrected``): the same with ``correct_selection=True``, which adds
+* ``corrected`` (with ``--corrected``): the same with ``selection=True``, which adds
   the return probit on *every* lapsed customer (about 2.7 per reacquired one).
 
 The study table is simulated once per size in the parent and written to a temporary
@@ -47,8 +47,8 @@ if mode == "lifelines":
                formula=DEFAULT_DURATION_FORMULA)
     rows = len(back)
 else:
-    res = fit_second_lifetime(df, model, correct_selection=(mode == "corrected"))
-    rows = res.n_customers
+    res = fit_second_lifetime(df, model=model, selection=(mode == "corrected"))
+    rows = res.nobs
 dt = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
 print(json.dumps({"seconds": dt, "peak_mib": peak, "data_mib": data_peak, "rows": rows}))

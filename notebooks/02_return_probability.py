@@ -76,7 +76,7 @@ print(f"Its {mix['returners'].sum():,} returners got "
 print(wb.models.return_probability.DEFAULT_RETURN_FORMULA)
 logit = wb.fit_return_model(df, link="logit", holdout=0.3, seed=SEED)
 probit = wb.fit_return_model(df, link="probit", holdout=0.3, seed=SEED)
-print(logit.summary())
+logit.print_summary()
 ev = logit.holdout_evaluation
 base = ev.n_returned / ev.n
 print(f"For comparison, predicting the holdout's return rate ({base:.1%}) for everyone scores "

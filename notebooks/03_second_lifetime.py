@@ -243,8 +243,8 @@ lr_offer.round(4)
 # right order of who leaves first (0.5 is a coin toss, 1 a perfect ordering).
 
 # %%
-cox_naive = fit_second_lifetime(df, "cox")
-weib_naive = fit_second_lifetime(df, "weibull")
+cox_naive = fit_second_lifetime(df, model="cox", selection=None)
+weib_naive = fit_second_lifetime(df, model="weibull", selection=None)
 print(cox_naive)
 print(weib_naive)
 hr = cox_naive.hazard_ratios["hazard_ratio"]
@@ -305,8 +305,8 @@ ph.round(3)
 # expected loyalty is ρ × λ. The table and chart compare that prediction with the truth.
 
 # %%
-weib = fit_second_lifetime(df, "weibull", correct_selection=True)
-cox = fit_second_lifetime(df, "cox", correct_selection=True)
+weib = fit_second_lifetime(df, model="weibull")  # selection-corrected by default
+cox = fit_second_lifetime(df, model="cox")
 rho = params.loyalty_return
 print(f"rho (correlation of the return decision with loyalty) = {rho}")
 loyal = weib.data.groupby("offer", observed=True).agg(
@@ -342,8 +342,8 @@ plt.show()
 truth = true_second_lifetime_effects(df)
 bias = selection_bias_table(truth, weib_naive.summary, weib.summary)
 offers = [t for t in bias.index if t.startswith("offer_received")]
-z_naive = bias.loc[offers, "naive_bias"].abs() / weib_naive.summary.loc[offers, "se"]
-z_corr = bias.loc[offers, "corrected_bias"].abs() / weib.summary.loc[offers, "se"]
+z_naive = bias.loc[offers, "naive_bias"].abs() / weib_naive.summary.loc[offers, "std_err"]
+z_corr = bias.loc[offers, "corrected_bias"].abs() / weib.summary.loc[offers, "std_err"]
 print(f"offer effects: naive estimates {z_naive.min():.1f} to {z_naive.max():.1f} standard errors "
       f"below the truth, corrected {z_corr.min():.1f} to {z_corr.max():.1f}; 95% intervals cover "
       f"the truth for {int(bias['corrected_covers'].sum())} of {len(bias)} terms corrected, "
@@ -358,8 +358,7 @@ for shift, fit, color, marker, label in (
         (-0.17, weib_naive, METHOD_COLORS[1], "s", "naive (reacquired only)"),
         (0.17, weib, METHOD_COLORS[0], "o", "selection-corrected")):
     s = fit.summary.loc[terms]
-    ax.errorbar(s["coef"], y + shift, xerr=[s["coef"] - s["coef_lower_95"],
-                                            s["coef_upper_95"] - s["coef"]],
+    ax.errorbar(s["coef"], y + shift, xerr=[s["coef"] - s["ci_low"], s["ci_high"] - s["coef"]],
                 fmt=marker, color=color, capsize=3, label=f"{label}, 95% CI")
 ax.scatter(bias.loc[terms, "truth"], y, marker="|", s=400, color="black", linewidths=2.5,
            zorder=3, label="truth (simulator)")
@@ -400,8 +399,8 @@ print("offer effects, corrected vs truth (log-months): " + ", ".join(
     f"{bias.loc[t, 'truth']:.3f}" for t in offers) + f"; {removed:.0%} of the naive bias removed")
 ctrl = weib.summary.loc["inverse_mills"]
 print(f"control coefficient on λ (truth: loyalty's effect on log-months x ρ): {ctrl['coef']:.3f} "
-      f"(95% CI {ctrl['coef_lower_95']:.3f} "
-      f"to {ctrl['coef_upper_95']:.3f}), truth {truth['inverse_mills']:.3f}, i.e. "
+      f"(95% CI {ctrl['ci_low']:.3f} "
+      f"to {ctrl['ci_high']:.3f}), truth {truth['inverse_mills']:.3f}, i.e. "
       f"{ctrl['coef'] / truth['inverse_mills']:.0%} of it")
 shape_naive, shape_corr = (np.exp(f.ancillary["coef"].iloc[0]) for f in (weib_naive, weib))
 shape_true = 1 / params.second_tenure_sigma
@@ -443,7 +442,7 @@ segments.round(1)
 # shapes. The log-logistic fits a little differently; the simulator's truth is Weibull.
 
 # %%
-loglog = fit_second_lifetime(df, "loglogistic", correct_selection=True)
+loglog = fit_second_lifetime(df, model="loglogistic")
 pd.DataFrame({"concordance": [cox.concordance_, weib.concordance_, loglog.concordance_],
               "AIC": [np.nan, weib.aic_, loglog.aic_]},
              index=["Cox", "Weibull AFT", "log-logistic AFT"]).round(3)

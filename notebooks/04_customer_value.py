@@ -72,8 +72,8 @@ back = df[df["reacquired"] == 1].copy()
 PUBLISHED_CLV = get("P4.clv_first").value
 PUBLISHED_SLV = get("P4.slv").value
 
-lifetime = fit_second_lifetime(df, "weibull", correct_selection=True)
-profit = fit_second_profit(df)  # selection-corrected by default
+lifetime = fit_second_lifetime(df, model="weibull")  # selection-corrected by default
+profit = fit_second_profit(df)  # likewise
 back["slv_model"] = expected_slv(back, lifetime, profit)
 print(lifetime)
 print(profit)

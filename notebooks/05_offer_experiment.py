@@ -24,7 +24,7 @@
 # This notebook simulates the experiment anew from the parameters below, so you can rerun
 # it under your own assumptions (arm size, offer costs, seed), and analyses it with
 # `winback_study.analysis.offer_experiment`. ROI is the package's one definition
-# (`winback_study/analysis/offer_experiment.py`): the offer cost is paid by the customers who
+# (`winback_study/analysis/roi.py`): the offer cost is paid by the customers who
 # accept, and value counts only the customers an offer wins back *on top of* the ones who
 # would have returned anyway (the no-offer group's rate); that is how the exhibit's ROIs
 # are reconciled with the $1,410 average second-lifetime value.
@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 import winback_study as wb
-from winback_study.analysis.offer_experiment import break_even_cost, offer_cost_table
+from winback_study.analysis.offer_experiment import break_even_cost
+from winback_study.analysis.roi import offer_cost_table
 from winback_study.data.published import OFFER_EXHIBIT
 from winback_study.design import KUMAR_2015
 from winback_study.plotting.style import OFFER_COLORS, save_figure, use_house_style
@@ -216,10 +217,11 @@ plt.show()
 # ## How robust is the ranking?
 # ROI depends on assumptions the exhibit does not state: how much of the second lifetime
 # counts (value horizon), the discount rate, and the offer costs. Value is recomputed from
-# each returner's monthly margin and complete second lifetime
-# (`winback_study.analysis.customer_value.lifetime_value`), capped at the horizon. Scaling *every*
-# offer's cost by the same factor divides each arm's 1 + ROI by that factor, so it can
-# never reorder ROI; it can reorder net profit. Scaling one offer's cost can.
+# each returner's monthly margin and complete second lifetime, capped at the horizon
+# (`winback_study.analysis.sensitivity.horizon_value`, the package's one value definition).
+# Scaling *every* offer's cost by the same factor divides each arm's 1 + ROI by that
+# factor, so it can never reorder ROI; it can reorder net profit. Scaling one offer's cost
+# can.
 
 # %%
 sens = wb.roi_sensitivity(df, costs=OFFER_COSTS)

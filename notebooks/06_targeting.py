@@ -30,7 +30,7 @@
 # of the simulated customers and everything is evaluated on the other half. Expected
 # win-back profit of an offer uses the package's ROI definition: the cost is paid only by
 # customers who accept, and value counts only the returns above the no-offer baseline
-# (`winback_study/analysis/targeting.py`). Data are simulated; see `data/README.md`.
+# (`winback_study/analysis/targeting/`). Data are simulated; see `data/README.md`.
 
 # %% [markdown]
 # ## Parameters

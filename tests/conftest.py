@@ -2,12 +2,43 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from winback_study import simulate_study  # noqa: E402
 
+#: The shipped default seed (the one ``make reproduce`` uses).
+DEFAULT_SEED = 20150701
+
 #: Five seeds on which every calibration target must hold (not tuned to any of them).
 CALIBRATION_SEEDS = (11, 202, 3_003, 40_004, 500_005)
+
+
+@pytest.fixture(scope="session")
+def population():
+    """The study-sized population on the default seed, latent columns included.
+
+    Simulated once per test session (per xdist worker) and shared by every test that only
+    reads it; a test that changes data works on ``population.copy()``. The session fails if
+    a test modified it.
+    """
+    df = simulate_study(53_000, seed=DEFAULT_SEED, include_latent=True)
+    before = _fingerprint(df)
+    yield df
+    assert _fingerprint(df) == before, "a test modified the shared `population` frame"
+
+
+@pytest.fixture(scope="session")
+def small_population():
+    """A 8,000-customer population (seed 5) for fast model and contract tests."""
+    df = simulate_study(8_000, seed=5, include_latent=True)
+    before = _fingerprint(df)
+    yield df
+    assert _fingerprint(df) == before, "a test modified the shared `small_population` frame"
+
+
+def _fingerprint(df: pd.DataFrame) -> tuple:
+    return (tuple(df.columns), int(pd.util.hash_pandas_object(df, index=True).sum()))
 
 
 @pytest.fixture(scope="session", params=CALIBRATION_SEEDS, ids=lambda s: f"seed{s}")

@@ -160,7 +160,7 @@ def test_geometric_result_behaves_like_sbg():
     d = 0.1
     direct = sum(0.8 ** (k + 1) / (1 + d) ** k for k in range(2000))
     assert g.derl(d, renewals=3) == pytest.approx(direct)
-    assert g.summary.loc["churn", "se"] > 0
+    assert g.summary.loc["churn", "std_err"] > 0
     with pytest.raises(ValueError, match="churn"):
         GeometricResult(churn=1.5)
 
@@ -192,9 +192,9 @@ def test_monthly_survival_interpolates_within_periods():
 
 # ------------------------------------------------------------------ on the simulated study
 @pytest.fixture(scope="module")
-def value_models():
-    df = simulate_study(53_000, seed=20150701, include_latent=True)
-    w = fit_second_lifetime(df, "weibull", correct_selection=True)
+def value_models(population):
+    df = population
+    w = fit_second_lifetime(df, model="weibull", selection=True)
     return df, w, fit_second_profit(df)
 
 
@@ -210,7 +210,7 @@ def test_model_slv_is_close_to_the_simulated_truth(value_models):
 
 def test_cox_cannot_value_beyond_the_window(value_models):
     df, _, pm = value_models
-    cox = fit_second_lifetime(df, "cox", correct_selection=True)
+    cox = fit_second_lifetime(df, model="cox", selection=True)
     back = df[df["reacquired"] == 1].head(10)
     with pytest.raises(ValueError, match="model='weibull'"):
         expected_slv(back, cox, pm)
@@ -253,7 +253,7 @@ def test_win_back_values_by_offer(value_models):
     assert mean.loc["bundled", "p_return"] > mean.loc["upgrade", "p_return"]
     assert mean.loc["upgrade", "expected_slv"] > mean.loc["bundled", "expected_slv"]
     with pytest.raises(ValueError, match="return model"):
-        win_back_values(part, fit_second_lifetime(df, "weibull"), pm)
+        win_back_values(part, fit_second_lifetime(df, model="weibull", selection=None), pm)
 
 
 def test_lifetime_value_leaves_its_inputs_alone_and_broadcasts():

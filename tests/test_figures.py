@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from winback_study.errors import DataError
 from winback_study.plotting.style import save_figure, table, use_house_style
 
 
@@ -43,7 +44,7 @@ def test_table_renders_identically_and_formats_numbers():
     # one format for every float column; the numbers stay available
     t = table(df, "{:.2f}")
     assert set(t.formats) == {"rate", "cost"} and t.data is df
-    with pytest.raises(KeyError, match="not in the table"):
+    with pytest.raises(DataError, match="not in the table"):
         table(df, {"missing": "{:.1f}"})
 
 

@@ -1,6 +1,7 @@
 import pytest
 
 from winback_study.data.published import OFFER_EXHIBIT, PUBLISHED, get, published_table
+from winback_study.errors import DataError
 
 
 def test_every_study_target_is_there_with_a_source():
@@ -21,7 +22,7 @@ def test_tolerances():
     assert get("P3.discount.success").within(46.4) and not get("P3.discount.success").within(46.6)
     with pytest.raises(ValueError, match="qualitative"):
         get("P6").within(1.0)
-    with pytest.raises(KeyError, match="known ids"):
+    with pytest.raises(DataError, match="known ids"):
         get("P99")
 
 

@@ -1,5 +1,5 @@
 """The return model: recovery of the simulator's truth, published directions, statsmodels
-parity, evaluation helpers and clear errors."""
+parity, evaluation helpers, the selection step and clear errors."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -10,16 +10,20 @@ from scipy import stats
 from statsmodels.tools.sm_exceptions import PerfectSeparationError
 
 import winback_study as wb
+from winback_study.core.formula import formula_columns
+from winback_study.core.results import SUMMARY_COLUMNS
+from winback_study.data.describe import return_rate_table
+from winback_study.errors import DataError
+from winback_study.models.evaluation import (
+    ReturnModelEvaluation,
+    auc_score,
+    calibration_table,
+)
 from winback_study.models.return_probability import (
     DEFAULT_RETURN_FORMULA,
     ReturnModel,
     ReturnModelError,
-    ReturnModelEvaluation,
-    auc_score,
-    calibration_table,
     fit_return_model,
-    formula_columns,
-    return_rate_table,
 )
 
 TRUTH = wb.true_return_coefficients()
@@ -155,17 +159,43 @@ def test_custom_formula(study):
                                                              "defection_reason"])
 
 
-def test_odds_ratios_and_summary(logit, probit):
+def test_formula_without_outcome_keeps_reacquired(study):
+    """``"~ x"`` and ``"x"`` mean ``"reacquired ~ x"``, as in every fitter of the package."""
+    small = study.iloc[:6_000]
+    full = fit_return_model(small, "reacquired ~ referrals + complaints")
+    for formula in ("~ referrals + complaints", "referrals + complaints"):
+        other = fit_return_model(small, formula)
+        assert other.formula == full.formula and other.outcome == "reacquired"
+        pd.testing.assert_frame_equal(other.summary, full.summary)
+    with pytest.raises(ReturnModelError, match="at most one"):
+        fit_return_model(small, "reacquired ~ referrals ~ complaints")
+
+
+def test_odds_ratios_and_summary(logit, probit, capsys):
     ors = logit.odds_ratios()
     np.testing.assert_allclose(ors["odds_ratio"], np.exp(logit.params))
     assert (ors["ci_low"] < ors["odds_ratio"]).all() and (ors["odds_ratio"] < ors["ci_high"]).all()
-    text = logit.summary()
-    for piece in ("logit link", "odds ratio", "defection_reason[both]", "53,000", "Converged"):
+    np.testing.assert_array_equal(ors["ci_low"], logit.summary["odds_ratio_ci_low"])
+    text = logit.summary_text()
+    for piece in ("logit link", "odds_ratio", "defection_reason[both]", "53,000", "converged"):
         assert piece in text
-    assert "odds ratio" not in probit.summary()
+    logit.print_summary()
+    assert capsys.readouterr().out.strip() == text
+    assert str(logit) == text
+    assert "odds_ratio" not in probit.summary_text()
     assert "ReturnModel(link='probit'" in repr(probit)
-    frame = probit.summary_frame()
-    assert list(frame.columns) == ["coef", "std_err", "z", "p_value", "ci_low", "ci_high"]
+    assert list(probit.summary.columns) == list(SUMMARY_COLUMNS)
+    assert list(logit.summary.columns) == [*SUMMARY_COLUMNS, "odds_ratio", "odds_ratio_ci_low",
+                                           "odds_ratio_ci_high"]
+    # the statsmodels-style aliases read the same table
+    pd.testing.assert_frame_equal(probit.summary_frame(), probit.summary)
+    pd.testing.assert_series_equal(probit.params, probit.params_)
+    pd.testing.assert_series_equal(probit.bse, probit.standard_errors_)
+    pd.testing.assert_frame_equal(probit.conf_int(), probit.confidence_intervals_)
+    assert probit.llf == probit.log_likelihood_ and probit.aic == pytest.approx(probit.aic_)
+    wide = probit.summary_frame(alpha=0.01)
+    assert (wide["ci_low"] < probit.summary["ci_low"]).all()
+    np.testing.assert_array_equal(wide["coef"], probit.summary["coef"])
 
 
 def test_marginal_effects_report_each_level(probit):
@@ -225,7 +255,7 @@ def test_holdout_evaluation():
     assert 0.68 < ev.auc < 0.76 and 0 < ev.auc_se < 0.01
     assert len(ev.calibration) == 10 and ev.calibration["customers"].sum() == 12_000
     assert ev.max_gap < 0.04 and ev.hl_df == 10 and ev.hl_pvalue > 0.001
-    assert "Holdout sample: 12,000 customers" in model.summary()
+    assert "Holdout sample: 12,000 customers" in model.summary_text()
     same = model.evaluate(df.loc[~df.index.isin(model.results.model.data.row_labels)])
     assert same.auc == pytest.approx(ev.auc)
     assert model.in_sample_evaluation().hl_df == 8
@@ -276,9 +306,10 @@ def small() -> pd.DataFrame:
 
 
 def test_missing_columns_named_at_once(small):
-    with pytest.raises(ReturnModelError, match="'referrals', 'complaints'"):
+    with pytest.raises(DataError, match="'referrals', 'complaints'") as info:
         fit_return_model(small.drop(columns=["referrals", "complaints"]))
-    with pytest.raises(ReturnModelError, match="no column 'reacquired'"):
+    assert info.value.column == "referrals" and info.value.problem == "missing_column"
+    with pytest.raises(DataError, match="no column 'reacquired'"):
         fit_return_model(small.drop(columns=["reacquired"]))
 
 
@@ -326,8 +357,9 @@ def test_singular_design_and_non_convergence(small):
 def test_bad_arguments(small, probit):
     with pytest.raises(ReturnModelError, match="link must be one of"):
         fit_return_model(small, link="cloglog")
-    with pytest.raises(ReturnModelError, match="must be 0/1"):
+    with pytest.raises(DataError, match="must be 0/1") as info:
         fit_return_model(small.assign(reacquired=2))
+    assert info.value.column == "reacquired"
     with pytest.raises(ReturnModelError, match="nobody"):
         fit_return_model(small.assign(reacquired=0))
     with pytest.raises(ReturnModelError, match="left-hand side"):
@@ -336,12 +368,12 @@ def test_bad_arguments(small, probit):
         fit_return_model(small, holdout=1.5)
     with pytest.raises(ReturnModelError, match="logit quantity"):
         probit.odds_ratios()
-    with pytest.raises(ReturnModelError, match="predict needs the column 'complaints'"):
+    with pytest.raises(DataError, match="predict needs the column 'complaints'"):
         probit.predict(small.drop(columns="complaints"))
     odd = small.head(3).assign(defection_reason=["price", "boredom", "both"])
     with pytest.raises(ReturnModelError, match="'boredom'"):
         probit.predict(odd)
-    with pytest.raises(ReturnModelError, match="cannot segment by"):
+    with pytest.raises(DataError, match="cannot segment by"):
         probit.segment_rates(small, by="star_sign")
     with pytest.raises(wb.DesignError, match="arm must be one of"):
         probit.predict(small, offer="free phone")
@@ -349,3 +381,29 @@ def test_bad_arguments(small, probit):
         probit.recovery_table(TRUTH.drop("referrals"))
     with pytest.raises(TypeError):
         fit_return_model(small.to_numpy())
+    with pytest.raises(TypeError):  # link is keyword-only, as every fitter's options
+        fit_return_model(small, None, "probit")
+    with pytest.raises(wb.ModelError, match="alpha"):
+        fit_return_model(small, alpha=1.5)
+
+
+def test_the_selection_step_is_for_the_probit_only(small):
+    logit = fit_return_model(small.iloc[:3_000])
+    part = small.head(20)
+    np.testing.assert_allclose(logit.probability(part), logit.predict(part))
+    np.testing.assert_allclose(logit.index(part), stats.logistic.ppf(logit.predict(part)))
+    for method in ("inverse_mills", "generalized_residual", "add_control"):
+        with pytest.raises(ReturnModelError, match="probit"):
+            getattr(logit, method)(part)
+
+
+def test_holdout_split_never_replays_the_simulators_draws():
+    """seed=s must not split by the simulator's own first draws for seed s."""
+    df = wb.simulate_study(4_000, seed=3)
+    model = fit_return_model(df, holdout=0.5, seed=3)
+    replayed = np.random.default_rng(3).permutation(len(df))[:2_000]
+    fitted = df.index.get_indexer(model.results.model.data.row_labels)
+    assert not np.array_equal(np.sort(np.setdiff1d(np.arange(len(df)), fitted)),
+                              np.sort(replayed))
+    again = fit_return_model(df, holdout=0.5, seed=3)
+    np.testing.assert_array_equal(again.params, model.params)

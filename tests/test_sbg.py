@@ -13,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from winback_study.models.sbg import SBGResult, fit_sbg, sbg_clv
+from winback_study.core.results import FittedResult
+from winback_study.errors import ConvergenceError, DataError, ModelError
+from winback_study.models.sbg import GeometricResult, SBGResult, fit_geometric, fit_sbg, sbg_clv
 
 REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241, 223, 207, 194, 183, 173]
 CALIBRATION_YEARS = 7
@@ -36,6 +38,7 @@ def test_periods_argument_equals_truncating_the_data(regular_fit: SBGResult) -> 
     assert fit.alpha == pytest.approx(regular_fit.alpha, rel=1e-8)
     assert fit.beta == pytest.approx(regular_fit.beta, rel=1e-8)
     assert fit.log_likelihood == pytest.approx(regular_fit.log_likelihood, rel=1e-10)
+    assert fit.log_likelihood_ == fit.log_likelihood
     assert fit.n_periods == CALIBRATION_YEARS
     assert fit.survivors.tolist() == REGULAR  # holdout kept for comparison
 
@@ -93,9 +96,28 @@ def test_summary_standard_errors_match_numerical_hessian(regular_fit: SBGResult)
 
     summary = regular_fit.summary
     assert list(summary.index) == ["alpha", "beta"]
-    np.testing.assert_allclose(summary["se"].to_numpy(), se_numeric, rtol=1e-4)
-    assert (summary["lower 95%"] < summary["estimate"]).all()
-    assert (summary["estimate"] < summary["upper 95%"]).all()
+    np.testing.assert_allclose(summary["coef"], [regular_fit.alpha, regular_fit.beta])
+    np.testing.assert_allclose(summary["std_err"].to_numpy(), se_numeric, rtol=1e-4)
+    assert (summary["ci_low"] < summary["coef"]).all()
+    assert (summary["coef"] < summary["ci_high"]).all()
+
+
+def test_result_convention(regular_fit: SBGResult, capsys) -> None:
+    """The interval level is ``alpha=`` of the fitter; the model's alpha is a parameter."""
+    assert isinstance(regular_fit, FittedResult) and regular_fit.equation == "retention"
+    assert regular_fit.nobs == 1000 and regular_fit.n_params_ == 2
+    assert regular_fit.aic_ == pytest.approx(4 - 2 * regular_fit.log_likelihood)
+    narrow = fit_sbg(REGULAR[: CALIBRATION_YEARS + 1], alpha=0.2)
+    assert narrow.alpha == regular_fit.alpha and narrow.confidence_level == pytest.approx(0.8)
+    assert (narrow.summary["ci_high"] < regular_fit.summary["ci_high"]).all()
+    regular_fit.print_summary()
+    out = capsys.readouterr().out
+    assert "alpha" in out and "beta" in out and "1,000" in out
+    unfitted = SBGResult(alpha=0.704, beta=1.182)
+    assert unfitted.summary["std_err"].isna().all() and unfitted.nobs == 0
+    g = fit_geometric(REGULAR, alpha=0.1)
+    assert isinstance(g, GeometricResult) and list(g.summary.index) == ["churn"]
+    assert g.summary.loc["churn", "coef"] == g.churn and g.n_params_ == 1
 
 
 # ---------------------------------------------------------------- model identities
@@ -215,40 +237,45 @@ def test_sbg_clv_is_margin_times_derl(regular_fit: SBGResult) -> None:
         (1000, r"sequence"),
     ],
 )
-def test_invalid_survivors_raise_value_error(survivors: object, pattern: str) -> None:
-    with pytest.raises(ValueError, match=pattern):
+def test_invalid_survivors_raise_data_error(survivors: object, pattern: str) -> None:
+    with pytest.raises(DataError, match=pattern):
         fit_sbg(survivors)
 
 
 def test_series_error_names_index_label() -> None:
     s = pd.Series([1000, 631, 700], index=["y0", "y1", "y2"])
-    with pytest.raises(ValueError, match=r"position 2 \(index label 'y2'"):
+    with pytest.raises(DataError, match=r"position 2 \(index label 'y2'"):
         fit_sbg(s)
 
 
 @pytest.mark.parametrize("periods", [1, 13, 2.5])
-def test_invalid_periods_raise_value_error(periods: object) -> None:
-    with pytest.raises(ValueError, match="periods"):
+def test_invalid_periods_raise_data_error(periods: object) -> None:
+    with pytest.raises(DataError, match="periods"):
         fit_sbg(REGULAR, periods=periods)
 
 
-def test_no_churn_raises_runtime_error() -> None:
-    with pytest.raises(RuntimeError, match="no customer churned"):
+def test_no_churn_raises_model_error() -> None:
+    with pytest.raises(ModelError, match="no customer churned") as info:
         fit_sbg([100, 100, 100, 100])
+    assert not isinstance(info.value, ConvergenceError)
+    with pytest.raises(ModelError, match="nobody or everybody"):
+        fit_geometric([100, 100, 100, 100])
 
 
 def test_invalid_model_arguments(regular_fit: SBGResult) -> None:
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ModelError, match="alpha"):
         SBGResult(alpha=-1.0, beta=1.0)
-    with pytest.raises(ValueError, match="t must be >= 1"):
+    with pytest.raises(ModelError, match="alpha"):
+        fit_sbg(REGULAR, alpha=1.5)
+    with pytest.raises(DataError, match="t must be >= 1"):
         regular_fit.retention(0)
-    with pytest.raises(ValueError, match="whole numbers"):
+    with pytest.raises(DataError, match="whole numbers"):
         regular_fit.survival(1.5)
-    with pytest.raises(ValueError, match="discount_rate"):
+    with pytest.raises(DataError, match="discount_rate"):
         regular_fit.derl(-0.1)
-    with pytest.raises(ValueError, match="renewals"):
+    with pytest.raises(DataError, match="renewals"):
         regular_fit.derl(0.1, renewals=-1)
-    with pytest.raises(ValueError, match="cohort size"):
+    with pytest.raises(ModelError, match="cohort size"):
         SBGResult(alpha=1.0, beta=1.0).project(5)
 
 

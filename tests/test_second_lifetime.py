@@ -28,7 +28,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter, LogLogisticAFTFitter, Weib
 from lifelines.statistics import logrank_test, multivariate_logrank_test
 from scipy import stats
 
-from winback_study import StudyParams, simulate_study
+from winback_study import StudyParams
 from winback_study.analysis.customer_value import with_offer
 from winback_study.data.describe import (
     first_vs_second_logrank,
@@ -36,6 +36,12 @@ from winback_study.data.describe import (
     km_summary,
     lifetime_spells,
     logrank_by,
+)
+from winback_study.errors import (
+    DataError,
+    ModelError,
+    SecondLifetimeConvergenceError,
+    SecondLifetimeError,
 )
 from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
 from winback_study.models.second_lifetime import (
@@ -53,8 +59,9 @@ REASONS = ["defection_reason[service]", "defection_reason[both]", "defection_rea
 
 
 @pytest.fixture(scope="module")
-def df53() -> pd.DataFrame:
-    return simulate_study(53_000, seed=20150701)
+def df53(population) -> pd.DataFrame:
+    """The session's study-sized population (tests/conftest.py)."""
+    return population
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +71,15 @@ def back(df53: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def weibull(df53):
-    return (fit_second_lifetime(df53, "weibull"),
-            fit_second_lifetime(df53, "weibull", correct_selection=True))
+    """(naive, selection-corrected): the correction is the default."""
+    return (fit_second_lifetime(df53, model="weibull", selection=None),
+            fit_second_lifetime(df53, model="weibull"))
 
 
 @pytest.fixture(scope="module")
 def cox(df53):
-    return (fit_second_lifetime(df53, "cox"),
-            fit_second_lifetime(df53, "cox", correct_selection=True))
+    return (fit_second_lifetime(df53, model="cox", selection=None),
+            fit_second_lifetime(df53, model="cox"))
 
 
 def _mills(df: pd.DataFrame) -> np.ndarray:
@@ -86,11 +94,15 @@ def _mills(df: pd.DataFrame) -> np.ndarray:
      ("loglogistic", LogLogisticAFTFitter, "alpha_")],
 )
 def test_identical_to_lifelines_directly(df53, back, model, fitter, param) -> None:
-    ours = fit_second_lifetime(df53, model)
+    ours = fit_second_lifetime(df53, model=model, selection=None)
     direct = fitter().fit(back, T, E, formula=DEFAULT_DURATION_FORMULA)
     s = direct.summary if param is None else direct.summary.xs(param, level=0)
     np.testing.assert_allclose(ours.summary["coef"], s["coef"], rtol=1e-7, atol=1e-10)
-    np.testing.assert_allclose(ours.summary["se"], s["se(coef)"], rtol=1e-6)
+    np.testing.assert_allclose(ours.summary["std_err"], s["se(coef)"], rtol=1e-6)
+    np.testing.assert_allclose(ours.summary["ci_low"], s["coef lower 95%"], rtol=1e-6)
+    np.testing.assert_allclose(ours.summary["p_value"], s["p"], rtol=1e-6, atol=1e-300)
+    assert ours.aic_ == pytest.approx(direct.AIC_partial_ if model == "cox" else direct.AIC_,
+                                      rel=1e-12)
     assert list(ours.summary.index) == [clean_term(c) for c in s.index]
     assert ours.concordance_ == pytest.approx(direct.concordance_index_, rel=1e-9)
     assert ours.log_likelihood_ == pytest.approx(direct.log_likelihood_, rel=1e-9)
@@ -128,10 +140,10 @@ def test_corrected_weibull_recovers_effects_within_intervals(weibull) -> None:
     fit = weibull[1]
     truth = true_second_lifetime_effects()
     s = fit.summary.reindex(truth.index)
-    covers = (s["coef_lower_95"] <= truth) & (truth <= s["coef_upper_95"])
+    covers = (s["ci_low"] <= truth) & (truth <= s["ci_high"])
     assert covers[[*OFFERS, *REASONS, "offer_matches_reason", "complaints",
                    "first_tenure_months"]].all(), s.assign(truth=truth)
-    z = (s["coef"] - truth) / s["se"]
+    z = (s["coef"] - truth) / s["std_err"]
     assert (z.abs() < 3).all(), z  # every term, the control's tau * rho and intercept included
 
 
@@ -170,28 +182,36 @@ def test_truth_conversion() -> None:
     assert ph["offer_received[upgrade]"] == pytest.approx(
         -p.second_offer["upgrade"] / p.second_tenure_sigma)
     assert aft["inverse_mills"] == pytest.approx(p.loyalty_second_tenure * p.loyalty_return)
-    with pytest.raises(ValueError, match="Weibull"):
+    with pytest.raises(SecondLifetimeError, match="Weibull"):
         true_second_lifetime_effects(model="loglogistic")
 
 
 # ----------------------------------------------------------------- result object
 def test_result_tables_and_ratios(weibull, cox) -> None:
     w, c = weibull[1], cox[1]
-    assert {"time_ratio", "time_ratio_lower_95", "time_ratio_upper_95"} <= set(w.summary)
+    assert list(w.time_ratios.columns) == ["time_ratio", "time_ratio_ci_low",
+                                           "time_ratio_ci_high"]
     np.testing.assert_allclose(w.time_ratios["time_ratio"], np.exp(w.summary["coef"]))
     np.testing.assert_allclose(c.hazard_ratios["hazard_ratio"], np.exp(c.summary["coef"]))
-    with pytest.raises(ValueError, match="time ratios"):
+    np.testing.assert_allclose(c.hazard_ratios["hazard_ratio_ci_low"], np.exp(c.summary["ci_low"]))
+    with pytest.raises(SecondLifetimeError, match="time ratios"):
         w.hazard_ratios  # noqa: B018
-    with pytest.raises(ValueError, match="hazard ratios"):
+    with pytest.raises(SecondLifetimeError, match="hazard ratios"):
         c.time_ratios  # noqa: B018
     assert 0.55 < c.concordance_ < 0.7
     assert c.ancillary.empty and list(w.ancillary.index) == ["rho_[Intercept]"]
+    assert list(w.ancillary.columns) == list(c.summary.columns[:6])
+    assert w.n_params_ == len(w.params_) + 1 and c.n_params_ == len(c.params_)
     assert "selection-corrected" in repr(w) and "churn events" in repr(w)
+    assert w.formula == f"{T} ~ {DEFAULT_DURATION_FORMULA} + inverse_mills"
     k = w.contrast("offer_received[upgrade]", "offer_received[bundled]")
     assert k["estimate"] == pytest.approx(
         w.params_["offer_received[upgrade]"] - w.params_["offer_received[bundled]"])
-    assert k["lower_95"] < k["estimate"] < k["upper_95"] and k["p"] < 0.01
-    with pytest.raises(KeyError, match="no term"):
+    assert k["ci_low"] < k["estimate"] < k["ci_high"] and k["p_value"] < 0.01
+    one = w.contrast("offer_received[upgrade]")
+    assert one["estimate"] == w.params_["offer_received[upgrade]"]
+    assert one["std_err"] == pytest.approx(w.standard_errors_["offer_received[upgrade]"])
+    with pytest.raises(SecondLifetimeError, match="no term"):
         w.contrast("offer_received[gift]")
 
 
@@ -199,7 +219,7 @@ def test_ph_test_is_a_table(cox, weibull) -> None:
     tab = cox[1].ph_test()
     assert set(tab.columns) == {"test_statistic", "p", "violated"}
     assert "inverse_mills" in tab.index and tab["p"].between(0, 1).all()
-    with pytest.raises(ValueError, match="model='cox'"):
+    with pytest.raises(SecondLifetimeError, match="model='cox'"):
         weibull[1].ph_test()
 
 
@@ -226,35 +246,62 @@ def test_lifetimes_by_segment_model_agrees_with_kaplan_meier(weibull) -> None:
 
 
 # ----------------------------------------------------------------- errors
+def test_formula_forms(back) -> None:
+    """``"duration ~ x"``, ``"~ x"`` and ``"x"`` fit the same model on ``duration_col``."""
+    part = back.head(2_000)
+    fits = [fit_second_lifetime(part, f, model="weibull", selection=None)
+            for f in (f"{T} ~ referrals + complaints", "~ referrals + complaints",
+                      "referrals + complaints")]
+    for fit in fits[1:]:
+        pd.testing.assert_frame_equal(fit.summary, fits[0].summary)
+        assert fit.formula == fits[0].formula == f"{T} ~ referrals + complaints"
+    other = fit_second_lifetime(part.assign(months=part[T]), "months ~ referrals + complaints",
+                                model="weibull", selection=None)
+    assert other.duration_col == "months"
+    pd.testing.assert_frame_equal(other.summary, fits[0].summary)
+
+
 def test_plain_errors(df53, back) -> None:
-    with pytest.raises(ValueError, match="model must be one of"):
-        fit_second_lifetime(df53, "exponential")
-    with pytest.raises(ValueError, match="'referrals'"):
+    with pytest.raises(SecondLifetimeError, match="model must be one of"):
+        fit_second_lifetime(df53, model="exponential")
+    with pytest.raises(DataError, match="'referrals'") as info:
         fit_second_lifetime(df53.drop(columns="referrals"))
-    with pytest.raises(ValueError, match="right-hand side"):
-        fit_second_lifetime(df53, formula="second_tenure_months ~ referrals")
-    with pytest.raises(ValueError, match="all 50 second lifetimes are censored"):
-        fit_second_lifetime(back.head(50).assign(second_churned=0.0), formula="referrals")
-    with pytest.raises(ValueError, match="no reacquired customers"):
-        fit_second_lifetime(df53.assign(reacquired=0), formula="referrals")
-    with pytest.raises(ValueError, match="length <= 0"):
-        fit_second_lifetime(back.head(50).assign(second_tenure_months=0.0), formula="referrals")
-    with pytest.raises(ValueError, match="missing or non-numeric"):
-        fit_second_lifetime(df53.assign(reacquired=1), formula="referrals")
-    with pytest.raises(ValueError, match="'reacquired' column"):
-        fit_second_lifetime(back.drop(columns="reacquired"), correct_selection=True)
+    assert info.value.column == "referrals"
+    with pytest.raises(SecondLifetimeError, match="left-hand side"):
+        fit_second_lifetime(df53, "np.log(second_tenure_months) ~ referrals")
+    with pytest.raises(SecondLifetimeError, match="disagree"):
+        fit_second_lifetime(df53, "first_tenure_months ~ referrals", duration_col="months")
+    with pytest.raises(SecondLifetimeError, match="all 50 second lifetimes are censored"):
+        fit_second_lifetime(back.head(50).assign(second_churned=0.0), "referrals",
+                            selection=None)
+    with pytest.raises(SecondLifetimeError, match="no reacquired customers"):
+        fit_second_lifetime(df53.assign(reacquired=0), "referrals", selection=None)
+    with pytest.raises(DataError, match="length <= 0") as info:
+        fit_second_lifetime(back.head(50).assign(second_tenure_months=0.0), "referrals",
+                            selection=None)
+    assert info.value.column == T and info.value.n_rows == 50
+    with pytest.raises(DataError, match="missing or non-numeric") as info:
+        fit_second_lifetime(df53.assign(reacquired=1), "referrals", selection=None)
+    assert info.value.column == T
+    with pytest.raises(DataError, match="'reacquired' column") as info:
+        fit_second_lifetime(back.drop(columns="reacquired"))  # selection=True is the default
+    assert info.value.column == "reacquired"
+    with pytest.raises(ModelError, match="alpha"):
+        fit_second_lifetime(back, alpha=0)
 
 
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # lifelines, before failing
 def test_convergence_failure_suggests_a_fix(back) -> None:
     data = back.head(500).assign(dup=lambda d: d["referrals"] * 2.0)
-    with pytest.raises(RuntimeError, match="penalizer"):
-        fit_second_lifetime(data, "cox", formula="referrals + dup")
+    with pytest.raises(SecondLifetimeConvergenceError, match="penalizer") as info:
+        fit_second_lifetime(data, "referrals + dup", model="cox", selection=None)
+    assert isinstance(info.value, RuntimeError)  # callers catching RuntimeError still do
 
 
 def test_without_reacquired_column_uses_rows_with_a_second_lifetime(back) -> None:
-    fit = fit_second_lifetime(back.drop(columns="reacquired"), "cox", formula="referrals")
-    assert fit.n_customers == len(back)
+    fit = fit_second_lifetime(back.drop(columns="reacquired"), "referrals", model="cox",
+                              selection=None)
+    assert fit.nobs == len(back)
 
 
 # ----------------------------------------------------------------- Kaplan-Meier

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from winback_study import simulate_study
+from winback_study.errors import DataError, SecondProfitError
 from winback_study.models.second_profit import (
     DEFAULT_PROFIT_FORMULA,
     fit_second_profit,
@@ -26,13 +26,14 @@ OFFERS = ["offer_received[discount]", "offer_received[upgrade]", "offer_received
 
 
 @pytest.fixture(scope="module")
-def df53() -> pd.DataFrame:
-    return simulate_study(53_000, seed=20150701)
+def df53(population) -> pd.DataFrame:
+    """The session's study-sized population (tests/conftest.py)."""
+    return population
 
 
 @pytest.fixture(scope="module")
 def fits(df53):
-    return fit_second_profit(df53, correct_selection=False), fit_second_profit(df53)
+    return fit_second_profit(df53, selection=None), fit_second_profit(df53)
 
 
 def test_naive_fit_is_statsmodels_ols_with_hc1(df53, fits) -> None:
@@ -40,14 +41,16 @@ def test_naive_fit_is_statsmodels_ols_with_hc1(df53, fits) -> None:
     direct = smf.ols(f"np.log(second_monthly_margin) ~ {DEFAULT_PROFIT_FORMULA}",
                      back).fit(cov_type="HC1")
     np.testing.assert_allclose(fits[0].summary["coef"], direct.params, rtol=1e-10)
-    np.testing.assert_allclose(fits[0].summary["se"], direct.bse, rtol=1e-10)
+    np.testing.assert_allclose(fits[0].summary["std_err"], direct.bse, rtol=1e-10)
+    np.testing.assert_allclose(fits[0].summary["ci_low"], direct.conf_int()[0], rtol=1e-10)
+    assert fits[0].log_likelihood_ == direct.llf and fits[0].aic_ == pytest.approx(direct.aic)
     assert fits[0].se_type.startswith("HC1")
 
 
 def test_corrected_recovers_the_simulator(fits) -> None:
     truth = true_second_profit_effects()
     s = fits[1].summary.reindex(truth.index)
-    covers = (s["coef_lower_95"] <= truth) & (truth <= s["coef_upper_95"])
+    covers = (s["ci_low"] <= truth) & (truth <= s["ci_high"])
     assert covers.all(), s.assign(truth=truth)
 
 
@@ -61,16 +64,17 @@ def test_corrected_is_closer_than_naive(fits) -> None:
 
 def test_two_step_se_is_at_least_close_to_hc1(fits) -> None:
     hc1 = fits[1].ols.bse.to_numpy()
-    two = fits[1].summary["se"].to_numpy()
+    two = fits[1].summary["std_err"].to_numpy()
     assert np.all(two >= 0.99 * hc1) and np.all(two < 1.2 * hc1)
     assert fits[1].se_type.startswith("two-step")
 
 
 def test_p8_and_p9_readable(fits) -> None:
     tab = margin_findings(fits[1])
+    assert list(tab.columns) == ["estimate", "std_err", "ci_low", "ci_high", "p_value", "holds"]
     assert tab["holds"].all(), tab
-    assert (tab["upper_95"] < 0).iloc[1:].all()  # bundled significantly below both
-    assert tab.loc["P8: service - price leavers", "lower_95"] > 0
+    assert (tab["ci_high"] < 0).iloc[1:].all()  # bundled significantly below both
+    assert tab.loc["P8: service - price leavers", "ci_low"] > 0
 
 
 def test_predicted_margin_matches_observed_mean(df53, fits) -> None:
@@ -81,25 +85,33 @@ def test_predicted_margin_matches_observed_mean(df53, fits) -> None:
 
 
 def test_level_model_and_formula_forms(df53) -> None:
-    lvl = fit_second_profit(df53, log=False, correct_selection=False)
+    lvl = fit_second_profit(df53, log=False, selection=None)
     assert "first_monthly_margin" in lvl.summary.index and "margin_ratio" not in lvl.summary
     back = df53[df53["reacquired"] == 1]
     assert lvl.predict_margin(back).mean() == pytest.approx(
         back["second_monthly_margin"].mean(), rel=1e-6)
-    rhs = fit_second_profit(df53, formula="np.log(first_monthly_margin)",
-                            correct_selection=False)
+    rhs = fit_second_profit(df53, formula="np.log(first_monthly_margin)", selection=None)
     assert list(rhs.summary.index) == ["Intercept", "np.log(first_monthly_margin)"]
-    with pytest.raises(ValueError, match="log=True"):
+    for formula in ("~ np.log(first_monthly_margin)",
+                    "np.log(second_monthly_margin) ~ np.log(first_monthly_margin)"):
+        same = fit_second_profit(df53, formula, selection=None)
+        assert same.formula == rhs.formula
+        pd.testing.assert_frame_equal(same.summary, rhs.summary)
+    with pytest.raises(SecondProfitError, match="log=True"):
         fit_second_profit(df53, formula="np.log(second_monthly_margin) ~ referrals", log=False)
+    with pytest.raises(SecondProfitError, match="log=False"):
+        fit_second_profit(df53, formula="second_monthly_margin ~ referrals")
 
 
 def test_plain_errors(df53) -> None:
-    with pytest.raises(ValueError, match="'complaints'"):
+    with pytest.raises(DataError, match="'complaints'") as info:
         fit_second_profit(df53.drop(columns="complaints"))
-    with pytest.raises(ValueError, match="<= 0"):
-        fit_second_profit(df53.assign(second_monthly_margin=-1.0), correct_selection=False)
-    with pytest.raises(ValueError, match="no reacquired"):
-        fit_second_profit(df53.assign(reacquired=0), correct_selection=False)
-    with pytest.raises(ValueError, match="'reacquired' column"):
+    assert info.value.column == "complaints"
+    with pytest.raises(DataError, match="<= 0") as info:
+        fit_second_profit(df53.assign(second_monthly_margin=-1.0), selection=None)
+    assert info.value.column == "second_monthly_margin"
+    with pytest.raises(SecondProfitError, match="no reacquired"):
+        fit_second_profit(df53.assign(reacquired=0), selection=None)
+    with pytest.raises(DataError, match="'reacquired' column"):
         fit_second_profit(df53.drop(columns="reacquired"))
     assert "selection-corrected" in repr(fit_second_profit(df53.head(5000)))

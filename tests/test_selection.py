@@ -1,6 +1,10 @@
-"""The selection correction's first step (probit, inverse Mills ratio) and its tools."""
+"""The selection correction's first step (probit, inverse Mills ratio), its tools, and how
+the second-stage fitters take it (``selection=``)."""
 
 from __future__ import annotations
+
+import inspect
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,11 +13,18 @@ import statsmodels.formula.api as smf
 from scipy import stats
 
 from winback_study import StudyParams, simulate_study, true_return_coefficients
-from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
-from winback_study.models.second_lifetime import clean_term
+from winback_study.errors import DataError, ReturnModelError, SecondLifetimeError, SecondProfitError
+from winback_study.models import selection as selection_module
+from winback_study.models.return_probability import (
+    DEFAULT_RETURN_FORMULA,
+    ReturnModel,
+    fit_return_model,
+)
+from winback_study.models.second_lifetime import clean_term, fit_second_lifetime
 from winback_study.models.second_profit import fit_second_profit
 from winback_study.models.selection import (
     CONTROL_COLUMN,
+    DEFAULT_SELECTION,
     fit_selection,
     inverse_mills_ratio,
     selection_bias_table,
@@ -21,8 +32,9 @@ from winback_study.models.selection import (
 
 
 @pytest.fixture(scope="module")
-def df53() -> pd.DataFrame:
-    return simulate_study(53_000, seed=20150701, include_latent=True)
+def df53(population) -> pd.DataFrame:
+    """The session's study-sized population (tests/conftest.py)."""
+    return population
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +53,12 @@ def test_inverse_mills_ratio_values_and_stability() -> None:
 
 def test_probit_is_statsmodels_and_recovers_return_equation(df53, sel) -> None:
     direct = smf.probit(DEFAULT_RETURN_FORMULA, df53).fit(disp=0)
-    np.testing.assert_allclose(sel.probit.params, direct.params, rtol=1e-8)
+    np.testing.assert_allclose(sel.results.params, direct.params, rtol=1e-8)
+    assert isinstance(sel, ReturnModel) and sel.link == "probit"
+    pd.testing.assert_frame_equal(sel.summary, fit_return_model(df53, link="probit").summary)
     est = sel.summary.rename(index=clean_term)
     truth = true_return_coefficients()
-    z = (est["coef"].reindex(truth.index) - truth) / est["se"].reindex(truth.index)
+    z = (est["coef"].reindex(truth.index) - truth) / est["std_err"].reindex(truth.index)
     assert z.notna().all()
     assert (z.abs() < 3.5).all(), z
 
@@ -70,28 +84,35 @@ def test_generalized_residual_sums_to_zero(df53, sel) -> None:
 def test_probability_and_index_agree(df53, sel) -> None:
     part = df53.head(100)
     np.testing.assert_allclose(sel.probability(part), stats.norm.cdf(sel.index(part)))
-    np.testing.assert_allclose(sel.probability(part), sel.probit.predict(part))
-    assert "SelectionModel(probit on 53,000 customers" in repr(sel)
+    np.testing.assert_allclose(sel.probability(part), sel.results.predict(part))
+    np.testing.assert_allclose(sel.probability(part), sel.predict(part))
+    assert "ReturnModel(link='probit', nobs=53000" in repr(sel)
 
 
 def test_errors_are_plain(df53) -> None:
-    with pytest.raises(ValueError, match="'referrals'"):
+    with pytest.raises(DataError, match="'referrals'"):
         fit_selection(df53.drop(columns="referrals"))
-    with pytest.raises(ValueError, match="both returners and non-returners"):
+    with pytest.raises(ReturnModelError, match="both returners and non-returners"):
         fit_selection(df53.assign(reacquired=1))
-    with pytest.raises(ValueError, match="outcome"):
-        fit_selection(df53, "referrals + complaints")
     sel = fit_selection(df53.head(5000))
-    with pytest.raises(ValueError, match="months_since_defection"):
+    with pytest.raises(DataError, match="months_since_defection") as info:
         sel.inverse_mills(df53.drop(columns="months_since_defection"))
+    assert info.value.column == "months_since_defection"
+
+
+def test_formula_outcome_may_be_left_out(df53) -> None:
+    part = df53.head(5000)
+    full = fit_selection(part, "reacquired ~ referrals + complaints")
+    for formula in ("referrals + complaints", "~ referrals + complaints"):
+        pd.testing.assert_frame_equal(fit_selection(part, formula).summary, full.summary)
 
 
 def test_selection_bias_table() -> None:
     truth = pd.Series({"a": 1.0, "b": 0.0})
-    naive = pd.DataFrame({"coef": [1.5, 0.1], "coef_lower_95": [1.4, -0.1],
-                          "coef_upper_95": [1.6, 0.3]}, index=["a", "b"])
-    corrected = pd.DataFrame({"coef": [1.05, 0.2], "coef_lower_95": [0.9, 0.15],
-                              "coef_upper_95": [1.2, 0.25]}, index=["a", "b"])
+    naive = pd.DataFrame({"coef": [1.5, 0.1], "ci_low": [1.4, -0.1],
+                          "ci_high": [1.6, 0.3]}, index=["a", "b"])
+    corrected = pd.DataFrame({"coef": [1.05, 0.2], "ci_low": [0.9, 0.15],
+                              "ci_high": [1.2, 0.25]}, index=["a", "b"])
     t = selection_bias_table(truth, naive, corrected)
     assert t.loc["a", "naive_bias"] == pytest.approx(0.5)
     assert t.loc["a", "corrected_covers"] and not t.loc["a", "naive_covers"]
@@ -120,10 +141,81 @@ def test_two_step_covariance_matches_bootstrap() -> None:
     draws = []
     for _ in range(150):
         i = rng.integers(0, len(d), len(d))
-        gamma = Probit(y1[i], x1[i]).fit(disp=0, start_params=fit.selection.probit.params).params
+        gamma = Probit(y1[i], x1[i]).fit(disp=0, start_params=fit.selection.results.params).params
         j = i[sel_rows[i]]
         w = np.column_stack([x2[j], inverse_mills_ratio(x1[j] @ gamma)])
         draws.append(np.linalg.lstsq(w, y2[j], rcond=None)[0])
     boot = np.std(np.array(draws), axis=0, ddof=1)
-    ratio = fit.summary["se"].to_numpy() / boot
+    ratio = fit.summary["std_err"].to_numpy() / boot
     assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
+
+
+# ----------------------------------------------------------------- selection= of the fitters
+@pytest.fixture(scope="module")
+def small() -> pd.DataFrame:
+    return simulate_study(8_000, seed=5)
+
+
+def test_one_default_for_every_second_stage_fitter() -> None:
+    assert DEFAULT_SELECTION is True
+    for fitter in (fit_second_lifetime, fit_second_profit):
+        assert inspect.signature(fitter).parameters["selection"].default is DEFAULT_SELECTION
+    assert inspect.signature(fit_second_profit).parameters["selection"].default is \
+        selection_module.DEFAULT_SELECTION
+
+
+def test_a_fitted_probit_is_the_same_as_selection_true(small) -> None:
+    probit = fit_selection(small)
+    for fitter in (lambda **kw: fit_second_lifetime(small, model="weibull", **kw),
+                   lambda **kw: fit_second_profit(small, **kw)):
+        default, given = fitter(), fitter(selection=probit)
+        assert given.selection is probit and default.corrected
+        pd.testing.assert_frame_equal(default.summary, given.summary)
+    naive = fit_second_profit(small, selection=None)
+    assert not naive.corrected and naive.selection is None
+    pd.testing.assert_frame_equal(naive.summary, fit_second_profit(small, selection=False).summary)
+
+
+def test_a_probit_fitted_on_a_subset_still_gives_the_two_step_covariance(small) -> None:
+    """The probit's own sample is the population of the sandwich (it must hold the returners)."""
+    probit = fit_selection(small)
+    shuffled = small.sample(frac=1.0, random_state=0)
+    a = fit_second_profit(shuffled, selection=probit)
+    b = fit_second_profit(small, selection=probit)
+    pd.testing.assert_frame_equal(a.summary.sort_index(), b.summary.sort_index(),
+                                  check_exact=False, rtol=1e-9)
+    part = fit_selection(small.iloc[:4_000])
+    with pytest.raises(SecondProfitError, match="not in the sample"):
+        fit_second_profit(small, selection=part)
+
+
+def test_the_first_step_must_be_a_probit(small) -> None:
+    logit = fit_return_model(small, link="logit")
+    with pytest.raises(SecondLifetimeError, match="probit"):
+        fit_second_lifetime(small, model="weibull", selection=logit)
+    with pytest.raises(SecondProfitError, match="probit"):
+        fit_second_profit(small, selection=logit)
+    with pytest.raises(TypeError, match="selection must be"):
+        fit_second_profit(small, selection="yes")
+
+
+def test_deprecated_keywords_still_work_for_one_release(small) -> None:
+    with pytest.warns(DeprecationWarning, match="correct_selection"):
+        old = fit_second_profit(small, correct_selection=False)
+    pd.testing.assert_frame_equal(old.summary, fit_second_profit(small, selection=None).summary)
+    formula = "reacquired ~ referrals + complaints + offer_received + months_since_defection"
+    with pytest.warns(DeprecationWarning, match="selection_formula"):
+        old = fit_second_profit(small, selection_formula=formula)
+    new = fit_second_profit(small, selection=fit_selection(small, formula))
+    pd.testing.assert_frame_equal(old.summary, new.summary)
+    # the old positional model name keeps its old (naive) default
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = fit_second_lifetime(small, "weibull")
+        old_corrected = fit_second_lifetime(small, "weibull", correct_selection=True)
+    assert {w.category for w in caught} == {DeprecationWarning} and len(caught) == 3
+    assert not old.corrected and old_corrected.corrected
+    pd.testing.assert_frame_equal(
+        old.summary, fit_second_lifetime(small, model="weibull", selection=None).summary)
+    pd.testing.assert_frame_equal(old_corrected.summary,
+                                  fit_second_lifetime(small, model="weibull").summary)

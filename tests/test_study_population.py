@@ -13,9 +13,10 @@ from winback_study import (
     study_params,
     true_return_coefficients,
 )
-from winback_study.analysis.customer_value import lifetime_value
+from winback_study.core.value import lifetime_value
 from winback_study.data.published import OFFER_EXHIBIT, get
-from winback_study.design import KUMAR_2015
+from winback_study.design import KUMAR_2015, StudyDesign
+from winback_study.errors import DesignError
 
 
 def frame_hash(df: pd.DataFrame) -> int:
@@ -31,14 +32,14 @@ REQUIRED = [
 ]
 
 
-def test_columns_and_design():
-    df = simulate_study(53_000, seed=1)
+def test_columns_and_design(population):
+    df = population
     assert set(REQUIRED) <= set(df.columns)
     assert len(df) == 53_000 and df["customer_id"].is_unique
     counts = df["offer"].value_counts()
-    assert all(counts[a] == 10_000 for a in ("discount", "upgrade", "bundled", "tailored"))
-    assert counts["none"] == 13_000
-    assert "latent_loyalty" not in df.columns
+    assert all(counts[a] == 10_000 for a in KUMAR_2015.treatment_arms)
+    assert counts[KUMAR_2015.control] == 13_000
+    assert "latent_loyalty" not in simulate_study(100, seed=1).columns
 
 
 def test_tailored_arm_gives_each_reason_its_offer():
@@ -220,3 +221,51 @@ def test_p9_upgrade_longest_bundled_shortest(study):
     ).fit()
     offer = fit.params.filter(like="offer_received")
     assert offer.idxmin() == "C(offer_received)[T.bundled]" and offer.min() < 0
+
+
+# --- the simulator takes a design -----------------------------------------------------------
+OWN = StudyDesign(
+    offers={"none": 0.0, "free_month": 30.0, "points": 12.0},
+    rules={"by_reason": {"price": "free_month", "service": "points", "both": "points",
+                         "other": "free_month"}},
+    reasons=("price", "service", "both", "other"),
+    matching={"price": "free_month", "service": "points"},
+    name="three arms",
+)
+OWN_PARAMS = StudyParams().with_(
+    return_offer={"none": 0.0, "free_month": 0.6, "points": 0.3},
+    second_offer={"none": 0.0, "free_month": 0.1, "points": 0.2},
+    second_margin_offer={"none": 0.0, "free_month": -0.02, "points": 0.0},
+)
+
+
+def test_the_study_design_is_the_default_and_changes_nothing():
+    a = simulate_study(5_000, seed=3)
+    b = simulate_study(5_000, seed=3, design=KUMAR_2015)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_design_with_other_arms_and_costs_drives_the_simulation():
+    df = simulate_study(6_000, seed=4, params=OWN_PARAMS, n_per_arm=1_000, design=OWN)
+    assert list(df["offer"].cat.categories) == ["none", "free_month", "points", "by_reason"]
+    assert df["offer"].value_counts().loc[["free_month", "points", "by_reason"]].eq(1_000).all()
+    rule = df[df["offer"] == "by_reason"]
+    expected = rule["defection_reason"].astype(str).map(OWN.rules["by_reason"])
+    assert (rule["offer_received"].astype(str) == expected).all()
+    cost = df["offer_received"].astype(str).map(OWN.costs)
+    assert np.allclose(df["offer_cost"], cost)
+    matched = (df["offer_received"].astype(str)
+               == df["defection_reason"].astype(str).map(OWN.matching)).astype(int)
+    assert (df["offer_matches_reason"] == matched).all()
+    # the offer effects act: free_month (0.6 on the probit scale) beats points (0.3)
+    rate = df.groupby("offer", observed=True)["reacquired"].mean()
+    assert rate["free_month"] > rate["points"] > rate["none"]
+
+
+def test_a_design_whose_offers_have_no_effects_is_refused():
+    with pytest.raises(DesignError, match=r"params.return_offer has no effect for offer\(s\) "
+                                          r"\['free_month', 'points'\]"):
+        simulate_study(1_000, seed=1, design=OWN)
+    with pytest.raises(DesignError, match="needs reasons"):
+        simulate_study(1_000, seed=1, params=OWN_PARAMS,
+                       design=StudyDesign(offers={"none": 0, "free_month": 30, "points": 12}))

@@ -577,3 +577,33 @@ def test_text_ids_are_accepted_and_kept(sim: pd.DataFrame) -> None:
     frame["customer_id"] = "C" + frame["customer_id"].astype(str).str.zfill(6)
     out = validate_study(frame)
     assert out["customer_id"].tolist() == frame["customer_id"].tolist()
+
+
+# --- levels come from the design --------------------------------------------------------------
+def test_offer_levels_come_from_the_design():
+    from winback_study.design import StudyDesign
+
+    df = simulate_study(400, seed=8)
+    own = df.assign(offer=df["offer"].astype(str).replace({"discount": "free_month"}),
+                    offer_received=df["offer_received"].astype(str).replace(
+                        {"discount": "free_month"}))
+    with pytest.raises(StudyDataError, match=r"'free_month'.*pass design=StudyDesign") as info:
+        validate_study(own)
+    assert info.value.column == "offer" and info.value.problem == "unknown_level"
+    design = StudyDesign(
+        offers={"none": 0, "free_month": 30, "upgrade": 105, "bundled": 225},
+        rules={"tailored": {"price": "free_month", "service": "upgrade", "both": "bundled",
+                            "other": "free_month"}},
+        reasons=KUMAR_2015.reasons)
+    out = validate_study(own, design=design)
+    assert list(out["offer"].cat.categories) == list(design.arms)
+    assert list(out["offer_received"].cat.categories) == list(design.received_offers)
+    # a design without reasons accepts any reason, in sorted order
+    free = StudyDesign(offers={"none": 0, "free_month": 30, "upgrade": 1, "bundled": 2,
+                               "tailored": 3})
+    odd = own.assign(defection_reason=own["defection_reason"].astype(str).replace(
+        {"other": "moved away"}), offer_received=own["offer"])
+    out = validate_study(odd, design=free)
+    assert "moved away" in out["defection_reason"].cat.categories
+    with pytest.raises(StudyDataError, match="'moved away'"):
+        validate_study(odd.assign(offer=df["offer"], offer_received=df["offer_received"]))

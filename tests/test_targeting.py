@@ -6,7 +6,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from winback_study import simulate_study, true_return_coefficients
+from winback_study import KUMAR_2015, simulate_study, true_return_coefficients
 from winback_study.analysis.offer_experiment import offer_experiment
 from winback_study.analysis.targeting import (
     budget_policy,
@@ -21,6 +21,7 @@ from winback_study.analysis.targeting import (
     published_arm_points,
     qini_curve,
     rank_customers,
+    received_offers,
     sample_size_per_arm,
     sample_size_table,
     score_offers,
@@ -336,3 +337,19 @@ def test_segment_margin_se_is_seeded_and_matches_the_segments():
         segment_margin_se(df, train, _probit, {"share": best["profit"]}, n_boot=6)
     with pytest.raises(ValueError):
         segment_margin_se(df, train[:10], _probit, best, n_boot=6)
+
+
+def test_scores_carry_their_design(study, model, scores):
+    assert scores.design is KUMAR_2015 and scores.control == "none"
+    assert list(scores.probability.columns) == list(KUMAR_2015.arms)
+    assert scores.single_offers == list(KUMAR_2015.targetable_offers)  # no rule arm
+    part = study.iloc[:300]
+    dear = score_offers(part, model, costs={"upgrade": 99.0})
+    assert dear.design.costs["upgrade"] == 99.0 and (dear.cost["upgrade"] == 99.0).all()
+    got = received_offers(part, "tailored")
+    assert (got == counterfactual(part, "tailored")["offer_received"].astype(str)).all()
+    assert (received_offers(part.drop(columns="defection_reason"), "bundled") == "bundled").all()
+    with pytest.raises(ValueError, match="arm must be one of"):
+        received_offers(part.drop(columns="defection_reason"), "coupon")
+    with pytest.raises(TypeError):
+        counterfactual(part, "upgrade", None, KUMAR_2015)  # design is keyword-only

@@ -69,6 +69,12 @@ def test_mapping_naming_absent_column(user):
     ({"columns": {"customer_id": "a", "reacquired": "b", "colour": "c"}}, "unknown role"),
     ({"columns": {"customer_id": "a", "reacquired": "b"}, "units": {"tenure": "fortnights"}},
      "units.tenure"),
+    ({"columns": {"customer_id": "a", "reacquired": "b"}, "design": {"control": "none"}},
+     r"\[design\] needs offers"),
+    ({"columns": {"customer_id": "a", "reacquired": "b"},
+      "design": {"offers": {"none": 0, "gift": -5}}}, "costs must be finite numbers >= 0"),
+    ({"columns": {"customer_id": "a", "reacquired": "b"},
+      "design": {"offers": {"none": 0, "gift": 5}, "colour": "red"}}, "unknown key"),
 ])
 def test_bad_mappings(bad, msg):
     with pytest.raises(StudyDataError, match=msg):
@@ -184,3 +190,27 @@ def test_the_weibull_model_is_fitted_once_for_both_analyses_that_use_it(sim, mon
     res = analyze(sim.iloc[:8_000])
     assert {"second_lifetime_weibull", "customer_value"} <= set(res.tables)
     assert calls == ["weibull"]
+
+
+# --- a file with its own arms: the mapping's [design] -------------------------------------------
+OWN_ARMS = {"discount": "free_month", "upgrade": "points", "bundled": "points",
+            "tailored": "by_reason"}
+DESIGN = {"control": "none", "offers": {"none": 0, "free_month": 30, "points": 12},
+          "reasons": ["price", "service", "both", "other"],
+          "rules": {"by_reason": {"price": "free_month", "service": "points",
+                                  "both": "points", "other": "free_month"}},
+          "matching": {"price": "free_month", "service": "points"}}
+
+
+def test_a_file_with_its_own_arms_needs_its_design_and_gets_it(user):
+    own = user.assign(offer=user["offer"].replace(OWN_ARMS),
+                      why_left=user["why_left"].replace({"Too expensive": "price"}))
+    cols = {k: v for k, v in MAPPING["columns"].items()}
+    with pytest.raises(StudyDataError, match=r"column 'offer'.*'free_month'.*\[design\]"):
+        prepare_user_data(own, {"columns": cols, "units": {"tenure": "days"}})
+    df = prepare_user_data(own, {"columns": cols, "units": {"tenure": "days"}, "design": DESIGN})
+    assert list(df["offer"].cat.categories) == ["none", "free_month", "points", "by_reason"]
+    rule = df["offer"] == "by_reason"
+    expected = df.loc[rule, "defection_reason"].astype(str).map(DESIGN["rules"]["by_reason"])
+    assert (df.loc[rule, "offer_received"].astype(str) == expected).all()
+    assert set(df["offer_received"].astype(str)) == {"none", "free_month", "points"}

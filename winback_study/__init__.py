@@ -26,15 +26,12 @@ from winback_study.analysis.customer_value import (
 )
 from winback_study.analysis.offer_experiment import (
     OfferExperimentResult,
-    SensitivityResult,
-    arm_summary,
     break_even_cost,
-    incremental_roi,
     offer_experiment,
     replicated_exhibit,
-    roi_sensitivity,
-    tailored_cost_mix,
 )
+from winback_study.analysis.roi import arm_summary, incremental_roi, tailored_cost_mix
+from winback_study.analysis.sensitivity import SensitivityResult, roi_sensitivity
 from winback_study.analysis.targeting import (
     budget_frontier,
     budget_policy,

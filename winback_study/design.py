@@ -60,7 +60,7 @@ def _rows(mask: np.ndarray, index: pd.Index, k: int = 10) -> str:
     return shown + (f" ... ({len(pos):,} rows)" if len(pos) > k else f" ({len(pos):,} rows)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StudyDesign:
     """A win-back experiment's arms, their costs and the rule that assigns them.
 
@@ -134,6 +134,17 @@ class StudyDesign:
         object.__setattr__(self, "rules", _frozen({a: _frozen(r) for a, r in rules.items()}))
         object.__setattr__(self, "reasons", reasons)
         object.__setattr__(self, "matching", _frozen(matching))
+
+    def _key(self) -> tuple:
+        return (tuple(self.offers.items()), self.control,
+                tuple((a, tuple(r.items())) for a, r in self.rules.items()), self.reasons,
+                tuple(self.matching.items()), self.name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StudyDesign) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     # ------------------------------------------------------------------ vocabulary
     @property
@@ -363,7 +374,10 @@ def design_from_data(df: pd.DataFrame, *, control: str | None = None,
         control = "none"
     given = dict(costs or {})
     if COST_COLUMN in df.columns:
-        observed = df.groupby(df[col].astype(object))[COST_COLUMN].mean()
+        # the cost is paid by those who accept: average it over the returners when known
+        paid = df[df["reacquired"] == 1] if "reacquired" in df.columns else df
+        paid = paid if len(paid) else df
+        observed = paid.groupby(paid[col].astype(object))[COST_COLUMN].mean()
         for arm in arms:
             if arm not in given and arm in observed.index and np.isfinite(observed[arm]):
                 given[arm] = float(observed[arm])

@@ -11,7 +11,7 @@ Definition used everywhere in the package (code, data dictionary, reports):
 * the first-lifetime CLV uses the first-lifetime margin and tenure; the second-lifetime value
   (SLV, Stauss & Friege 1999) uses the second-lifetime margin and tenure and is discounted
   to the month of reacquisition. Offer costs are *not* netted out of SLV: they enter ROI
-  as costs (see :mod:`winback_study.analysis.offer_experiment`).
+  as costs (see :mod:`winback_study.analysis.roi`).
 
 Expected values from a survival curve
 -------------------------------------
@@ -35,7 +35,9 @@ The value of a win-back attempt on a customer with offer ``o`` (:func:`win_back_
 
 (the offer cost is paid only by those who accept, as in the HBR exhibit). Its incremental
 version subtracts what the customer would bring with no offer,
-``P(return | none) * E[SLV | customer, none, returned]``.
+``P(return | none) * E[SLV | customer, none, returned]``. The offers, their costs and the
+no-offer arm come from the study design (``design=``, default
+:func:`~winback_study.design.resolve_design` of the data).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from winback_study.core.value import (
     expected_lifetime_value,
     lifetime_value,
 )
-from winback_study.design import KUMAR_2015, StudyDesign
+from winback_study.design import COST_COLUMN, StudyDesign, resolve_design
 
 __all__ = [
     "expected_slv",
@@ -123,7 +125,8 @@ def expected_slv(
     return pd.DataFrame(out, index=df.index, columns=pd.Index(rates, name="annual_rate"))
 
 
-def with_offer(df: pd.DataFrame, offer: str, design: StudyDesign = KUMAR_2015) -> pd.DataFrame:
+def with_offer(df: pd.DataFrame, offer: str, *,
+               design: StudyDesign | None = None) -> pd.DataFrame:
     """The same customers as if they had been assigned arm ``offer`` (a counterfactual).
 
     The package's one counterfactual, :meth:`StudyDesign.assign`: sets ``offer``,
@@ -136,15 +139,23 @@ def with_offer(df: pd.DataFrame, offer: str, design: StudyDesign = KUMAR_2015) -
         Study table (a rule arm needs ``defection_reason``).
     offer : str
         The arm to assign, one of ``design.arms``.
-    design : StudyDesign
-        Arms, costs and rules (default :data:`~winback_study.design.KUMAR_2015`).
+    design : StudyDesign, optional
+        Arms, costs and rules; default :func:`~winback_study.design.resolve_design` of
+        ``df`` (:data:`~winback_study.design.KUMAR_2015` for the study's arms).
 
     Returns
     -------
     pandas.DataFrame
         A modified copy.
+
+    Examples
+    --------
+    >>> import winback_study as wb
+    >>> df = wb.simulate_study(1_000, seed=1)
+    >>> sorted(wb.with_offer(df, "tailored")["offer_received"].astype(str).unique())
+    ['bundled', 'discount', 'upgrade']
     """
-    return design.assign(df, offer)
+    return resolve_design(df, design).assign(df, offer)
 
 
 def win_back_value(
@@ -195,11 +206,13 @@ def win_back_values(
     df: pd.DataFrame,
     lifetime: Any,
     profit: Any,
-    offers: Sequence[str] = ("none", "discount", "upgrade", "bundled", "tailored"),
+    offers: Sequence[str] | None = None,
     return_model: Any = None,
     annual_rate: float = ANNUAL_DISCOUNT_RATE,
     contact_cost: float = 0.0,
     horizon_months: int = DEFAULT_HORIZON_MONTHS,
+    *,
+    design: StudyDesign | None = None,
 ) -> pd.DataFrame:
     """Expected value of a win-back attempt for every customer under every offer.
 
@@ -210,45 +223,51 @@ def win_back_values(
     lifetime, profit : fitted second-lifetime models
         Selection-corrected, so that their predictions are "given that she returns" under
         each counterfactual offer (:func:`expected_slv`).
-    offers : sequence of str
-        Arms to evaluate (``none`` is needed for the incremental value).
-    return_model : SelectionModel, optional
+    offers : sequence of str, optional
+        Arms to evaluate; default every arm of the design (the control is needed for the
+        incremental value).
+    return_model : ReturnModel, optional
         Return probit giving ``P(return | customer, offer)``; default the probit inside
         ``lifetime`` (``lifetime.selection``).
     annual_rate : float
         Annual discount rate.
     contact_cost : float
-        Cost per attempt (USD), charged to every offer except ``none``.
+        Cost per attempt (USD), charged to every arm except the control.
     horizon_months : int
         Months summed for SLV.
+    design : StudyDesign, optional
+        Arms, costs and the control; default :func:`~winback_study.design.resolve_design`
+        of ``df``.
 
     Returns
     -------
     pandas.DataFrame
         Long table indexed by (customer index, offer): ``p_return``, ``expected_slv``,
-        ``cost_if_accepted``, ``value`` and, when ``none`` is among the offers,
+        ``cost_if_accepted``, ``value`` and, when the control is among the offers,
         ``incremental_value`` (value minus the no-offer value).
     """
     model = return_model if return_model is not None else getattr(lifetime, "selection", None)
     if model is None:
         raise ValueError(
-            "no return model: fit the lifetime model with correct_selection=True or pass "
-            "return_model (a SelectionModel)"
+            "no return model: fit the lifetime model with selection=True (the default) or pass "
+            "return_model (a probit ReturnModel, fit_selection(df))"
         )
+    d = resolve_design(df, design)
+    offers = d.arms if offers is None else tuple(offers)
     frames = []
     for offer in offers:
-        cf = with_offer(df, offer)
+        cf = d.assign(df, offer)
         p = model.probability(cf).to_numpy()
         slv = expected_slv(cf, lifetime, profit, annual_rate, horizon_months).to_numpy()
-        cost = cf["offer_cost"].to_numpy(dtype=float)
-        value = win_back_value(p, slv, cost, contact_cost if offer != "none" else 0.0)
+        cost = cf[COST_COLUMN].to_numpy(dtype=float)
+        value = win_back_value(p, slv, cost, contact_cost if offer != d.control else 0.0)
         frames.append(pd.DataFrame(
             {"offer": offer, "p_return": p, "expected_slv": slv, "cost_if_accepted": cost,
              "value": value}, index=df.index))
     out = pd.concat(frames)
     out = out.set_index("offer", append=True)
-    if "none" in offers:
-        base = out.xs("none", level="offer")["value"]
+    if d.control in offers:
+        base = out.xs(d.control, level="offer")["value"]
         out["incremental_value"] = out["value"] - base.reindex(
             out.index.get_level_values(0)).to_numpy()
     return out

@@ -1,25 +1,16 @@
-"""The four-offer win-back experiment: response rate against return on investment.
+"""The win-back offer experiment: response rate against return on investment, arm by arm.
 
-How value and cost enter ROI (the package's reconciliation of the HBR exhibit with the
-$1,410 average second-lifetime value; STUDY.md explains the tension):
+:func:`offer_experiment` analyses a randomised win-back experiment: per-arm response rates
+with Wilson intervals, costs, values, net profit and incremental ROI (the package's one
+definition, :mod:`winback_study.analysis.roi`) with a bootstrap interval; an overall
+chi-square test and pairwise comparisons (response rate and ROI) with a Holm correction;
+the exhibit replicated beside the published one (:func:`replicated_exhibit`); and the
+cost at which one arm's ROI falls to another's (:func:`break_even_cost`). How ROI and the
+ranking of the arms move with the assumptions is :mod:`winback_study.analysis.sensitivity`.
 
-* **cost** is paid only by customers who accept an offer: the offer's cost
-  (discount $120, upgrade $105, bundled $225; tailored by reason) for each reacquired
-  customer of the arm;
-* **value** counts only *incremental* reacquisitions: some lapsed customers come back with
-  no offer at all, at the rate ``b`` observed in the no-offer group. An arm with response
-  rate ``r`` over ``n`` customers gains ``(r - b) * n`` customers it would otherwise not
-  have had, each worth the arm's mean second-lifetime value (SLV);
-* ``ROI = ((r - b) * n * SLV - r * n * cost) / (r * n * cost)``, i.e. per reacquired
-  customer ``((1 - b / r) * SLV - cost) / cost``.
-
-On top of that definition the module gives the full experiment analysis
-(:func:`offer_experiment`): per-arm response rates with Wilson intervals, costs, values,
-net profit and ROI with a bootstrap interval; an overall chi-square test and pairwise
-comparisons (response rate and ROI) with a Holm correction; the exhibit replicated beside
-the published one (:func:`replicated_exhibit`); and how ROI and the ranking of the arms
-move with the offer cost, the value horizon and the discount rate
-(:func:`roi_sensitivity`).
+Arms, the control arm and costs come from the design (``design=``, by default
+:func:`~winback_study.analysis.roi.experiment_design` of the data): the study's four
+offers and its no-offer group for the study's data, a user's own arms otherwise.
 
 The bootstrap resamples customers within each arm, independently across arms (the arms
 were randomised separately), and is exact and vectorised: in a resample of ``n``
@@ -27,20 +18,20 @@ customers of an arm the number who came back is ``Binomial(n, k / n)`` and, give
 number, they are drawn uniformly with replacement from the arm's ``k`` returners. Only
 the returners' values and costs are drawn, summed per replicate with ``numpy.bincount``.
 
-The module is callable: ``winback_study.analysis.offer_experiment(df, ...)`` is
-:func:`offer_experiment`, and ``winback_study.analysis.offer_experiment.OFFER_ARMS`` still names the
-module's constant.
+Examples
+--------
+>>> import winback_study as wb
+>>> res = wb.offer_experiment(wb.simulate_study(6_000, seed=1, n_per_arm=800), n_boot=50)
+>>> res.ranking("roi")[0] in wb.KUMAR_2015.treatment_arms
+True
 """
 
 from __future__ import annotations
 
 import itertools
-import sys
-import types
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,271 +43,37 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
-from winback_study.analysis.customer_value import ANNUAL_DISCOUNT_RATE, lifetime_value
+from winback_study.analysis.roi import (
+    CostSpec,
+    ValueSpec,
+    arm_summary,
+    arms_present,
+    baseline_mask,
+    customer_costs,
+    customer_values,
+    experiment_design,
+    incremental_roi,
+    offer_cost_table,
+)
 from winback_study.core.rng import SeedLike, independent_rng
 from winback_study.data.published import PUBLISHED
-from winback_study.design import KUMAR_2015
+from winback_study.design import ARM_COLUMN, COST_COLUMN, KUMAR_2015, RECEIVED_COLUMN, StudyDesign
 
 __all__ = [
-    "OFFER_ARMS",
-    "incremental_roi",
-    "arm_summary",
-    "offer_cost_table",
-    "customer_costs",
-    "tailored_cost_mix",
-    "customer_values",
     "bootstrap_roi",
-    "independent_rng",
     "holm",
     "OfferExperimentResult",
     "offer_experiment",
     "replicated_exhibit",
     "break_even_cost",
-    "horizon_value",
-    "SensitivityResult",
-    "roi_sensitivity",
+    # importable from here for reporting/ and notebook 02 (their home: roi, design)
+    "OFFER_ARMS",
+    "arm_summary",
 ]
 
-#: The study's four randomised arms, in the order of the HBR exhibit.
+#: The study's four randomised arms, in the order of the HBR exhibit. Kept for callers
+#: outside the analysis layer; analyses read a design's ``treatment_arms``.
 OFFER_ARMS: tuple[str, ...] = KUMAR_2015.treatment_arms
-
-#: What a user may pass as ``value``: a column name, one number for every customer, or a
-#: function of the frame returning one value per row.
-ValueSpec = str | float | int | Callable[[pd.DataFrame], "np.ndarray | pd.Series"]
-#: What a user may pass as ``costs``: ``None`` (the HBR exhibit), a mapping from offer
-#: received to USD (merged over the exhibit's), or a column name of per-customer costs.
-CostSpec = Mapping[str, float] | str | None
-
-
-def incremental_roi(
-    response_rate: float | np.ndarray,
-    baseline_rate: float | np.ndarray,
-    value_per_customer: float | np.ndarray,
-    cost_per_reacquired: float | np.ndarray,
-) -> float | np.ndarray:
-    """ROI of a win-back offer counting only incremental reacquisitions.
-
-    Parameters
-    ----------
-    response_rate : float
-        Share of offered customers who came back, ``r``.
-    baseline_rate : float
-        Share who come back with no offer, ``b``.
-    value_per_customer : float
-        Value of a reacquired customer (mean SLV), USD.
-    cost_per_reacquired : float
-        Offer cost paid per reacquired customer, USD.
-
-    Returns
-    -------
-    float
-        ``((r - b) * value - r * cost) / (r * cost)``, as a fraction (6.68 = 668%).
-        ``nan`` (with the array semantics of numpy) when the cost or response is zero.
-    """
-    r = np.asarray(response_rate, dtype=float)
-    cost = np.asarray(cost_per_reacquired, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = ((r - baseline_rate) * value_per_customer - r * cost) / (r * cost)
-    undefined = np.broadcast_to((r * cost) == 0, np.shape(out))
-    if undefined.any():
-        warnings.warn(
-            "ROI is undefined where the offer cost or the response rate is zero (division by "
-            "zero); it is reported as NaN there. Compare net profit instead.",
-            RuntimeWarning, stacklevel=2,
-        )
-        out = np.where(undefined, np.nan, out)
-    return out if np.ndim(out) else float(out)
-
-
-def arm_summary(
-    df: pd.DataFrame,
-    value_col: str = "slv",
-    arm_col: str = "offer",
-    baseline_arm: str = "none",
-) -> pd.DataFrame:
-    """Response rate, cost, value and incremental ROI per offer arm.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        One row per lapsed customer with columns ``arm_col``, ``reacquired`` (0/1),
-        ``offer_cost`` (USD, paid if the customer accepts) and ``value_col``.
-    value_col : str
-        Column holding each reacquired customer's value (default: true SLV).
-    arm_col : str
-        Column naming the arm.
-    baseline_arm : str
-        The no-offer arm whose return rate is the baseline ``b``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per arm: ``offered``, ``reacquired``, ``response_rate``,
-        ``cost_per_reacquired``, ``value_per_reacquired``, ``baseline_rate``, ``roi``.
-    """
-    base = df.loc[df[arm_col] == baseline_arm, "reacquired"]
-    if base.empty:
-        raise ValueError(
-            f"no customers in the baseline arm {baseline_arm!r} of column {arm_col!r}: "
-            "incremental ROI needs a no-offer group"
-        )
-    b = float(base.mean())
-    arms = df[df[arm_col].isin(OFFER_ARMS)]
-    back = arms[arms["reacquired"] == 1]
-    table = pd.DataFrame(
-        {
-            "offered": arms.groupby(arm_col, observed=True).size(),
-            "reacquired": back.groupby(arm_col, observed=True).size(),
-            "cost_per_reacquired": back.groupby(arm_col, observed=True)["offer_cost"].mean(),
-            "value_per_reacquired": back.groupby(arm_col, observed=True)[value_col].mean(),
-        }
-    ).reindex([a for a in OFFER_ARMS if a in set(arms[arm_col])])
-    table.index.name = "offer"
-    table["response_rate"] = table["reacquired"] / table["offered"]
-    table["baseline_rate"] = b
-    table["roi"] = incremental_roi(
-        table["response_rate"].to_numpy(),
-        b,
-        table["value_per_reacquired"].to_numpy(),
-        table["cost_per_reacquired"].to_numpy(),
-    )
-    return table[
-        ["offered", "reacquired", "response_rate", "cost_per_reacquired",
-         "value_per_reacquired", "baseline_rate", "roi"]
-    ]
-
-
-# --------------------------------------------------------------------------------------
-# inputs: costs and values per customer
-# --------------------------------------------------------------------------------------
-def offer_cost_table(costs: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Cost of each concrete offer, USD per accepting customer.
-
-    Parameters
-    ----------
-    costs : mapping, optional
-        Offer received -> cost; merged over the HBR exhibit's costs
-        (:data:`winback_study.data.simulate.OFFER_COSTS`), so ``{"upgrade": 150}``
-        changes only the upgrade. ``none`` always costs 0 unless given.
-
-    Returns
-    -------
-    dict
-        Offer -> cost in USD.
-    """
-    table = KUMAR_2015.costs
-    if costs is not None:
-        bad = {k: v for k, v in costs.items() if not np.isfinite(v) or v < 0}
-        if bad:
-            raise ValueError(f"offer costs must be finite and non-negative, got {bad}")
-        table.update({str(k): float(v) for k, v in costs.items()})
-    return table
-
-
-def customer_costs(df: pd.DataFrame, costs: CostSpec = None, arm_col: str = "offer") -> np.ndarray:
-    """What each customer's offer costs the firm if the customer accepts, USD.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table.
-    costs : mapping, str or None
-        ``None``: the HBR exhibit's costs by ``offer_received`` (so the tailored arm costs
-        what each reason's offer costs); if the frame has no ``offer_received`` but has
-        ``offer_cost``, that column. A mapping: offer -> USD, merged over the exhibit's,
-        keyed by ``offer_received`` when the frame has it, otherwise by ``arm_col``.
-        A string: a column of per-customer costs.
-
-    Returns
-    -------
-    numpy.ndarray
-        One cost per row.
-    """
-    if isinstance(costs, str):
-        return df[costs].to_numpy(dtype=float)
-    key = "offer_received" if "offer_received" in df else arm_col
-    if costs is None and "offer_received" not in df and "offer_cost" in df:
-        return df["offer_cost"].to_numpy(dtype=float)
-    table = offer_cost_table(costs)
-    labels = df[key].astype(str)
-    unknown = sorted(set(labels.unique()) - set(table))
-    if unknown:
-        raise ValueError(
-            f"no cost for offer(s) {unknown} in column {key!r}; pass costs={{...}} with "
-            f"a cost for each (known: {sorted(table)})"
-        )
-    return labels.map(table).to_numpy(dtype=float)
-
-
-def tailored_cost_mix(df: pd.DataFrame, costs: CostSpec = None, arm: str = "tailored",
-                      arm_col: str = "offer") -> pd.DataFrame:
-    """What the returners of a mixed arm received, and what each offer cost.
-
-    The tailored arm gives each reason its own offer, so its cost per reacquired customer
-    is the offers' costs weighted by who comes back: ``(share * cost).sum()``.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table (``reacquired``, ``offer_received`` and ``arm_col``).
-    costs : mapping, str or None
-        As in :func:`customer_costs`.
-    arm : str
-        The arm whose returners are described.
-    arm_col : str
-        Column of the experiment arm.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per offer received by at least one returner of ``arm``: ``returners``,
-        ``share`` of the arm's returners and ``cost`` (USD per returner).
-    """
-    back = df[(df[arm_col] == arm) & (df["reacquired"] == 1)]
-    if back.empty:
-        raise ValueError(f"nobody in the {arm!r} arm came back")
-    cost = pd.Series(customer_costs(back, costs, arm_col), index=back.index)
-    mix = cost.groupby(back["offer_received"], observed=True).agg(["size", "mean"])
-    return pd.DataFrame({"returners": mix["size"], "share": mix["size"] / len(back),
-                         "cost": mix["mean"]})
-
-
-def customer_values(df: pd.DataFrame, value: ValueSpec = "slv") -> np.ndarray:
-    """Value of each customer if reacquired, USD (NaN allowed for those not reacquired).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table.
-    value : str, float or callable
-        A column name (default ``slv``, the true second-lifetime value of the simulated
-        data), one number for everyone, or ``f(df) -> array`` with one value per row
-        (for example a fitted value model's ``predict``).
-
-    Returns
-    -------
-    numpy.ndarray
-        One value per row.
-    """
-    if isinstance(value, str):
-        if value not in df:
-            raise KeyError(f"value column {value!r} is not in the frame")
-        return df[value].to_numpy(dtype=float)
-    if callable(value):
-        out = np.asarray(value(df), dtype=float)
-        if out.shape != (len(df),):
-            raise ValueError(f"value(df) must return one number per row, got shape {out.shape}")
-        return out
-    return np.full(len(df), float(value))
-
-
-def _arms_in(df: pd.DataFrame, arm_col: str, baseline_arm: str) -> list[str]:
-    present = [str(a) for a in pd.unique(df[arm_col].astype(str))]
-    known = [a for a in OFFER_ARMS if a in present]
-    return known + sorted(a for a in present if a not in known and a != baseline_arm)
-
-
-_rng = independent_rng
 
 
 # --------------------------------------------------------------------------------------
@@ -359,10 +116,11 @@ def bootstrap_roi(
     costs: CostSpec = None,
     value: ValueSpec = "slv",
     *,
-    arm_col: str = "offer",
-    baseline_arm: str = "none",
+    arm_col: str = ARM_COLUMN,
+    baseline_arm: str | None = None,
     n_boot: int = 2000,
     seed: SeedLike = 0,
+    design: StudyDesign | None = None,
 ) -> pd.DataFrame:
     """Bootstrap replicates of each arm's incremental ROI.
 
@@ -375,25 +133,32 @@ def bootstrap_roi(
     df : pandas.DataFrame
         The study table (``arm_col``, ``reacquired`` and what ``costs``/``value`` need).
     costs, value
-        See :func:`customer_costs` and :func:`customer_values`.
-    arm_col, baseline_arm : str
-        Arm column and the no-offer arm.
+        See :func:`~winback_study.analysis.roi.customer_costs` and
+        :func:`~winback_study.analysis.roi.customer_values`.
+    arm_col : str
+        Arm column.
+    baseline_arm : str, optional
+        The no-offer arm; default the design's control.
     n_boot : int
         Number of replicates.
     seed : int or numpy.random.Generator
         Seed (or generator) of the resampling.
+    design : StudyDesign, optional
+        Arms and costs; default :func:`~winback_study.analysis.roi.experiment_design`.
 
     Returns
     -------
     pandas.DataFrame
         ``n_boot`` rows (replicates), one column per arm, ROI as a fraction.
     """
+    d = experiment_design(df, design, arm_col=arm_col, control=baseline_arm, costs=costs)
+    baseline = d.control if baseline_arm is None else baseline_arm
     y = df["reacquired"].to_numpy(dtype=bool)
     arm = df[arm_col].astype(str).to_numpy()
-    c = customer_costs(df, costs, arm_col)
+    c = customer_costs(df, costs, arm_col, design=d)
     v = customer_values(df, value)
-    return _bootstrap_roi(y, arm, c, v, _arms_in(df, arm_col, baseline_arm), baseline_arm,
-                          n_boot, _rng(seed))
+    return _bootstrap_roi(y, arm, c, v, arms_present(d, arm, baseline), baseline, n_boot,
+                          independent_rng(seed))
 
 
 def _bootstrap_roi(y: np.ndarray, arm: np.ndarray, c: np.ndarray, v: np.ndarray,
@@ -401,11 +166,8 @@ def _bootstrap_roi(y: np.ndarray, arm: np.ndarray, c: np.ndarray, v: np.ndarray,
                    rng: np.random.Generator) -> pd.DataFrame:
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
-    base = arm == baseline_arm
+    base = baseline_mask(arm, baseline_arm)
     n0 = int(base.sum())
-    if n0 == 0:
-        raise ValueError(f"no customers in the baseline arm {baseline_arm!r}: "
-                         "incremental ROI needs a no-offer group")
     b = rng.binomial(n0, y[base].mean(), size=n_boot) / n0
     out = {}
     for a in arms:
@@ -458,6 +220,11 @@ def _fmt_pct(x: float, digits: int = 1) -> str:
     return "n/a" if not np.isfinite(x) else f"{100 * x:.{digits}f}%"
 
 
+def _level(alpha: float) -> str:
+    """The confidence level ``1 - alpha`` in percent (``95%``)."""
+    return f"{100 * (1 - alpha):.3g}%"
+
+
 @dataclass(repr=False)
 class OfferExperimentResult:
     """The analysed four-offer experiment (see :func:`offer_experiment`).
@@ -477,13 +244,20 @@ class OfferExperimentResult:
         Overall test that the arms' response rates are equal: ``statistic``, ``dof``,
         ``pvalue``.
     pairwise_response, pairwise_roi : pandas.DataFrame
-        One row per pair of arms: the difference (first minus second), its 95% interval
-        (Newcombe for rates, bootstrap percentile for ROI), the unadjusted p-value, the
-        Holm-adjusted p-value and ``significant`` at ``alpha`` after adjustment.
+        One row per pair of arms: the difference (first minus second), its ``1 - alpha``
+        interval (Newcombe for rates, bootstrap percentile for ROI), the unadjusted
+        p-value, the Holm-adjusted p-value and ``significant`` at ``alpha`` after
+        adjustment.
     roi_replicates : pandas.DataFrame
         The bootstrap replicates of each arm's ROI.
     costs : dict or str
         The costs used (offer -> USD, or the name of a cost column).
+    n_boot : int
+        Bootstrap replicates.
+    alpha : float
+        1 - confidence level of every interval, and the Holm family-wise error rate.
+    design : StudyDesign or None
+        The design the data were analysed with (arms, control, costs).
     """
 
     arms: pd.DataFrame
@@ -498,6 +272,7 @@ class OfferExperimentResult:
     seed: object = None
     value: str = "slv"
     notes: list[str] = field(default_factory=list)
+    design: StudyDesign | None = None
 
     @property
     def baseline_rate(self) -> float:
@@ -505,7 +280,7 @@ class OfferExperimentResult:
         return float(self.baseline["response_rate"])
 
     def exhibit(self) -> pd.DataFrame:
-        """The HBR exhibit replicated: see :func:`replicated_exhibit`."""
+        """The published exhibit replicated: see :func:`replicated_exhibit`."""
         return replicated_exhibit(self)
 
     def ranking(self, by: str = "roi") -> list[str]:
@@ -518,6 +293,7 @@ class OfferExperimentResult:
     def summary(self) -> str:
         """A plain-text report: arms, tests, rankings."""
         a = self.arms
+        ci = f"{_level(self.alpha)} CI"
         lines = [
             f"Win-back offer experiment: {int(a['offered'].sum()):,} customers in "
             f"{len(a)} arm{'s' if len(a) != 1 else ''}; no-offer baseline {int(self.baseline['offered']):,} customers, "
@@ -527,8 +303,8 @@ class OfferExperimentResult:
             f"value: {self.value}; costs: {self.costs}; bootstrap: {self.n_boot} replicates, "
             f"seed {self.seed}",
             "",
-            f"{'arm':<10}{'offered':>9}{'back':>7}{'response [95% CI]':>24}"
-            f"{'cost/back':>11}{'value/back':>12}{'net profit':>13}{'ROI [95% CI]':>24}",
+            f"{'arm':<10}{'offered':>9}{'back':>7}{f'response [{ci}]':>24}"
+            f"{'cost/back':>11}{'value/back':>12}{'net profit':>13}{f'ROI [{ci}]':>24}",
         ]
         for arm, r in a.iterrows():
             lines.append(
@@ -613,11 +389,12 @@ def offer_experiment(
     costs: CostSpec = None,
     value: ValueSpec = "slv",
     *,
-    arm_col: str = "offer",
-    baseline_arm: str = "none",
+    arm_col: str = ARM_COLUMN,
+    baseline_arm: str | None = None,
     n_boot: int = 2000,
     seed: SeedLike = 0,
     alpha: float = 0.05,
+    design: StudyDesign | None = None,
 ) -> OfferExperimentResult:
     """Analyse the win-back offer experiment: one row per arm, tests between arms.
 
@@ -627,23 +404,29 @@ def offer_experiment(
         One row per lapsed customer with ``arm_col``, ``reacquired`` (0/1) and what
         ``costs`` and ``value`` need (by default ``offer_received`` and ``slv``).
     costs : mapping, str or None
-        Offer costs paid by each accepting customer. ``None``: the HBR exhibit
-        (discount $120, upgrade $105, bundled $225; the tailored arm pays the cost of the
+        Offer costs paid by each accepting customer. ``None``: the design's (the study's:
+        discount $120, upgrade $105, bundled $225; the tailored arm pays the cost of the
         offer each reason receives). A mapping ``{"upgrade": 150.0}`` changes some offers
-        (keyed by offer received); a string names a per-customer cost column.
+        (keyed by offer received); a string names a per-customer cost column
+        (:func:`~winback_study.analysis.roi.customer_costs`).
     value : str, float or callable
         Value of a reacquired customer: a column (default true ``slv``), a number, or
         ``f(df) -> array``.
     arm_col : str
         Column naming the arm.
-    baseline_arm : str
-        The no-offer arm (the baseline return rate ``b`` of incremental ROI).
+    baseline_arm : str, optional
+        The no-offer arm (the baseline return rate ``b`` of incremental ROI); default the
+        design's control.
     n_boot : int
         Bootstrap replicates for the ROI intervals and ROI tests.
     seed : int or numpy.random.Generator
         Seed of the bootstrap; the same seed gives the same intervals.
     alpha : float
         1 - confidence level, and the family-wise error rate of the Holm correction.
+    design : StudyDesign, optional
+        Arms, control and costs; default
+        :func:`~winback_study.analysis.roi.experiment_design` of ``df`` (the study's
+        design for the study's arms, else the arms found in the data).
 
     Returns
     -------
@@ -654,17 +437,24 @@ def offer_experiment(
 
     Notes
     -----
-    ROI follows :func:`incremental_roi`: net profit of an arm is
-    ``(r - b) * n * value_per_reacquired - r * n * cost_per_reacquired``.
+    ROI follows :func:`~winback_study.analysis.roi.incremental_roi`: net profit of an arm
+    is ``(r - b) * n * value_per_reacquired - r * n * cost_per_reacquired``.
+
+    Raises
+    ------
+    DesignError
+        ``df`` holds an arm ``design`` does not know, or an offer without a cost.
     """
     if "reacquired" not in df or arm_col not in df:
         raise KeyError(f"the frame needs columns 'reacquired' and {arm_col!r}")
+    d = experiment_design(df, design, arm_col=arm_col, control=baseline_arm, costs=costs)
+    baseline_arm = d.control if baseline_arm is None else baseline_arm
     y = df["reacquired"].to_numpy(dtype=float)
     if not np.isin(y, (0.0, 1.0)).all():
         raise ValueError("'reacquired' must be 0/1 for every customer")
     y = y.astype(bool)
     arm = df[arm_col].astype(str).to_numpy()
-    c = customer_costs(df, costs, arm_col)
+    c = customer_costs(df, costs, arm_col, design=d)
     v = customer_values(df, value)
     missing = y & ~np.isfinite(v)
     if missing.any():
@@ -672,13 +462,10 @@ def offer_experiment(
             f"{int(missing.sum())} reacquired customers have no value; pass value= a "
             "column, number or function that values every reacquired customer"
         )
-    arms = _arms_in(df, arm_col, baseline_arm)
+    arms = arms_present(d, arm, baseline_arm)
     if not arms:
         raise ValueError(f"no offer arms besides {baseline_arm!r} in column {arm_col!r}")
-    base = arm == baseline_arm
-    if not base.any():
-        raise ValueError(f"no customers in the baseline arm {baseline_arm!r} of column "
-                         f"{arm_col!r}: incremental ROI needs a no-offer group")
+    base = baseline_mask(arm, baseline_arm, arm_col)
 
     # per arm sums (a loop over arms, never over customers)
     codes = pd.Categorical(arm, categories=arms).codes
@@ -714,7 +501,7 @@ def offer_experiment(
         },
         index=pd.Index(arms, name="offer"),
     )
-    rng = _rng(seed)
+    rng = independent_rng(seed)
     reps = _bootstrap_roi(y, arm, c, v, arms, baseline_arm, n_boot, rng)
     q = reps.quantile([alpha / 2, 1 - alpha / 2]).T
     table["roi_ci_low"], table["roi_ci_high"] = q.iloc[:, 0].to_numpy(), q.iloc[:, 1].to_numpy()
@@ -745,10 +532,10 @@ def offer_experiment(
     used_costs: dict[str, float] | str
     if isinstance(costs, str):
         used_costs = costs
-    elif costs is None and "offer_received" not in df and "offer_cost" in df:
-        used_costs = "offer_cost"
+    elif costs is None and RECEIVED_COLUMN not in df and COST_COLUMN in df:
+        used_costs = COST_COLUMN
     else:
-        used_costs = offer_cost_table(costs)
+        used_costs = offer_cost_table(costs, design=d)
     return OfferExperimentResult(
         arms=table,
         baseline=baseline,
@@ -763,10 +550,12 @@ def offer_experiment(
         value=value if isinstance(value, str) else ("callable" if callable(value)
                                                     else f"{float(value):g} USD"),
         notes=notes,
+        design=d,
     )
 
 
-def replicated_exhibit(result: OfferExperimentResult | pd.DataFrame) -> pd.DataFrame:
+def replicated_exhibit(result: OfferExperimentResult | pd.DataFrame, *,
+                       design: StudyDesign | None = None) -> pd.DataFrame:
     """The HBR offer exhibit: published success rate and ROI beside the replicated ones.
 
     Published values and tolerances are read from :mod:`winback_study.data.published`
@@ -776,6 +565,9 @@ def replicated_exhibit(result: OfferExperimentResult | pd.DataFrame) -> pd.DataF
     ----------
     result : OfferExperimentResult or pandas.DataFrame
         An analysed experiment, or a study table (analysed with the defaults).
+    design : StudyDesign, optional
+        The design of a study table passed as ``result``. Only arms with a published
+        figure get a row.
 
     Returns
     -------
@@ -786,7 +578,7 @@ def replicated_exhibit(result: OfferExperimentResult | pd.DataFrame) -> pd.DataF
         for ``roi_``.
     """
     if isinstance(result, pd.DataFrame):
-        result = offer_experiment(result)
+        result = offer_experiment(result, design=design)
     a = result.arms
     rows = {}
     for arm in a.index:
@@ -808,9 +600,6 @@ def replicated_exhibit(result: OfferExperimentResult | pd.DataFrame) -> pd.DataF
     return out
 
 
-# --------------------------------------------------------------------------------------
-# sensitivity
-# --------------------------------------------------------------------------------------
 def break_even_cost(result: OfferExperimentResult, arm: str, rival: str) -> float:
     """Cost per reacquired customer at which ``arm``'s ROI falls to ``rival``'s.
 
@@ -835,280 +624,3 @@ def break_even_cost(result: OfferExperimentResult, arm: str, rival: str) -> floa
     return float((a["response_rate"] - b) * a["value_per_reacquired"]
                  / (a["response_rate"] * (1 + r["roi"])))
 
-
-def horizon_value(
-    df: pd.DataFrame,
-    horizon_months: float | None = None,
-    annual_rate: float = ANNUAL_DISCOUNT_RATE,
-    tenure_col: str | None = None,
-    margin_col: str = "second_monthly_margin",
-) -> np.ndarray:
-    """Second-lifetime value with the lifetime capped at ``horizon_months``.
-
-    ``lifetime_value(margin, min(tenure, H), annual_rate)`` from
-    :mod:`winback_study.analysis.customer_value`; with ``H=None`` and the default rate it equals
-    ``slv`` (complete tenure) or ``slv_observed`` (observed tenure).
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table.
-    horizon_months : float, optional
-        Cap on the months of second lifetime that count; ``None`` = no cap.
-    annual_rate : float
-        Annual discount rate.
-    tenure_col : str, optional
-        Second-lifetime months: default the complete ``latent_second_tenure_months``
-        when the frame has it (simulated with ``include_latent=True``), else the observed,
-        right-censored ``second_tenure_months`` (a lower bound).
-    margin_col : str
-        Second-lifetime monthly margin.
-
-    Returns
-    -------
-    numpy.ndarray
-        One value per row (NaN for customers who did not come back).
-    """
-    if tenure_col is None:
-        tenure_col = ("latent_second_tenure_months" if "latent_second_tenure_months" in df
-                      else "second_tenure_months")
-    t = df[tenure_col].to_numpy(dtype=float)
-    if horizon_months is not None:
-        t = np.minimum(t, float(horizon_months))
-    return lifetime_value(df[margin_col].to_numpy(dtype=float), t, annual_rate)
-
-
-def _ranking(values: pd.Series) -> str:
-    return " > ".join(values.sort_values(ascending=False).index)
-
-
-@dataclass(repr=False)
-class SensitivityResult:
-    """ROI and ranking of the arms over a grid of assumptions (see :func:`roi_sensitivity`).
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        Long format, one row per scenario and arm: ``horizon_months`` (``inf`` = no cap),
-        ``annual_rate``, ``cost_multiplier``, ``arm``, ``response_rate``,
-        ``value_per_reacquired``, ``cost_per_reacquired``, ``roi``,
-        ``net_profit_per_offered`` (USD per customer offered), ``roi_rank``,
-        ``profit_rank`` (1 = best).
-    scenarios : pandas.DataFrame
-        One row per scenario: ``roi_ranking``, ``profit_ranking``, ``top_roi``,
-        ``top_profit``, ``roi_lead`` and ``profit_lead`` (top arm minus runner-up), ``roi_ranking_changed``, ``profit_ranking_changed``,
-        ``top_roi_changed``, ``top_profit_changed`` (against the base scenario).
-    base : dict
-        The base scenario (no horizon cap, the package's discount rate, costs as given).
-    scaled_offers : tuple of str
-        The offers whose cost the multiplier scales.
-    """
-
-    table: pd.DataFrame
-    scenarios: pd.DataFrame
-    base: dict
-    scaled_offers: tuple[str, ...]
-
-    @property
-    def base_roi_ranking(self) -> str:
-        """Arms from best to worst ROI in the base scenario."""
-        return str(self.scenarios.loc[tuple(self.base.values()), "roi_ranking"])
-
-    def flips(self, by: str = "roi") -> pd.DataFrame:
-        """Scenarios whose ranking by ``roi`` or ``profit`` differs from the base one."""
-        return self.scenarios[self.scenarios[f"{by}_ranking_changed"]]
-
-    def pivot(self, arm: str, metric: str = "roi", cost_multiplier: float = 1.0) -> pd.DataFrame:
-        """``metric`` of one arm as a horizon x discount-rate grid (for a heatmap)."""
-        t = self.table[(self.table["arm"] == arm)
-                       & np.isclose(self.table["cost_multiplier"], cost_multiplier)]
-        return t.pivot(index="horizon_months", columns="annual_rate", values=metric)
-
-    def one_at_a_time(self) -> pd.DataFrame:
-        """Vary one assumption at a time, the others at their base value.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per (factor, value): ``roi_ranking``, ``profit_ranking``, ``top_roi``,
-            ``top_profit`` and whether each ranking differs from the base scenario.
-        """
-        s = self.scenarios
-        keys = list(self.base)
-        rows = []
-        for factor in keys:
-            others = [k for k in keys if k != factor]
-            mask = np.ones(len(s), dtype=bool)
-            for k in others:
-                mask &= np.isclose(s.index.get_level_values(k), self.base[k])
-            sub = s[mask]
-            for idx, r in sub.iterrows():
-                rows.append({"factor": factor, "value": idx[keys.index(factor)], **r.to_dict()})
-        return pd.DataFrame(rows).set_index(["factor", "value"])
-
-    def summary(self) -> str:
-        """Which assumptions flip the ranking of the arms, in words."""
-        s = self.scenarios
-        base = self.scenarios.loc[tuple(self.base.values())]
-        lines = [
-            f"ROI sensitivity: {len(s)} scenarios (value horizon x discount rate x cost "
-            f"multiplier of {', '.join(self.scaled_offers)})",
-            f"base {self.base}:",
-            f"  ROI ranking    {base['roi_ranking']}",
-            f"  profit ranking {base['profit_ranking']}",
-        ]
-        for by in ("roi", "profit"):
-            label = "ROI" if by == "roi" else "profit"
-            lines.append(
-                f"{label} ranking differs from the base in {int(s[f'{by}_ranking_changed'].sum())}"
-                f" of {len(s)} scenarios; the top arm changes in "
-                f"{int(s[f'top_{by}_changed'].sum())}"
-                + (" (new top: " + ", ".join(
-                    f"{a} {n}x" for a, n in
-                    s.loc[s[f"top_{by}_changed"], f"top_{by}"].value_counts().items()) + ")"
-                   if s[f"top_{by}_changed"].any() else ""))
-        oat = self.one_at_a_time()
-        changed = oat[oat["roi_ranking_changed"] | oat["profit_ranking_changed"]]
-        lines.append("One assumption at a time (others at base):"
-                     + ("" if len(changed) else " no ranking changes"))
-        for (factor, value), r in changed.iterrows():
-            what = []
-            if r["roi_ranking_changed"]:
-                what.append(f"ROI {r['roi_ranking']}")
-            if r["profit_ranking_changed"]:
-                what.append(f"profit {r['profit_ranking']}")
-            lines.append(f"  {factor} = {value:g}: " + "; ".join(what))
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return self.summary()
-
-
-def roi_sensitivity(
-    df: pd.DataFrame,
-    horizons: Sequence[float | None] = (12, 24, 36, 60, None),
-    annual_rates: Sequence[float] = (0.0, 0.05, 0.10, 0.15, 0.20),
-    cost_multipliers: Sequence[float] = (0.5, 1.0, 1.5, 2.0, 3.0),
-    scaled_offers: str | Sequence[str] | None = None,
-    costs: Mapping[str, float] | None = None,
-    *,
-    arm_col: str = "offer",
-    baseline_arm: str = "none",
-    tenure_col: str | None = None,
-) -> SensitivityResult:
-    """How each arm's ROI and the ranking of the arms move with the assumptions.
-
-    Every combination of value horizon, discount rate and offer-cost multiplier is one
-    scenario. Value per reacquired customer is recomputed with :func:`horizon_value`;
-    response rates and the no-offer baseline are the data's and do not change.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table with ``offer_received``, ``second_monthly_margin`` and a second
-        tenure column (see :func:`horizon_value`).
-    horizons : sequence of float or None
-        Months of second lifetime that count; ``None`` = no cap.
-    annual_rates : sequence of float
-        Annual discount rates.
-    cost_multipliers : sequence of float
-        Factors applied to the costs of ``scaled_offers``.
-    scaled_offers : str or sequence of str, optional
-        Which offers' costs the multiplier scales; default all. Scaling every cost by
-        ``k`` divides ``1 + ROI`` of every arm by ``k`` and so never reorders ROI (it can
-        reorder net profit); scale one offer (``"upgrade"``) to find the cost at which it
-        loses its place.
-    costs : mapping, optional
-        Base costs by offer received (merged over the HBR exhibit's).
-    arm_col, baseline_arm : str
-        Arm column and the no-offer arm.
-    tenure_col : str, optional
-        Second-lifetime months (see :func:`horizon_value`).
-
-    Returns
-    -------
-    SensitivityResult
-        ``.table`` (long), ``.scenarios``, ``.flips()``, ``.pivot()``, ``.summary()``.
-    """
-    table = offer_cost_table(costs)
-    received = [o for o in table if o != "none"]
-    if scaled_offers is None:
-        scaled = tuple(received)
-    else:
-        scaled = (scaled_offers,) if isinstance(scaled_offers, str) else tuple(scaled_offers)
-    unknown = set(scaled) - set(table)
-    if unknown:
-        raise ValueError(f"unknown offers to scale: {sorted(unknown)}")
-    arms = _arms_in(df, arm_col, baseline_arm)
-    arm = df[arm_col].astype(str).to_numpy()
-    y = df["reacquired"].to_numpy(dtype=bool)
-    codes = pd.Categorical(arm, categories=arms).codes
-    k = len(arms)
-    inarm = codes >= 0
-    ret = inarm & y
-    offered = np.bincount(codes[inarm], minlength=k).astype(float)
-    back = np.bincount(codes[ret], minlength=k).astype(float)
-    base_mask = arm == baseline_arm
-    if not base_mask.any():
-        raise ValueError(f"no customers in the baseline arm {baseline_arm!r}")
-    b = float(y[base_mask].mean())
-    c = customer_costs(df, table, arm_col)
-    is_scaled = df["offer_received" if "offer_received" in df else arm_col].astype(str).isin(
-        scaled).to_numpy()
-    c_fixed = np.bincount(codes[ret], weights=(c * ~is_scaled)[ret], minlength=k)
-    c_scaled = np.bincount(codes[ret], weights=(c * is_scaled)[ret], minlength=k)
-    r = back / offered
-
-    rows = []
-    for h in horizons:
-        for rate in annual_rates:
-            v = horizon_value(df, h, rate, tenure_col)
-            vbar = np.bincount(codes[ret], weights=v[ret], minlength=k) / back
-            for mult in cost_multipliers:
-                cbar = (c_fixed + mult * c_scaled) / back
-                roi = incremental_roi(r, b, vbar, cbar)
-                profit = (r - b) * vbar - r * cbar
-                for j, a in enumerate(arms):
-                    rows.append((np.inf if h is None else float(h), float(rate), float(mult),
-                                 a, r[j], vbar[j], cbar[j], roi[j], profit[j]))
-    long = pd.DataFrame(rows, columns=["horizon_months", "annual_rate", "cost_multiplier",
-                                       "arm", "response_rate", "value_per_reacquired",
-                                       "cost_per_reacquired", "roi", "net_profit_per_offered"])
-    keys = ["horizon_months", "annual_rate", "cost_multiplier"]
-    g = long.groupby(keys, sort=False)
-    long["roi_rank"] = g["roi"].rank(ascending=False, method="min").astype(int)
-    long["profit_rank"] = g["net_profit_per_offered"].rank(ascending=False,
-                                                           method="min").astype(int)
-    wide_roi = long.pivot_table(index=keys, columns="arm", values="roi", sort=False)[arms]
-    wide_profit = long.pivot_table(index=keys, columns="arm", values="net_profit_per_offered",
-                                   sort=False)[arms]
-    scen = pd.DataFrame(index=wide_roi.index)
-    scen["roi_ranking"] = [_ranking(row) for _, row in wide_roi.iterrows()]
-    scen["profit_ranking"] = [_ranking(row) for _, row in wide_profit.iterrows()]
-    scen["top_roi"] = wide_roi.idxmax(axis=1)
-    scen["top_profit"] = wide_profit.idxmax(axis=1)
-    if k >= 2:
-        for name, wide in (("roi", wide_roi), ("profit", wide_profit)):
-            two = -np.sort(-wide.to_numpy(), axis=1)[:, :2]
-            scen[f"{name}_lead"] = two[:, 0] - two[:, 1]
-    base = {"horizon_months": np.inf, "annual_rate": ANNUAL_DISCOUNT_RATE, "cost_multiplier": 1.0}
-    if tuple(base.values()) not in scen.index:
-        first = scen.index[0]
-        base = dict(zip(keys, first, strict=True))
-    ref = scen.loc[tuple(base.values())]
-    scen["roi_ranking_changed"] = scen["roi_ranking"] != ref["roi_ranking"]
-    scen["profit_ranking_changed"] = scen["profit_ranking"] != ref["profit_ranking"]
-    scen["top_roi_changed"] = scen["top_roi"] != ref["top_roi"]
-    scen["top_profit_changed"] = scen["top_profit"] != ref["top_profit"]
-    return SensitivityResult(table=long, scenarios=scen, base=base, scaled_offers=scaled)
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``winback_study.analysis.offer_experiment(df, ...)`` run the analysis while
-    ``winback_study.analysis.offer_experiment.OFFER_ARMS`` etc. keep naming the module's contents."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> OfferExperimentResult:
-        return offer_experiment(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -90,12 +90,18 @@ def formula_columns(formula: str, columns: Sequence[str] | None = None,
         Columns of the data. Names in the formula that are neither columns nor formula
         functions (``C``, ``np``, ``Treatment`` ...) are reported as missing.
     error : exception class
-        What to raise (the calling model's error class).
+        What to raise for a formula that cannot be read (the calling model's error class).
 
     Returns
     -------
     (str, list of str)
         The outcome and the right-hand-side columns, in order of appearance.
+
+    Raises
+    ------
+    DataError
+        With ``columns``: the data lack columns the formula uses (all named at once;
+        ``.column`` is the first).
     """
     if formula.count("~") != 1:
         raise error(f"a formula needs exactly one '~', got {formula!r}")
@@ -112,11 +118,12 @@ def formula_columns(formula: str, columns: Sequence[str] | None = None,
     have = set(columns)
     missing = [n for n in [outcome, *names] if n not in have and n not in FORMULA_VOCABULARY]
     if missing:
-        raise error(
+        raise DataError(
             f"the data have no column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(repr(m) for m in missing)}, which the formula uses. "
             f"Formula: {formula!r}. Add the column(s) or change the formula; the simulated "
-            "columns are listed in data/README.md."
+            "columns are listed in data/README.md.",
+            column=missing[0], problem="missing_column",
         )
     return outcome, [n for n in names if n in have]
 

@@ -8,9 +8,9 @@ A fitted model is a :class:`FittedResult`:
   ratio scale (odds, hazard, time or margin ratios), ``<ratio>, <ratio>_ci_low,
   <ratio>_ci_high``;
 * ``print_summary()``: the table with a header of fit statistics;
-* ``log_likelihood_``, ``aic_``, ``nobs``, ``confidence_level`` (``1 - alpha``, the
-  ``alpha`` given to the fitter; stored as ``_alpha`` because the sBG model has a parameter
-  named alpha).
+* ``log_likelihood_``, ``aic_`` (counting ``n_params_``), ``nobs``, ``confidence_level``
+  (``1 - alpha``, the ``alpha`` given to the fitter; stored as ``_alpha`` because the sBG
+  model has a parameter named alpha).
 
 Intervals and p-values are Wald (normal) ones, ``coef +/- z_{1 - alpha/2} * std_err``, as
 in lifelines and statsmodels' discrete and robust-covariance models.
@@ -150,8 +150,13 @@ class FittedResult(ABC):
         return self.summary[["ci_low", "ci_high"]]
 
     @property
+    def n_params_(self) -> int:
+        """Estimated parameters ``k`` that :attr:`aic_` counts (ancillary ones included)."""
+        return int(self._n_estimated())
+
+    @property
     def aic_(self) -> float:
-        """Akaike information criterion, ``2k - 2 log L``."""
+        """Akaike information criterion, ``2k - 2 log L`` (``k`` = :attr:`n_params_`)."""
         return float(2 * self._n_estimated() - 2 * self.log_likelihood_)
 
     def print_summary(self, decimals: int = 3) -> None:

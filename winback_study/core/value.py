@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from winback_study.errors import DataError
+
 __all__ = [
     "ANNUAL_DISCOUNT_RATE",
     "DEFAULT_HORIZON_MONTHS",
@@ -45,7 +47,7 @@ def monthly_rate(annual_rate: float = ANNUAL_DISCOUNT_RATE) -> float:
         Annual discount rate, e.g. ``0.10`` for 10%. Must be greater than -1.
     """
     if not annual_rate > -1:
-        raise ValueError(f"annual_rate must be greater than -1, got {annual_rate}")
+        raise DataError(f"annual_rate must be greater than -1, got {annual_rate}")
     return (1.0 + annual_rate) ** (1.0 / 12.0) - 1.0
 
 
@@ -135,9 +137,9 @@ def expected_annuity(survival: ArrayLike | pd.DataFrame, annual_rate: float = AN
     """
     s = np.asarray(survival, dtype=float)
     if s.ndim not in (1, 2) or s.shape[0] == 0:
-        raise ValueError("survival must be a curve S(0..K) (1-D) or one column per customer (2-D)")
+        raise DataError("survival must be a curve S(0..K) (1-D) or one column per customer (2-D)")
     if not np.all(np.isfinite(s)) or np.any(s < -1e-12) or np.any(s > 1 + 1e-12):
-        raise ValueError("survival probabilities must be finite and between 0 and 1")
+        raise DataError("survival probabilities must be finite and between 0 and 1")
     v = _discount_factors(s.shape[0], annual_rate)
     out = v @ s
     return float(out) if np.ndim(out) == 0 else out

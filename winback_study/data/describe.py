@@ -20,6 +20,7 @@ from lifelines.utils import median_survival_times, restricted_mean_survival_time
 from statsmodels.stats.proportion import proportion_confint
 
 from winback_study.core.formula import check_columns
+from winback_study.errors import DataError
 
 #: Observed second-lifetime length (months) and churn indicator in the study table.
 DURATION_COL: str = "second_tenure_months"
@@ -153,7 +154,7 @@ def lifetime_spells(df: pd.DataFrame, population: str = "reacquired") -> pd.Data
         (``churned = 1``); second lifetimes keep their censoring.
     """
     if population not in ("reacquired", "all"):
-        raise ValueError(f"population must be 'reacquired' or 'all', got {population!r}")
+        raise DataError(f"population must be 'reacquired' or 'all', got {population!r}")
     check_columns(df, ["first_tenure_months", "reacquired", DURATION_COL, EVENT_COL],
                   "lifetime_spells")
     segs = [c for c in ("customer_id", "defection_reason", "offer", "offer_received")
@@ -311,7 +312,7 @@ def logrank_by(
     spells = lifetime_spells(df, population)
     s = spells[spells["lifetime"] == lifetime]
     if s[by].nunique() < 2:
-        raise ValueError(f"log-rank across {by!r} needs at least two segments")
+        raise DataError(f"log-rank across {by!r} needs at least two segments")
     overall = multivariate_logrank_test(s["months"], s[by].astype(str), s["churned"])
     pair = pairwise_logrank_test(s["months"], s[by].astype(str), s["churned"]).summary
     rows = [{"a": "all", "b": "all", "test_statistic": float(overall.test_statistic),

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from winback_study.errors import DataError
+
 __all__ = [
     "PublishedFigure",
     "PUBLISHED",
@@ -64,7 +66,7 @@ class PublishedFigure:
         if self.tolerance_kind == "upper_bound" and self.value is not None:
             return replicated <= self.value
         if self.value is None or self.tolerance is None:
-            raise ValueError(f"{self.id} is qualitative; it has no numeric tolerance")
+            raise DataError(f"{self.id} is qualitative; it has no numeric tolerance")
         if self.tolerance_kind == "relative":
             return abs(replicated - self.value) <= self.tolerance * abs(self.value)
         return abs(replicated - self.value) <= self.tolerance
@@ -159,7 +161,7 @@ def get(figure_id: str) -> PublishedFigure:
     try:
         return PUBLISHED[figure_id]
     except KeyError:
-        raise KeyError(
+        raise DataError(
             f"no published figure {figure_id!r}; known ids: {', '.join(PUBLISHED)}"
         ) from None
 

@@ -34,7 +34,7 @@ import io
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,16 @@ import pandera.pandas as pa
 from pandera.config import config_context
 from pandera.errors import SchemaError, SchemaErrors
 
-from winback_study.design import KUMAR_2015
+from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import MAX_ROWS_SHOWN, StudyDataError
 
 #: Plans of the simulated first lifetime.
 PLANS: tuple[str, ...] = ("basic", "standard", "premium")
-REASONS, OFFERS, OFFERS_RECEIVED = KUMAR_2015.reasons, KUMAR_2015.arms, KUMAR_2015.received_offers
 
 __all__ = [
     "COLUMN_SPECS",
+    "PLANS",
+    "column_specs",
     "REQUIRED_COLUMNS",
     "SECOND_LIFETIME_COLUMNS",
     "StudyDataError",
@@ -85,6 +86,8 @@ def _levels(levels: tuple[str, ...]) -> str:
 _COUNT = "a whole number >= 0 (a count)"
 _MONTH = "a whole month number"
 _USD = "a finite number (USD)"
+_OWN_ARMS = (" (the study's arms; for your own, give the mapping a [design] table or pass "
+             "design=StudyDesign(...))")
 
 #: The data dictionary, in the order columns are checked.
 COLUMN_SPECS: dict[str, ColumnSpec] = {
@@ -103,10 +106,13 @@ COLUMN_SPECS: dict[str, ColumnSpec] = {
     "complaints": ColumnSpec("int", _COUNT, minimum=0),
     "complaints_resolved": ColumnSpec("int", _COUNT, minimum=0),
     "defection_month": ColumnSpec("int", _MONTH),
-    "defection_reason": ColumnSpec("category", _levels(REASONS), levels=REASONS),
+    "defection_reason": ColumnSpec("category", _levels(KUMAR_2015.reasons),
+                                   levels=KUMAR_2015.reasons),
     "months_since_defection": ColumnSpec("int", "a whole number of months >= 0", minimum=0),
-    "offer": ColumnSpec("category", _levels(OFFERS), levels=OFFERS),
-    "offer_received": ColumnSpec("category", _levels(OFFERS_RECEIVED), levels=OFFERS_RECEIVED),
+    "offer": ColumnSpec("category", _levels(KUMAR_2015.arms) + _OWN_ARMS,
+                        levels=KUMAR_2015.arms),
+    "offer_received": ColumnSpec("category", _levels(KUMAR_2015.received_offers) + _OWN_ARMS,
+                                 levels=KUMAR_2015.received_offers),
     "offer_matches_reason": ColumnSpec(
         "flag", "0 or 1 (1 = the offer addresses the defection reason)"
     ),
@@ -125,6 +131,25 @@ COLUMN_SPECS: dict[str, ColumnSpec] = {
     "slv": ColumnSpec("float", _USD, second=True),
     "slv_observed": ColumnSpec("float", _USD, second=True),
 }
+
+def column_specs(design: StudyDesign | None = None) -> dict[str, ColumnSpec]:
+    """The data dictionary with the design's levels for ``offer``, ``offer_received`` and
+    ``defection_reason`` (default :data:`~winback_study.design.KUMAR_2015`, the study's).
+
+    A design without reasons accepts any defection reason.
+    """
+    if design is None or design is KUMAR_2015:
+        return COLUMN_SPECS
+    if not isinstance(design, StudyDesign):
+        raise TypeError(f"design must be a StudyDesign, got {type(design).__name__}")
+    levels = {"offer": design.arms, "offer_received": design.received_offers,
+              "defection_reason": design.reasons}
+    out = dict(COLUMN_SPECS)
+    for name, lv in levels.items():
+        out[name] = ColumnSpec("category", _levels(lv) if lv else "a reason for leaving (text)",
+                               levels=lv)
+    return out
+
 
 #: Columns a user's table needs; every other column of :data:`COLUMN_SPECS` is optional.
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -170,6 +195,7 @@ class _Context:
     labels: pd.Index
     row_word: str = "row"
     prefix: str = ""
+    specs: dict[str, ColumnSpec] = field(default_factory=lambda: COLUMN_SPECS)
 
 
 def _py(value: Any) -> Any:
@@ -251,7 +277,7 @@ def _suggest(missing: str, candidates: list[Any]) -> str | None:
 
 
 def _check_columns(df: pd.DataFrame, required: tuple[str, ...], ctx: _Context) -> None:
-    checked = [c for c in df.columns if c in COLUMN_SPECS or c in required]
+    checked = [c for c in df.columns if c in ctx.specs or c in required]
     duplicated = pd.Index(checked)[pd.Index(checked).duplicated()].unique()
     if len(duplicated):
         name = duplicated[0]
@@ -264,7 +290,7 @@ def _check_columns(df: pd.DataFrame, required: tuple[str, ...], ctx: _Context) -
     missing = [c for c in required if c not in df.columns]
     if not missing:
         return
-    candidates = [c for c in df.columns if c not in COLUMN_SPECS and c not in required]
+    candidates = [c for c in df.columns if c not in ctx.specs and c not in required]
     parts = []
     for name in missing:
         guess = _suggest(name, candidates)
@@ -316,7 +342,7 @@ def _coerce_numeric(column: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray
 def _prepare(df: pd.DataFrame, required: tuple[str, ...], ctx: _Context) -> pd.DataFrame:
     """Working frame on a 0..n-1 index: numbers as float64, categories as objects."""
     work: dict[str, pd.Series] = {}
-    for name, spec in COLUMN_SPECS.items():
+    for name, spec in ctx.specs.items():
         if name not in df.columns:
             continue
         if spec.kind in ("category", "id"):
@@ -338,6 +364,8 @@ def _prepare(df: pd.DataFrame, required: tuple[str, ...], ctx: _Context) -> pd.D
 def _checks(spec: ColumnSpec) -> list[tuple[pa.Check, str]]:
     """pandera checks of one column with the problem code each one reports."""
     if spec.kind == "category":
+        if not spec.levels:  # a design without reasons: any text
+            return []
         return [(pa.Check.isin(list(spec.levels), error="unknown_level"), "unknown_level")]
     if spec.kind == "id":
         return []
@@ -356,12 +384,12 @@ def _checks(spec: ColumnSpec) -> list[tuple[pa.Check, str]]:
 
 
 def _schema(
-    work: pd.DataFrame, required: tuple[str, ...]
+    work: pd.DataFrame, required: tuple[str, ...], specs: dict[str, ColumnSpec]
 ) -> tuple[pa.DataFrameSchema, dict[str, list[str]]]:
     columns: dict[str, pa.Column] = {}
     codes: dict[str, list[str]] = {}
     for name in work.columns:
-        spec = COLUMN_SPECS.get(name)
+        spec = specs.get(name)
         if spec is None:  # a required column outside the data dictionary: must be filled
             columns[name] = pa.Column(nullable=False)
             codes[name] = []
@@ -392,7 +420,7 @@ def _schema_error(
     work: pd.DataFrame, required: tuple[str, ...], ctx: _Context
 ) -> StudyDataError | None:
     """Run the per-column pandera checks; the first failing column as a StudyDataError."""
-    schema, codes = _schema(work, required)
+    schema, codes = _schema(work, required, ctx.specs)
     cases = _failure_cases(work, schema)
     if cases is None or cases.empty:
         return None
@@ -408,7 +436,7 @@ def _schema_error(
     def positions(mask: pd.Series) -> np.ndarray:
         return np.unique(cases.loc[mask, "index"].dropna().to_numpy(np.intp))
 
-    spec = COLUMN_SPECS.get(column)
+    spec = ctx.specs.get(column)
     values = work[column].to_numpy()
 
     if (check == "not_nullable").any():
@@ -497,7 +525,7 @@ def _cross_error(work: pd.DataFrame, ctx: _Context) -> StudyDataError | None:
     return None
 
 
-def _finish(df: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
+def _finish(df: pd.DataFrame, work: pd.DataFrame, specs: dict[str, ColumnSpec]) -> pd.DataFrame:
     """A deep copy of ``df`` with the dictionary's columns in their canonical dtypes.
 
     Categories get the study's levels (in the study's order). Whole-number columns become
@@ -505,14 +533,15 @@ def _finish(df: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
     which stay ``float64`` with NaN, as in :func:`simulate_study`.
     """
     out = df.copy(deep=True)
-    for name, spec in COLUMN_SPECS.items():
+    for name, spec in specs.items():
         if name not in work.columns:
             continue
         values = work[name]
         if spec.kind == "id":
             continue  # ids are kept as given (numbers or text)
         if spec.kind == "category":
-            out[name] = pd.Categorical(values.to_numpy(object), categories=list(spec.levels))
+            levels = list(spec.levels) or sorted(values.dropna().astype(str).unique())
+            out[name] = pd.Categorical(values.to_numpy(object), categories=levels)
         elif spec.kind in ("int", "flag") and not spec.second and not values.isna().any():
             out[name] = values.to_numpy().astype(np.int64)
         else:
@@ -532,10 +561,11 @@ def _validate(df: pd.DataFrame, required: Iterable[str] | str, ctx: _Context) ->
     error = _schema_error(work, required, ctx) or _cross_error(work, ctx)
     if error is not None:
         raise error
-    return _finish(df, work)
+    return _finish(df, work, ctx.specs)
 
 
-def validate_study(df: pd.DataFrame, *, required: Iterable[str] = REQUIRED_COLUMNS) -> pd.DataFrame:
+def validate_study(df: pd.DataFrame, *, required: Iterable[str] = REQUIRED_COLUMNS,
+                   design: StudyDesign | None = None) -> pd.DataFrame:
     """Validate a study table; return a new frame with canonical dtypes.
 
     Parameters
@@ -546,6 +576,10 @@ def validate_study(df: pd.DataFrame, *, required: Iterable[str] = REQUIRED_COLUM
         Columns that must be present and filled (second-lifetime columns: filled exactly for
         the reacquired). Defaults to :data:`REQUIRED_COLUMNS`. Other columns of
         :data:`COLUMN_SPECS` are checked when present; unknown columns are passed through.
+    design : StudyDesign, optional
+        The arms and reasons ``offer``, ``offer_received`` and ``defection_reason`` may hold
+        (default :data:`~winback_study.design.KUMAR_2015`): a file with other arms passes
+        its own design.
 
     Returns
     -------
@@ -561,7 +595,7 @@ def validate_study(df: pd.DataFrame, *, required: Iterable[str] = REQUIRED_COLUM
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"validate_study expects a pandas DataFrame, got {type(df).__name__}")
-    return _validate(df, required, _Context(labels=df.index))
+    return _validate(df, required, _Context(labels=df.index, specs=column_specs(design)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -667,7 +701,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def load_study(
-    path: str | os.PathLike[str], *, required: Iterable[str] = REQUIRED_COLUMNS
+    path: str | os.PathLike[str], *, required: Iterable[str] = REQUIRED_COLUMNS,
+    design: StudyDesign | None = None,
 ) -> pd.DataFrame:
     """Read a study table from CSV (``.csv``, UTF-8, comma-separated) or Parquet
     (``.parquet``/``.pq``) and validate it with :func:`validate_study`.
@@ -710,5 +745,5 @@ def load_study(
         raise _file_error(path, "the file has a header but no data rows; expected one row per "
                           "lapsed customer", "no_rows")
     ctx = _Context(labels=pd.RangeIndex(1, len(df) + 1), row_word="data row",
-                   prefix=f"{path.name}: ")
+                   prefix=f"{path.name}: ", specs=column_specs(design))
     return _validate(df, required, ctx)

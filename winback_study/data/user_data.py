@@ -27,6 +27,13 @@ TOML (or JSON) file, or a dict with the same keys::
     reason = { "Too expensive" = "price", "Bad network" = "service" }
     offer = { "20-off" = "discount" }
 
+    [design]                       # optional: your own arms (default: the study's, KUMAR_2015)
+    control = "none"               # the no-offer arm
+    offers = { none = 0, free_month = 30, points = 12 }   # USD per accepting customer
+    reasons = ["price", "service", "other"]               # optional; reference level first
+    rules = { by_reason = { price = "free_month", service = "points", other = "points" } }
+    matching = { price = "free_month", service = "points" }  # offer addressing each reason
+
 Only ``customer_id`` and ``reacquired`` are required; an omitted role switches off the
 analyses that need it (:func:`available_analyses` says which, and why). The input file is
 read, never written.
@@ -46,7 +53,8 @@ import numpy as np
 import pandas as pd
 
 from winback_study.data.study_table import StudyDataError, load_study, validate_study
-from winback_study.design import KUMAR_2015
+from winback_study.design import KUMAR_2015, StudyDesign
+from winback_study.errors import DesignError
 
 __all__ = [
     "ROLES",
@@ -100,6 +108,7 @@ class ColumnMapping:
     tenure_unit: str = "months"
     margin_period: str = "month"
     levels: dict[str, dict[str, str]] = field(default_factory=dict)
+    design: StudyDesign = KUMAR_2015
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.columns) - set(ROLES))
@@ -154,7 +163,38 @@ def read_mapping(mapping: str | os.PathLike | Mapping[str, Any]) -> ColumnMappin
         tenure_unit=units.get("tenure", "months"),
         margin_period=units.get("margin", "month"),
         levels={k: dict(v) for k, v in dict(mapping.get("levels", {})).items()},
+        design=_read_design(mapping.get("design")),
     )
+
+
+_DESIGN_KEYS = ("control", "offers", "reasons", "rules", "matching", "name")
+
+
+def _read_design(spec: Any) -> StudyDesign:
+    """The mapping's ``[design]`` table as a :class:`StudyDesign` (default: the study's)."""
+    if spec is None:
+        return KUMAR_2015
+    if isinstance(spec, StudyDesign):
+        return spec
+    if not isinstance(spec, Mapping):
+        raise StudyDataError("mapping: [design] must be a table (control, offers, reasons, "
+                             "rules, matching)", problem="bad_mapping")
+    unknown = sorted(set(spec) - set(_DESIGN_KEYS))
+    if unknown:
+        raise StudyDataError(f"mapping: [design] has unknown key(s) {unknown}; expected some "
+                             f"of {', '.join(_DESIGN_KEYS)}", problem="bad_mapping")
+    if "offers" not in spec:
+        raise StudyDataError("mapping: [design] needs offers = { arm = cost per accepting "
+                             "customer in USD, ... }", problem="bad_mapping")
+    try:
+        return StudyDesign(
+            offers=dict(spec["offers"]), control=str(spec.get("control", "none")),
+            rules={k: dict(v) for k, v in dict(spec.get("rules", {})).items()},
+            reasons=tuple(spec.get("reasons", ())), matching=dict(spec.get("matching", {})),
+            name=str(spec.get("name", "design from the mapping")),
+        )
+    except DesignError as err:
+        raise StudyDataError(f"mapping: [design]: {err}", problem="bad_mapping") from None
 
 
 def available_analyses(mapping: ColumnMapping) -> dict[str, str | None]:
@@ -224,14 +264,17 @@ def prepare_user_data(
         col = ROLES[role]
         if col in df:
             df[col] = df[col].map(lambda v, _lab=labels: _lab.get(v, v))
-    # offer_received defaults to the arm; a tailored arm gives each reason its offer
+    # offer_received defaults to the arm; a rule arm (the study's tailored) gives each
+    # reason the design's offer
+    design = m.design
     if "offer" in df and "offer_received" not in df:
         received = df["offer"].astype(object)
-        tailored = received == "tailored"
-        if tailored.any():
-            by_reason = (df["defection_reason"].map(dict(KUMAR_2015.rules["tailored"]))
-                         if "defection_reason" in df else np.nan)
-            received = received.where(~tailored, by_reason)
+        for arm, rule in design.rules.items():
+            by_rule = received == arm
+            if by_rule.any():
+                by_reason = (df["defection_reason"].map(dict(rule))
+                             if "defection_reason" in df else np.nan)
+                received = received.where(~by_rule, by_reason)
         df["offer_received"] = received
     factor = _MONTHS_PER[m.tenure_unit]
     for col in ("first_tenure_months", "second_tenure_months"):
@@ -243,7 +286,8 @@ def prepare_user_data(
             df[col] = _scaled(df[col], per)
     required = tuple(ROLES[r] for r in m.columns)
     try:
-        return validate_study(df, required=tuple(c for c in required if not c.startswith("second")))
+        return validate_study(df, required=tuple(c for c in required if not c.startswith("second")),
+                              design=design)
     except StudyDataError as err:
         back = {ROLES[r]: (r, c) for r, c in m.columns.items()}
         if err.column in back and back[err.column][1] != err.column:

@@ -1,50 +1,46 @@
 """Return probability: who comes back after defecting (the study's first equation).
 
-Two views of the same question:
+:func:`fit_return_model` fits a logit or probit of ``reacquired`` on first-lifetime
+behaviour, the reason for defection and the win-back offer through the statsmodels formula
+API. The :class:`ReturnModel` it returns follows the package's result convention
+(:class:`~winback_study.core.results.FittedResult`: ``params_``, ``summary``,
+``print_summary()`` ...), keeps statsmodels' names as aliases (``params``, ``bse``, ``llf``,
+``conf_int()``, ``summary_frame()``), and adds what a win-back analysis needs: average
+marginal effects per factor level, P(return) per customer (also under a counterfactual
+offer), predicted against observed rates by segment, out-of-sample AUC and calibration
+(:mod:`winback_study.models.evaluation`) and plots (:mod:`winback_study.plotting.charts`).
 
-* **descriptive**: observed return rates by segment, with Wilson intervals
-  (:func:`return_rate_table`, :func:`complaint_status`, :func:`referral_band`);
-* **model**: :func:`fit_return_model` fits a logit or probit of ``reacquired`` on
-  first-lifetime behaviour, the reason for defection and the win-back offer through the
-  statsmodels formula API, and returns a :class:`ReturnModel` that reads like a statsmodels
-  results object (``params``, ``bse``, ``conf_int()``, ``summary()``) with what a win-back
-  analysis needs on top: average marginal effects per factor level, P(return) per
-  customer (also under a counterfactual offer), predicted against observed rates by
-  segment, out-of-sample AUC and a calibration table, and plots.
+A probit return model is also the first step of the selection correction
+(:mod:`winback_study.models.selection`): its linear ``index``, ``inverse_mills`` ratio,
+``generalized_residual`` and ``add_control`` are defined for the probit link only.
 
 Failures that statsmodels reports cryptically (a singular matrix, a coefficient running
 off to infinity, a factor level where nobody came back) raise :class:`ReturnModelError`
-with a plain message that names the culprit and suggests a fix.
+with a plain message that names the culprit and suggests a fix; missing columns and an
+outcome that is not 0/1 raise :class:`~winback_study.errors.DataError`.
 
 Examples
 --------
 >>> import winback_study as wb
 >>> df = wb.simulate_study(20_000, seed=1)
 >>> model = wb.fit_return_model(df, link="probit", holdout=0.3, seed=1)
->>> print(model.summary())                      # doctest: +SKIP
+>>> model.print_summary()                       # doctest: +SKIP
 >>> model.marginal_effects()                    # doctest: +SKIP
 >>> model.segment_rates(df, by="reason_offer")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import builtins
-import io
-import keyword
-import math
 import re
 import textwrap
-import tokenize
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
     HessianInversionWarning,
@@ -52,10 +48,13 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationWarning,
 )
 
+from winback_study.core.formula import formula_columns, split_formula
+from winback_study.core.results import FittedResult, check_alpha, coefficient_table
+from winback_study.core.rng import SeedLike, independent_rng
 from winback_study.data.describe import SEGMENTS, return_rate_table
 from winback_study.design import KUMAR_2015, StudyDesign
-from winback_study.errors import ReturnModelError
-from winback_study.plotting.style import METHOD_COLORS
+from winback_study.errors import DataError, ReturnModelError
+from winback_study.models.evaluation import ReturnModelEvaluation
 
 try:  # statsmodels builds formulas with patsy by default (formulaic is the alternative)
     from patsy import PatsyError as _FormulaError
@@ -66,15 +65,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "CONTROL_COLUMN",
     "DEFAULT_RETURN_FORMULA",
     "LINKS",
     "ReturnModel",
     "ReturnModelError",
-    "ReturnModelEvaluation",
-    "auc_score",
-    "calibration_table",
     "fit_return_model",
-    "formula_columns",
+    "inverse_mills_ratio",
     "study_factor_order",
 ]
 
@@ -92,6 +89,12 @@ DEFAULT_RETURN_FORMULA: str = (
     " + defection_reason + offer_received + offer_matches_reason"
     " + first_tenure_months + first_monthly_margin + months_since_defection"
 )
+
+#: The return equation's default outcome (a 0/1 column).
+RETURN_OUTCOME: str = "reacquired"
+
+#: Name of the control-function column :meth:`ReturnModel.add_control` adds.
+CONTROL_COLUMN: str = "inverse_mills"
 
 #: The study's factor columns and their levels, reference level first.
 STUDY_FACTORS: dict[str, tuple[str, ...]] = KUMAR_2015.factor_levels()
@@ -168,274 +171,37 @@ def _align_levels(df: pd.DataFrame, levels: Mapping[str, tuple[Any, ...]]) -> pd
 
 
 
-# ---------------------------------------------------------------------------------------
-# discrimination and calibration
-# ---------------------------------------------------------------------------------------
 
-def auc_score(y: Any, p: Any) -> float:
-    """Area under the ROC curve: the chance a returner gets a higher P(return) than a non-returner.
-
-    Computed with the rank (Mann-Whitney) formula, ties counted one half; O(n log n).
+def inverse_mills_ratio(index: np.ndarray | pd.Series) -> np.ndarray:
+    """Inverse Mills ratio ``phi(c) / Phi(c)``, computed on the log scale (stable for c << 0).
 
     Parameters
     ----------
-    y : array-like of 0/1
-        Observed outcome.
-    p : array-like of float
-        Predicted probability (or any score).
+    index : array-like
+        Probit index ``c = x'gamma``.
 
     Returns
     -------
-    float
-        AUC in [0, 1]; NaN if ``y`` has only one class.
+    numpy.ndarray
+        ``E[u | u > -c]`` for standard normal ``u``; positive, about ``-c`` for very negative
+        ``c`` and tending to 0 for large ``c``.
     """
-    y = np.asarray(y).astype(bool)
-    p = np.asarray(p, dtype=float)
-    n1 = int(y.sum())
-    n0 = y.size - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = stats.rankdata(p)
-    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+    c = np.asarray(index, dtype=float)
+    return np.exp(stats.norm.logpdf(c) - stats.norm.logcdf(c))
 
 
-def _auc_se(auc: float, n1: int, n0: int) -> float:
-    """Hanley & McNeil (1982) standard error of an AUC."""
-    q1 = auc / (2.0 - auc)
-    q2 = 2.0 * auc**2 / (1.0 + auc)
-    var = (auc * (1 - auc) + (n1 - 1) * (q1 - auc**2) + (n0 - 1) * (q2 - auc**2)) / (n1 * n0)
-    return float(np.sqrt(max(var, 0.0)))
-
-
-def calibration_table(y: Any, p: Any, bins: int = 10, alpha: float = 0.05) -> pd.DataFrame:
-    """Predicted against observed return rate by bin of predicted probability (deciles by default).
-
-    Parameters
-    ----------
-    y : array-like of 0/1
-        Observed outcome.
-    p : array-like of float
-        Predicted P(return).
-    bins : int
-        Number of equal-count bins (fewer when many predictions tie).
-    alpha : float
-        1 - confidence level of the Wilson interval on the observed rate.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per bin (index ``bin``, 1 = lowest predictions): ``customers``,
-        ``p_min``, ``p_max``, ``predicted`` (mean P(return)), ``observed`` (return rate),
-        ``ci_low``, ``ci_high``, ``gap`` (predicted - observed).
-    """
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    codes = pd.qcut(p, bins, labels=False, duplicates="drop")
-    g = pd.DataFrame({"y": y, "p": p}).groupby(codes + 1)
-    table = pd.DataFrame(
-        {
-            "customers": g.size(),
-            "p_min": g["p"].min(),
-            "p_max": g["p"].max(),
-            "predicted": g["p"].mean(),
-            "observed": g["y"].mean(),
-        }
-    )
-    table.index.name = "bin"
-    lo, hi = proportion_confint(table["observed"] * table["customers"], table["customers"],
-                                alpha=alpha, method="wilson")
-    table["ci_low"], table["ci_high"] = lo, hi
-    table["gap"] = table["predicted"] - table["observed"]
-    return table
-
-
-@dataclass(frozen=True, repr=False)
-class ReturnModelEvaluation:
-    """How well a return model discriminates and is calibrated on one sample.
-
-    Attributes
-    ----------
-    sample : str
-        ``"holdout"`` (customers not used in the fit) or ``"estimation"`` (in-sample).
-    n, n_returned : int
-        Customers evaluated and how many of them came back.
-    auc, auc_se : float
-        Area under the ROC curve and its Hanley-McNeil standard error.
-    brier : float
-        Mean squared error of P(return).
-    log_loss : float
-        Mean negative log-likelihood per customer.
-    hosmer_lemeshow, hl_df, hl_pvalue : float, int, float
-        Hosmer-Lemeshow statistic over the calibration bins, its degrees of freedom
-        (bins - 2 in the estimation sample, bins on new data) and p-value.
-    calibration : pandas.DataFrame
-        :func:`calibration_table` of the sample.
-    """
-
-    sample: str
-    n: int
-    n_returned: int
-    auc: float
-    auc_se: float
-    brier: float
-    log_loss: float
-    hosmer_lemeshow: float
-    hl_df: int
-    hl_pvalue: float
-    calibration: pd.DataFrame
-
-    @classmethod
-    def from_predictions(
-        cls, y: Any, p: Any, sample: str = "holdout", bins: int = 10
-    ) -> ReturnModelEvaluation:
-        """Evaluate predictions ``p`` against outcomes ``y`` (0/1).
-
-        Parameters
-        ----------
-        y : array-like of 0/1
-            Observed outcome.
-        p : array-like of float
-            Predicted P(return), strictly between 0 and 1.
-        sample : str
-            ``"holdout"`` or ``"estimation"``; sets the Hosmer-Lemeshow degrees of freedom.
-        bins : int
-            Calibration bins.
-
-        Returns
-        -------
-        ReturnModelEvaluation
-        """
-        y = np.asarray(y, dtype=float)
-        p = np.asarray(p, dtype=float)
-        n1 = int(y.sum())
-        auc = auc_score(y, p)
-        table = calibration_table(y, p, bins=bins)
-        expected = table["predicted"] * table["customers"]
-        observed = table["observed"] * table["customers"]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            hl = float(((observed - expected) ** 2
-                        / (expected * (1 - expected / table["customers"]))).sum())
-        hl_df = len(table) - 2 if sample == "estimation" else len(table)
-        pc = np.clip(p, 1e-15, 1 - 1e-15)
-        return cls(
-            sample=sample,
-            n=int(y.size),
-            n_returned=n1,
-            auc=auc,
-            auc_se=_auc_se(auc, n1, y.size - n1),
-            brier=float(np.mean((p - y) ** 2)),
-            log_loss=float(-np.mean(y * np.log(pc) + (1 - y) * np.log1p(-pc))),
-            hosmer_lemeshow=hl,
-            hl_df=hl_df,
-            hl_pvalue=float(stats.chi2.sf(hl, hl_df)) if hl_df > 0 else float("nan"),
-            calibration=table,
-        )
-
-    def auc_ci(self, alpha: float = 0.05) -> tuple[float, float]:
-        """Normal-approximation confidence interval of the AUC (Hanley-McNeil SE)."""
-        z = stats.norm.ppf(1 - alpha / 2)
-        return (max(self.auc - z * self.auc_se, 0.0), min(self.auc + z * self.auc_se, 1.0))
-
-    @property
-    def max_gap(self) -> float:
-        """Largest absolute gap between predicted and observed rate over the bins."""
-        return float(self.calibration["gap"].abs().max())
-
-    def summary(self) -> str:
-        """One readable paragraph."""
-        lo, hi = self.auc_ci()
-        return (
-            f"{self.sample.capitalize()} sample: {self.n:,} customers, "
-            f"{self.n_returned:,} returned ({self.n_returned / self.n:.1%}). "
-            f"AUC {self.auc:.3f} (95% CI {lo:.3f}-{hi:.3f}); Brier {self.brier:.4f}; "
-            f"log loss {self.log_loss:.4f}; Hosmer-Lemeshow chi2 {self.hosmer_lemeshow:.1f} "
-            f"on {self.hl_df} df (p = {self.hl_pvalue:.3f}); largest gap between predicted "
-            f"and observed rate in a bin {100 * self.max_gap:.1f} pp."
-        )
-
-    def __repr__(self) -> str:
-        return (f"ReturnModelEvaluation(sample={self.sample!r}, n={self.n}, "
-                f"auc={self.auc:.4f}, brier={self.brier:.4f}, hl_pvalue={self.hl_pvalue:.3f})")
+def _return_formula(formula: str | None) -> str:
+    """The full return formula: ``None`` is the study's; a missing outcome is ``reacquired``."""
+    if formula is None:
+        return DEFAULT_RETURN_FORMULA
+    default_rhs = DEFAULT_RETURN_FORMULA.split("~", 1)[1].strip()
+    outcome, rhs = split_formula(formula, default_rhs, RETURN_OUTCOME, ReturnModelError)
+    return f"{outcome} ~ {rhs}"
 
 
 # ---------------------------------------------------------------------------------------
-# formula handling
+# checks
 # ---------------------------------------------------------------------------------------
-
-#: Names a formula may use that are functions, contrasts or modules, not data columns.
-_FORMULA_VOCABULARY = frozenset(
-    {"C", "I", "Q", "Treatment", "Sum", "Poly", "Diff", "Helmert", "center", "standardize",
-     "scale", "np", "numpy", "bs", "cr", "cc", "te", "log", "exp", "sqrt"}
-    | set(dir(builtins))
-)
-
-
-def _formula_names(text: str) -> list[str]:
-    """Bare names in a formula side, in order: not called, not attributes, not keywords."""
-    try:
-        toks = [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
-                if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
-    except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
-        raise ReturnModelError(f"cannot read the formula part {text.strip()!r}: {exc}") from None
-    names: list[str] = []
-    for i, tok in enumerate(toks):
-        if tok.type != tokenize.NAME or keyword.iskeyword(tok.string):
-            continue
-        prev = toks[i - 1].string if i else ""
-        nxt = toks[i + 1].string if i + 1 < len(toks) else ""
-        if prev == "." or nxt in ("(", ".", "="):
-            continue
-        if tok.string not in names:
-            names.append(tok.string)
-    return names
-
-
-def formula_columns(formula: str, columns: Sequence[str] | None = None) -> tuple[str, list[str]]:
-    """The outcome column and the data columns the right-hand side of a formula uses.
-
-    Parameters
-    ----------
-    formula : str
-        A statsmodels/patsy formula ``"outcome ~ terms"``; the outcome must be a plain
-        column name.
-    columns : sequence of str, optional
-        Columns of the data. Names in the formula that are neither columns nor formula
-        functions (``C``, ``np``, ``Treatment`` ...) are reported as missing.
-
-    Returns
-    -------
-    (str, list of str)
-        The outcome and the right-hand-side columns, in order of appearance.
-
-    Raises
-    ------
-    ReturnModelError
-        If the formula has no ``~`` or a plain outcome, or (with ``columns``) uses
-        columns the data do not have; one message names every missing column.
-    """
-    if formula.count("~") != 1:
-        raise ReturnModelError(f"a return formula needs exactly one '~', got {formula!r}")
-    lhs, rhs = formula.split("~")
-    outcome = lhs.strip()
-    if not outcome.isidentifier():
-        raise ReturnModelError(
-            f"the left-hand side of the formula must be the name of a 0/1 column, got {outcome!r}; "
-            "create the column first, e.g. df['returned'] = (...).astype(int)"
-        )
-    names = _formula_names(rhs)
-    if columns is None:
-        return outcome, [n for n in names if n not in _FORMULA_VOCABULARY]
-    have = set(columns)
-    missing = [n for n in [outcome, *names] if n not in have and n not in _FORMULA_VOCABULARY]
-    if missing:
-        raise ReturnModelError(
-            f"the data have no column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(m) for m in missing)}, which the formula uses. "
-            f"Formula: {formula!r}. Add the column(s) or change the formula; the simulated "
-            "columns are listed in data/README.md."
-        )
-    return outcome, [n for n in names if n in have]
-
 
 def _factor_columns(formula: str, df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
     """Right-hand-side columns that enter as factors (wrapped in ``C()`` or non-numeric)."""
@@ -448,15 +214,18 @@ def _factor_columns(formula: str, df: pd.DataFrame, columns: Sequence[str]) -> l
 def _check_outcome(df: pd.DataFrame, outcome: str) -> None:
     y = df[outcome]
     if not (pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y)):
-        raise ReturnModelError(
-            f"the outcome {outcome!r} must be 0/1 (or True/False), got dtype {y.dtype}"
+        raise DataError(
+            f"the outcome {outcome!r} must be 0/1 (or True/False), got dtype {y.dtype}",
+            column=outcome, problem="not_0_or_1",
         )
     values = y.dropna()
     if not values.isin([0, 1]).all():
-        bad = ", ".join(repr(v) for v in values[~values.isin([0, 1])].unique()[:5].tolist())
-        raise ReturnModelError(
+        wrong = ~values.isin([0, 1])
+        bad = ", ".join(repr(v) for v in values[wrong].unique()[:5].tolist())
+        raise DataError(
             f"the outcome {outcome!r} must be 0/1, but it contains {bad}; "
-            "recode it, e.g. df[outcome] = (df[outcome] > 0).astype(int)"
+            "recode it, e.g. df[outcome] = (df[outcome] > 0).astype(int)",
+            column=outcome, rows=values.index[wrong], problem="not_0_or_1",
         )
     returned = int(values.sum())
     if returned == 0 or returned == len(values):
@@ -627,11 +396,12 @@ def _fit_statsmodels(data: pd.DataFrame, formula: str, link: str,
 def fit_return_model(
     df: pd.DataFrame,
     formula: str | None = None,
-    link: str = "logit",
     *,
+    link: str = "logit",
     holdout: float | None = None,
-    seed: int | None = 0,
+    seed: SeedLike = 0,
     fit_kwargs: dict[str, Any] | None = None,
+    alpha: float = 0.05,
 ) -> ReturnModel:
     """Fit the probability of return (reacquisition) with a logit or probit.
 
@@ -640,17 +410,23 @@ def fit_return_model(
     df : pandas.DataFrame
         One row per lapsed customer (e.g. :func:`winback_study.simulate_study`).
     formula : str, optional
-        statsmodels/patsy formula with a 0/1 outcome; default :data:`DEFAULT_RETURN_FORMULA`.
+        ``"outcome ~ covariates"`` (statsmodels/patsy) with a 0/1 outcome; the outcome may
+        be left out (``"~ x + y"`` or ``"x + y"``) to keep ``reacquired``. Default
+        :data:`DEFAULT_RETURN_FORMULA`.
     link : {"logit", "probit"}
         The simulator's return equation is a probit, so ``"probit"`` recovers its
         coefficients; ``"logit"`` gives odds ratios.
     holdout : float, optional
         Share of customers (0-1) held out at random: the model is fitted on the rest and
         evaluated on them (``holdout_evaluation``: AUC, calibration).
-    seed : int, optional
-        Seed of the holdout split.
+    seed : int or numpy.random.Generator, optional
+        Seed of the holdout split (an independent stream,
+        :func:`~winback_study.core.rng.independent_rng`: it never replays the simulator's
+        draws for the same seed).
     fit_kwargs : dict, optional
         Passed to statsmodels' ``fit`` (e.g. ``maxiter``, ``method``); ``disp=0`` by default.
+    alpha : float
+        1 - confidence level of every interval the model reports (0.05: 95%).
 
     Returns
     -------
@@ -658,18 +434,21 @@ def fit_return_model(
 
     Raises
     ------
+    DataError
+        Missing columns (all named at once) or an outcome that is not 0/1.
     ReturnModelError
-        Missing columns (all named at once), an outcome that is not 0/1, a factor level
-        with no returners (or only returners), perfect separation, a singular design or
-        a fit that did not converge; every message says what to change.
+        A bad formula or link, a factor level with no returners (or only returners),
+        perfect separation, a singular design or a fit that did not converge; every
+        message says what to change.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    formula = DEFAULT_RETURN_FORMULA if formula is None else formula
+    alpha = check_alpha(alpha)
     link = str(link).lower()
     if link not in LINKS:
         raise ReturnModelError(f"link must be one of {sorted(LINKS)}, got {link!r}")
-    outcome, columns = formula_columns(formula, df.columns)
+    formula = _return_formula(formula)
+    outcome, columns = formula_columns(formula, df.columns, ReturnModelError)
     _check_outcome(df, outcome)
     df = study_factor_order(df)
     train, test = df, None
@@ -680,18 +459,16 @@ def fit_return_model(
         if n_test < 1 or n_test >= len(df):
             raise ReturnModelError(f"holdout={holdout} leaves no customers to fit or to test")
         is_test = np.zeros(len(df), dtype=bool)
-        is_test[np.random.default_rng(seed).permutation(len(df))[:n_test]] = True
+        is_test[independent_rng(seed).permutation(len(df))[:n_test]] = True
         train, test = df[~is_test], df[is_test]
         _check_outcome(train, outcome)
     _check_levels(train, outcome, _factor_columns(formula, train, columns))
     results = _fit_statsmodels(train, formula, link, dict(fit_kwargs or {}))
     model = ReturnModel(results, formula=formula, link=link, outcome=outcome, columns=columns,
-                        terms=_term_table(list(results.model.exog_names), train))
+                        terms=_term_table(list(results.model.exog_names), train), alpha=alpha)
     if test is not None:
         model.holdout_evaluation = model.evaluate(test)
     return model
-
-
 # ---------------------------------------------------------------------------------------
 # the results object
 # ---------------------------------------------------------------------------------------
@@ -722,18 +499,26 @@ def _with_offer(df: pd.DataFrame, offer: str, columns: Sequence[str],
     return design.assign(df[keep], offer)
 
 
-class ReturnModel:
-    """A fitted return model: estimates, effects, predictions and checks.
+class ReturnModel(FittedResult):
+    """A fitted return model: estimates, effects, predictions, checks and the selection step.
 
-    Create it with :func:`fit_return_model`. Coefficient names are tidy
+    Create it with :func:`fit_return_model` (or
+    :func:`~winback_study.models.selection.fit_selection`, the probit of the selection
+    correction). Coefficient names are tidy
     (``defection_reason[service]``, ``offer_received[discount]``), the same as
     :func:`winback_study.true_return_coefficients`; ``terms`` maps them to the statsmodels
     names and ``results`` is the statsmodels results object itself.
 
+    The package's result convention (``params_``, ``standard_errors_``,
+    ``confidence_intervals_``, the ``summary`` table, ``print_summary()``,
+    ``log_likelihood_``, ``aic_``, ``nobs``) comes with statsmodels-style aliases:
+    ``params``, ``bse``, ``zvalues``, ``pvalues``, ``llf``, ``aic``, ``conf_int()``,
+    ``summary_frame()``.
+
     Attributes
     ----------
     formula, link, outcome : str
-        What was fitted.
+        What was fitted (``formula`` is the full ``outcome ~ covariates``).
     columns : list of str
         Data columns the right-hand side uses (``predict`` needs them).
     terms : pandas.DataFrame
@@ -745,8 +530,10 @@ class ReturnModel:
         Out-of-sample AUC and calibration when fitted with ``holdout``.
     """
 
+    equation = "return"
+
     def __init__(self, results: Any, *, formula: str, link: str, outcome: str,
-                 columns: Sequence[str], terms: pd.DataFrame) -> None:
+                 columns: Sequence[str], terms: pd.DataFrame, alpha: float = 0.05) -> None:
         self.results = results
         self.formula = formula
         self.link = link
@@ -755,54 +542,87 @@ class ReturnModel:
         self.terms = terms
         self.holdout_evaluation: ReturnModelEvaluation | None = None
         self.design: StudyDesign = KUMAR_2015
+        self._alpha = check_alpha(alpha)
         self._margeff: Any = None
 
-    # ------------------------------------------------------------------ estimates
-    def _tidy(self, values: Any, name: str) -> pd.Series:
-        return pd.Series(np.asarray(values), index=self.terms.index.copy(), name=name)
+    # ------------------------------------------------------------------ the convention
+    @property
+    def ratio_name(self) -> str | None:  # type: ignore[override]
+        """``odds_ratio`` for the logit link; None for the probit."""
+        return "odds_ratio" if self.link == "logit" else None
+
+    def _coefficients(self) -> tuple[pd.Series, pd.Series]:
+        index = self.terms.index.copy()
+        return (pd.Series(np.asarray(self.results.params), index=index),
+                pd.Series(np.asarray(self.results.bse), index=index))
 
     @property
+    def nobs(self) -> int:
+        """Customers used in the fit."""
+        return int(self.results.nobs)
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Maximised log-likelihood."""
+        return float(self.results.llf)
+
+    def _alpha_or_default(self, alpha: float | None) -> float:
+        return self._alpha if alpha is None else check_alpha(alpha)
+
+    # ------------------------------------------------------------------ statsmodels names
+    @property
     def params(self) -> pd.Series:
-        """Coefficients on the link scale (log-odds for logit, z-scale for probit)."""
-        return self._tidy(self.results.params, "coef")
+        """Coefficients on the link scale (log-odds for logit, z-scale for probit); ``params_``."""
+        return self.params_
 
     @property
     def bse(self) -> pd.Series:
-        """Standard errors of the coefficients (observed information)."""
-        return self._tidy(self.results.bse, "std_err")
+        """Standard errors of the coefficients (observed information); ``standard_errors_``."""
+        return self.standard_errors_
 
     @property
     def zvalues(self) -> pd.Series:
         """Wald z statistics."""
-        return self._tidy(self.results.tvalues, "z")
+        return self.summary["z"].rename("z")
 
     @property
     def pvalues(self) -> pd.Series:
         """Two-sided p-values of the Wald tests."""
-        return self._tidy(self.results.pvalues, "p_value")
+        return self.summary["p_value"].rename("p_value")
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+    @property
+    def llf(self) -> float:
+        """Maximised log-likelihood; ``log_likelihood_``."""
+        return self.log_likelihood_
+
+    def conf_int(self, alpha: float | None = None) -> pd.DataFrame:
         """Wald confidence intervals of the coefficients.
 
         Parameters
         ----------
-        alpha : float
-            1 - confidence level.
+        alpha : float, optional
+            1 - confidence level; default the model's (``confidence_intervals_``).
 
         Returns
         -------
         pandas.DataFrame
             Columns ``ci_low``, ``ci_high``, indexed by tidy coefficient name.
         """
-        ci = np.asarray(self.results.conf_int(alpha))
-        return pd.DataFrame(ci, index=self.terms.index.copy(), columns=["ci_low", "ci_high"])
+        return self.summary_frame(alpha)[["ci_low", "ci_high"]]
+
+    def summary_frame(self, alpha: float | None = None) -> pd.DataFrame:
+        """The ``summary`` table, at another confidence level if ``alpha`` is given."""
+        if alpha is None:
+            return self.summary.copy()
+        coef, se = self._coefficients()
+        return coefficient_table(coef, se, check_alpha(alpha), self.ratio_name)
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance matrix of the coefficients."""
         cov = np.asarray(self.results.cov_params())
         return pd.DataFrame(cov, index=self.terms.index.copy(), columns=self.terms.index.copy())
 
-    def odds_ratios(self, alpha: float = 0.05) -> pd.DataFrame:
+    def odds_ratios(self, alpha: float | None = None) -> pd.DataFrame:
         """Odds ratios ``exp(coef)`` with confidence intervals (logit link only).
 
         Returns
@@ -816,33 +636,14 @@ class ReturnModel:
                 "Refit with link='logit', or compare effects across links with "
                 "marginal_effects()"
             )
-        out = np.exp(self.conf_int(alpha))
-        out.insert(0, "odds_ratio", np.exp(self.params))
-        return out
-
-    def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Coefficient table: ``coef``, ``std_err``, ``z``, ``p_value``, ``ci_low``, ``ci_high``
-        (and ``odds_ratio`` for the logit)."""
-        table = pd.concat([self.params, self.bse, self.zvalues, self.pvalues,
-                           self.conf_int(alpha)], axis=1)
-        if self.link == "logit":
-            table["odds_ratio"] = np.exp(table["coef"])
-        return table
-
-    @property
-    def nobs(self) -> int:
-        """Customers used in the fit."""
-        return int(self.results.nobs)
+        table = self.summary_frame(alpha)
+        return table[["odds_ratio", "odds_ratio_ci_low", "odds_ratio_ci_high"]].rename(
+            columns={"odds_ratio_ci_low": "ci_low", "odds_ratio_ci_high": "ci_high"})
 
     @property
     def n_returned(self) -> int:
         """Customers in the fit who came back."""
         return int(np.asarray(self.results.model.endog).sum())
-
-    @property
-    def llf(self) -> float:
-        """Maximised log-likelihood."""
-        return float(self.results.llf)
 
     @property
     def pseudo_r2(self) -> float:
@@ -851,7 +652,7 @@ class ReturnModel:
 
     @property
     def aic(self) -> float:
-        """Akaike information criterion."""
+        """Akaike information criterion (statsmodels'; equals ``aic_``)."""
         return float(self.results.aic)
 
     @property
@@ -864,7 +665,7 @@ class ReturnModel:
         """Whether the optimiser converged (always True for a returned model)."""
         return bool(self.results.mle_retvals.get("converged", True))
 
-    def recovery_table(self, truth: pd.Series, alpha: float = 0.05) -> pd.DataFrame:
+    def recovery_table(self, truth: pd.Series, alpha: float | None = None) -> pd.DataFrame:
         """Estimates beside known true coefficients (simulated data).
 
         Parameters
@@ -872,8 +673,8 @@ class ReturnModel:
         truth : pandas.Series
             True coefficients by tidy name, e.g. :func:`winback_study.true_return_coefficients`
             (probit scale: compare with a probit fit).
-        alpha : float
-            1 - confidence level.
+        alpha : float, optional
+            1 - confidence level; default the model's.
 
         Returns
         -------
@@ -888,14 +689,15 @@ class ReturnModel:
                 "whose coefficients `truth` holds (DEFAULT_RETURN_FORMULA for "
                 "true_return_coefficients())"
             )
-        table = pd.concat([truth.rename("true"), self.params, self.bse, self.conf_int(alpha)],
-                          axis=1).loc[self.params.index]
+        table = self.summary_frame(alpha)
+        table = pd.concat([truth.rename("true"), table[["coef", "std_err", "ci_low", "ci_high"]]],
+                          axis=1).loc[table.index]
         table["covered"] = (table["ci_low"] <= table["true"]) & (table["true"] <= table["ci_high"])
         table["z"] = (table["coef"] - table["true"]) / table["std_err"]
         return table
 
     # ------------------------------------------------------------------ marginal effects
-    def marginal_effects(self, alpha: float = 0.05) -> pd.DataFrame:
+    def marginal_effects(self, alpha: float | None = None) -> pd.DataFrame:
         """Average marginal effects on P(return), one row per coefficient.
 
         From statsmodels ``get_margeff(at="overall", dummy=True)``: for a factor level and a
@@ -905,8 +707,8 @@ class ReturnModel:
 
         Parameters
         ----------
-        alpha : float
-            1 - confidence level.
+        alpha : float, optional
+            1 - confidence level; default the model's.
 
         Returns
         -------
@@ -915,6 +717,7 @@ class ReturnModel:
             (``"vs reference"``, ``"0 to 1"``, ``"per unit"``), ``effect``, ``std_err``, ``z``,
             ``p_value``, ``ci_low``, ``ci_high`` (probability scale, 0.05 = 5 points).
         """
+        alpha = self._alpha_or_default(alpha)
         if self._margeff is None:
             self._margeff = self.results.get_margeff(at="overall", method="dydx", dummy=True)
         me = self._margeff
@@ -959,11 +762,30 @@ class ReturnModel:
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         missing = [c for c in columns if c not in df.columns]
         if missing:
-            raise ReturnModelError(
+            raise DataError(
                 f"{purpose} needs the column{'s' if len(missing) > 1 else ''} "
                 f"{', '.join(repr(m) for m in missing)}, which the data do not have "
-                f"(the model uses {self.columns})"
+                f"(the model uses {self.columns})",
+                column=missing[0], problem="missing_column",
             )
+
+    def _predict(self, df: pd.DataFrame, offer: str | None, which: str, purpose: str
+                 ) -> np.ndarray:
+        """statsmodels' prediction (``which="mean"`` or ``"linear"``) aligned with ``df``."""
+        self._require(df, self.columns, purpose)
+        data = df if offer is None else _with_offer(df, offer, self.columns, self.design)
+        data = _align_levels(data, _fitted_levels(self.results))
+        try:
+            p = self.results.predict(data, which=which)
+        except _FormulaError as exc:
+            detail = str(exc).split("returned by patsy is:")[-1].strip().splitlines()[0]
+            raise ReturnModelError(
+                f"cannot predict for these data: {detail}. Levels of a factor must be "
+                "ones the model was fitted on."
+            ) from None
+        if isinstance(p, pd.Series):
+            p = p.reindex(df.index)
+        return np.asarray(p, dtype=float)
 
     def predict(self, df: pd.DataFrame, offer: str | None = None) -> pd.Series:
         """P(return) for each customer.
@@ -982,23 +804,65 @@ class ReturnModel:
         pandas.Series
             ``p_return`` aligned with ``df.index`` (NaN where a used column is missing).
         """
-        self._require(df, self.columns, "predict")
-        data = df if offer is None else _with_offer(df, offer, self.columns, self.design)
-        data = _align_levels(data, _fitted_levels(self.results))
-        try:
-            p = self.results.predict(data)
-        except _FormulaError as exc:
-            detail = str(exc).split("returned by patsy is:")[-1].strip().splitlines()[0]
-            raise ReturnModelError(
-                f"cannot predict for these data: {detail}. Levels of a factor must be "
-                "ones the model was fitted on."
-            ) from None
-        if isinstance(p, pd.Series):
-            p = p.reindex(df.index)
-        return pd.Series(np.asarray(p, dtype=float), index=df.index, name="p_return")
+        return pd.Series(self._predict(df, offer, "mean", "predict"), index=df.index,
+                         name="p_return")
 
+    # ------------------------------------------------------------------ selection step
+    def _require_probit(self, what: str) -> None:
+        if self.link != "probit":
+            raise ReturnModelError(
+                f"{what} is defined for a probit return model (a normal return error), and "
+                f"this model uses the {self.link} link. Fit the first step with "
+                "fit_selection(df) or fit_return_model(df, link='probit')"
+            )
+
+    def index(self, df: pd.DataFrame) -> pd.Series:
+        """Fitted linear index ``x'gamma`` for each row of ``df`` (either link)."""
+        xb = self._predict(df, None, "linear", "the return index")
+        return pd.Series(xb, index=df.index, name="return_index")
+
+    def probability(self, df: pd.DataFrame) -> pd.Series:
+        """Probability of return for each row of ``df`` (``Phi(x'gamma)`` for the probit)."""
+        if self.link == "probit":
+            p = stats.norm.cdf(self.index(df))
+        else:
+            p = self._predict(df, None, "mean", "the return probability")
+        return pd.Series(np.asarray(p, dtype=float), index=df.index, name="return_probability")
+
+    def inverse_mills(self, df: pd.DataFrame) -> pd.Series:
+        """Control function ``lambda = phi(x'gamma) / Phi(x'gamma)`` for each row (probit only).
+
+        It is the expected return error (hence ``E[L | x, returned] / rho``) *given that the
+        customer returns*, so it is the right control both for customers who did return and
+        for predictions "if this customer came back" under a counterfactual offer.
+        """
+        self._require_probit("the inverse Mills ratio")
+        return pd.Series(inverse_mills_ratio(self.index(df).to_numpy()), index=df.index,
+                         name=CONTROL_COLUMN)
+
+    def generalized_residual(self, df: pd.DataFrame) -> pd.Series:
+        """Generalized probit residual: ``lambda`` for returners, ``-phi / (1 - Phi)`` otherwise.
+
+        It estimates ``E[u | x, outcome]`` for the observed outcome and has mean zero over
+        the whole population at the probit estimate (probit only).
+        """
+        self._require_probit("the generalized residual")
+        self._require(df, [self.outcome], "the generalized residual")
+        c = self.index(df).to_numpy()
+        back = df[self.outcome].to_numpy() == 1
+        stay = -np.exp(stats.norm.logpdf(c) - stats.norm.logsf(c))
+        out = np.where(back, inverse_mills_ratio(c), stay)
+        return pd.Series(out, index=df.index, name="generalized_residual")
+
+    def add_control(self, df: pd.DataFrame, column: str = CONTROL_COLUMN) -> pd.DataFrame:
+        """A copy of ``df`` with the control-function column ``column`` added (probit only)."""
+        out = df.copy()
+        out[column] = self.inverse_mills(df).to_numpy()
+        return out
+
+    # ------------------------------------------------------------------ segments
     def segment_rates(self, df: pd.DataFrame, by: str | pd.Series | list = "reason_offer",
-                      alpha: float = 0.05) -> pd.DataFrame:
+                      alpha: float | None = None) -> pd.DataFrame:
         """Predicted against observed return rate by segment.
 
         Parameters
@@ -1009,8 +873,9 @@ class ReturnModel:
             A named segmentation from :data:`SEGMENTS` (``"reason_offer"``, ``"referrer"``,
             ``"complaint"``, ``"referral_band"``), a column name, an aligned Series, or a
             list of these.
-        alpha : float
-            1 - confidence level of the Wilson interval on the observed rate.
+        alpha : float, optional
+            1 - confidence level of the Wilson interval on the observed rate; default the
+            model's.
 
         Returns
         -------
@@ -1019,6 +884,7 @@ class ReturnModel:
             is in ``df``, ``returned``, ``observed``, ``ci_low``, ``ci_high``, ``gap``
             (predicted - observed).
         """
+        alpha = self._alpha_or_default(alpha)
         items = by if isinstance(by, list) else [by]
         keys: list[pd.Series] = []
         for item in items:
@@ -1030,9 +896,10 @@ class ReturnModel:
             elif isinstance(item, str) and item in df.columns:
                 keys.append(df[item])
             else:
-                raise ReturnModelError(
+                raise DataError(
                     f"cannot segment by {item!r}: not a column, a Series or one of "
-                    f"{sorted(SEGMENTS)}"
+                    f"{sorted(SEGMENTS)}",
+                    column=item if isinstance(item, str) else None, problem="missing_column",
                 )
         p = self.predict(df)
         pred = p.groupby(keys, observed=True).agg(["size", "mean"])
@@ -1065,131 +932,64 @@ class ReturnModel:
         p = self.predict(df).to_numpy()
         y = df[self.outcome].to_numpy(dtype=float)
         ok = np.isfinite(p) & np.isfinite(y)
-        return ReturnModelEvaluation.from_predictions(y[ok], p[ok], sample="holdout", bins=bins)
+        return ReturnModelEvaluation.from_predictions(y[ok], p[ok], sample="holdout", bins=bins,
+                                                      alpha=self._alpha)
 
     def in_sample_evaluation(self, bins: int = 10) -> ReturnModelEvaluation:
         """AUC and calibration on the customers the model was fitted on."""
         return ReturnModelEvaluation.from_predictions(
             np.asarray(self.results.model.endog), np.asarray(self.results.predict()),
-            sample="estimation", bins=bins,
+            sample="estimation", bins=bins, alpha=self._alpha,
         )
 
     # ------------------------------------------------------------------ reporting
-    def summary(self, alpha: float = 0.05) -> str:
-        """Readable text: fit statistics, the coefficient table and any holdout evaluation."""
-        level = f"{1 - alpha:.0%}"
-        table = self.summary_frame(alpha).rename(columns={
-            "std_err": "std err", "p_value": "P>|z|", "ci_low": f"{level} low",
-            "ci_high": f"{level} high", "odds_ratio": "odds ratio"})
-        body = table.to_string(float_format=lambda v: f"{v:.4f}")
-        width = max(len(line) for line in body.splitlines())
-        rule = "=" * width
+    def _header(self) -> list[tuple[str, str]]:
         n, k = self.nobs, self.n_returned
-        lines = [
-            rule,
-            f"Return model ({self.link} link): P({self.outcome} = 1)",
-            rule,
-            textwrap.fill(self.formula, width=max(width, 60), initial_indent="Formula:        ",
-                          subsequent_indent=" " * 16, break_long_words=False),
-            f"Customers:      {n:,} ({k:,} returned, {k / n:.1%})",
-            f"Log-likelihood: {self.llf:,.1f}    McFadden pseudo R2: {self.pseudo_r2:.4f}    "
-            f"AIC: {self.aic:,.1f}",
-            f"Converged:      {'yes' if self.converged else 'no'} "
-            f"({self.results.mle_retvals.get('iterations', '?')} iterations)",
-            "-" * width,
-            body,
-            "-" * width,
-            "Coefficients are on the " + ("log-odds" if self.link == "logit" else "probit (z)")
-            + " scale; marginal_effects() gives changes in P(return).",
+        formula = textwrap.wrap(self.formula, width=72, break_long_words=False) or [""]
+        iterations = self.results.mle_retvals.get("iterations", "?")
+        return [
+            ("outcome", f"P({self.outcome} = 1), {self.link} link"),
+            ("formula", formula[0]), *[("", line) for line in formula[1:]],
+            ("returned", f"{k:,} ({k / n:.1%})"),
+            ("pseudo R2", f"{self.pseudo_r2:.4f} (McFadden)"),
+            ("converged", f"{'yes' if self.converged else 'no'} ({iterations} iterations)"),
         ]
+
+    def _footer(self) -> list[str]:
+        scale = "log-odds" if self.link == "logit" else "probit (z)"
+        lines = [f"Coefficients are on the {scale} scale; marginal_effects() gives changes "
+                 "in P(return)."]
         if self.holdout_evaluation is not None:
-            lines.append(self.holdout_evaluation.summary())
-        lines.append(rule)
-        return "\n".join(lines)
+            lines += textwrap.wrap(self.holdout_evaluation.summary(), width=88)
+        return lines
 
     def __str__(self) -> str:
-        return self.summary()
+        return self.summary_text()
 
     def __repr__(self) -> str:
         return (f"ReturnModel(link={self.link!r}, nobs={self.nobs}, "
                 f"n_params={len(self.terms)}, llf={self.llf:.6g})")
 
     # ------------------------------------------------------------------ plots
-    def plot_marginal_effects(self, ax: Axes | None = None, alpha: float = 0.05) -> Axes:
-        """Average marginal effects with confidence intervals, in percentage points.
+    def plot_marginal_effects(self, ax: Axes | None = None, alpha: float | None = None) -> Axes:
+        """Average marginal effects with confidence intervals, in percentage points
+        (:func:`winback_study.plotting.charts.plot_marginal_effects`)."""
+        from winback_study.plotting.charts import plot_marginal_effects
 
-        Parameters
-        ----------
-        ax : matplotlib Axes, optional
-            Where to draw; a new figure otherwise.
-        alpha : float
-            1 - confidence level of the error bars.
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-        """
-        import matplotlib.pyplot as plt
-
-        me = self.marginal_effects(alpha)
-        order = sorted(range(len(me)), key=lambda i: (
-            self.columns.index(me["term"].iloc[i]) if me["term"].iloc[i] in self.columns
-            else len(self.columns), i))
-        me = me.iloc[order]
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8.5, 0.38 * len(me) + 1.6))
-        y = np.arange(len(me))[::-1]
-        pp = 100 * me[["effect", "ci_low", "ci_high"]].to_numpy()
-        ax.errorbar(pp[:, 0], y, xerr=np.vstack([pp[:, 0] - pp[:, 1], pp[:, 2] - pp[:, 0]]),
-                    fmt="none", ecolor="#555555", elinewidth=1.2, capsize=3, zorder=2)
-        # neutral black (offer colours would read as offers); the labels show the sign
-        ax.scatter(pp[:, 0], y, color=METHOD_COLORS[0], s=28, zorder=3)
-        for yi, (eff, _, hi) in zip(y, pp, strict=True):
-            ax.annotate(f"{eff:+.2f}" if abs(eff) < 1 else f"{eff:+.1f}", (hi, yi), xytext=(4, 0), textcoords="offset points",
-                        va="center", fontsize=8.5, color="#333333")
-        ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_yticks(y, self.effect_labels(me.index).to_numpy())
-        ax.grid(axis="y", visible=False)
-        ax.set_xlabel(f"average marginal effect on P(return), percentage points "
-                      f"({1 - alpha:.0%} CI)")
-        ax.set_title(f"What moves the probability of return ({self.link})")
-        lo, hi = np.nanmin(pp[:, 1]), np.nanmax(pp[:, 2])
-        span = hi - lo
-        ax.set_xlim(min(lo, 0) - 0.05 * span, max(hi, 0) + 0.12 * span)
-        return ax
+        return plot_marginal_effects(self, ax=ax, alpha=alpha)
 
     def plot_calibration(self, ax: Axes | None = None,
                          evaluation: ReturnModelEvaluation | None = None) -> Axes:
-        """Observed against predicted return rate by decile, with the 45-degree line.
+        """Observed against predicted return rate by decile, default on the holdout
+        (:func:`winback_study.plotting.charts.plot_calibration`)."""
+        from winback_study.plotting.charts import plot_calibration
 
-        Parameters
-        ----------
-        ax : matplotlib Axes, optional
-            Where to draw; a new figure otherwise.
-        evaluation : ReturnModelEvaluation, optional
-            What to plot; default the holdout evaluation, else the estimation sample.
+        return plot_calibration(self, ax=ax, evaluation=evaluation)
 
-        Returns
-        -------
-        matplotlib.axes.Axes
-        """
-        import matplotlib.pyplot as plt
+    def plot_coefficients(self, ax: Axes | None = None, terms: Sequence[str] | None = None,
+                          ratio: bool = False) -> Axes:
+        """Coefficients (or odds ratios) with their intervals
+        (:func:`winback_study.plotting.charts.plot_coefficients`)."""
+        from winback_study.plotting.charts import plot_coefficients
 
-        ev = evaluation or self.holdout_evaluation or self.in_sample_evaluation()
-        cal = ev.calibration
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5.6, 5.2))
-        top = 100 * math.ceil(max(cal["ci_high"].max(), cal["predicted"].max()) * 10) / 10
-        ax.plot([0, top], [0, top], color="#7F7F7F", linestyle="--", linewidth=1,
-                label="perfect calibration")
-        x, yv = 100 * cal["predicted"], 100 * cal["observed"]
-        ax.errorbar(x, yv, yerr=[yv - 100 * cal["ci_low"], 100 * cal["ci_high"] - yv],
-                    fmt="o", color=METHOD_COLORS[0], ecolor=METHOD_COLORS[0], capsize=3,
-                    markersize=5,
-                    label=f"decile of P(return), {ev.sample} data (95% CI)")
-        ax.set(xlim=(0, top), ylim=(0, top), xlabel="predicted return rate (%)",
-               ylabel="observed return rate (%)")
-        ax.set_aspect("equal")
-        ax.set_title(f"Calibration, {ev.sample} data (n = {ev.n:,}, AUC {ev.auc:.2f})")
-        ax.legend(loc="upper left")
-        return ax
+        return plot_coefficients(self, ax=ax, terms=terms, ratio=ratio)

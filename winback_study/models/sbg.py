@@ -34,14 +34,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import optimize, special
 
-from winback_study.errors import SBGBoundaryError
+from winback_study.core.results import FittedResult, check_alpha
+from winback_study.errors import ConvergenceError, DataError, ModelError, SBGBoundaryError
 
 __all__ = [
     "SBGResult",
@@ -53,6 +54,9 @@ __all__ = [
     "survivor_counts",
     "monthly_survival",
 ]
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 # Bounds on log(alpha) and log(beta) during the search. An estimate that ends on one of
 # them means the maximum-likelihood estimate does not exist (e.g. nobody ever churns).
@@ -69,7 +73,7 @@ def _position_label(index: pd.Index, i: int) -> str:
 def _validate_survivors(survivors: Any) -> pd.Series:
     """Check survivor counts and return them as an int64 Series indexed by period."""
     if isinstance(survivors, pd.DataFrame):
-        raise ValueError(
+        raise DataError(
             "survivors must be one-dimensional (a list, array or Series), got a DataFrame"
         )
     try:
@@ -77,9 +81,9 @@ def _validate_survivors(survivors: Any) -> pd.Series:
     except ValueError:  # ragged nested sequences
         ndim = -1
     if ndim == -1:
-        raise ValueError("survivors must be a flat, one-dimensional sequence of counts")
+        raise DataError("survivors must be a flat, one-dimensional sequence of counts")
     if isinstance(survivors, (str, bytes)) or ndim == 0:
-        raise ValueError(
+        raise DataError(
             "survivors must be a sequence of survivor counts for periods 0..T, "
             f"got {type(survivors).__name__}"
         )
@@ -89,14 +93,14 @@ def _validate_survivors(survivors: Any) -> pd.Series:
     else:
         arr = np.asarray(survivors, dtype=object)
         if arr.ndim != 1:
-            raise ValueError(
+            raise DataError(
                 f"survivors must be one-dimensional, got an array of shape {arr.shape}"
             )
         values = list(arr)
         index = pd.RangeIndex(len(values))
 
     if len(values) < 3:
-        raise ValueError(
+        raise DataError(
             "survivors needs counts for at least 3 periods (0, 1 and 2), "
             f"got {len(values)} value(s)"
         )
@@ -105,24 +109,24 @@ def _validate_survivors(survivors: Any) -> pd.Series:
     for i, v in enumerate(values):
         where = _position_label(index, i)
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (Real, np.number)):
-            raise ValueError(f"survivors at {where} is not a number: {v!r}")
+            raise DataError(f"survivors at {where} is not a number: {v!r}")
         x = float(v)
         if not math.isfinite(x):
-            raise ValueError(f"survivors at {where} is not finite: {v!r}")
+            raise DataError(f"survivors at {where} is not finite: {v!r}")
         if x < 0:
-            raise ValueError(f"survivors at {where} is negative: {v!r}")
+            raise DataError(f"survivors at {where} is negative: {v!r}")
         if x != math.floor(x):
-            raise ValueError(f"survivors at {where} is not a whole number: {v!r}")
+            raise DataError(f"survivors at {where} is not a whole number: {v!r}")
         counts.append(int(x))
 
     if counts[0] <= 0:
-        raise ValueError(
+        raise DataError(
             f"survivors at {_position_label(index, 0)} is the cohort size and must be "
             f"greater than 0, got {counts[0]}"
         )
     for i in range(1, len(counts)):
         if counts[i] > counts[i - 1]:
-            raise ValueError(
+            raise DataError(
                 f"survivors must be non-increasing, but the value at {_position_label(index, i)} "
                 f"({counts[i]}) is larger than the value before it ({counts[i - 1]})"
             )
@@ -137,11 +141,11 @@ def _as_periods(t: ArrayLike, minimum: int, name: str = "t") -> np.ndarray:
     """Integer-valued periods ``>= minimum`` as a float array (any shape)."""
     arr = np.asarray(t, dtype=float)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
+        raise DataError(f"{name} must be finite")
     if np.any(arr != np.floor(arr)):
-        raise ValueError(f"{name} must be whole numbers of periods")
+        raise DataError(f"{name} must be whole numbers of periods")
     if np.any(arr < minimum):
-        raise ValueError(f"{name} must be >= {minimum}, got minimum {arr.min():g}")
+        raise DataError(f"{name} must be >= {minimum}, got minimum {arr.min():g}")
     return arr
 
 
@@ -196,18 +200,23 @@ def _hessian(a: float, b: float, lost: np.ndarray, n_active: int, n_periods: int
 
 
 @dataclass(frozen=True, repr=False)
-class SBGResult:
+class SBGResult(FittedResult):
     """A fitted (or specified) shifted-beta-geometric retention model.
 
     Usually created by :func:`fit_sbg`; it can also be built directly from published
     parameters, e.g. ``SBGResult(alpha=0.704, beta=1.182)``, to project or value a cohort.
+    Follows the package's result convention (:class:`~winback_study.core.results.
+    FittedResult`): ``summary`` has one row per model parameter, ``alpha`` and ``beta``
+    (Wald intervals from the observed information; NaN for a result that was not fitted).
+    The model's ``alpha`` is not the interval level: that is ``confidence_level``.
 
     Attributes
     ----------
     alpha, beta : float
         Parameters of the beta distribution of the per-period churn probability.
     log_likelihood : float
-        Maximised log-likelihood on the calibration periods (NaN if not fitted).
+        Maximised log-likelihood on the calibration periods (NaN if not fitted); also
+        ``log_likelihood_``.
     n_periods : int
         Number of calibration periods ``T`` (survivor counts for periods ``0..T`` were used).
     survivors : pandas.Series
@@ -226,12 +235,16 @@ class SBGResult:
         ),
     )
     _covariance: np.ndarray | None = field(default=None, compare=False)
+    _alpha: float = field(default=0.05, compare=False)
+
+    equation = "retention"
 
     def __post_init__(self) -> None:
+        check_alpha(self._alpha)
         for name in ("alpha", "beta"):
             value = getattr(self, name)
             if not (isinstance(value, (Real, np.number)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number greater than 0, got {value!r}")
+                raise ModelError(f"{name} must be a finite number greater than 0, got {value!r}")
 
     # ------------------------------------------------------------------ model quantities
     def survival(self, t: ArrayLike) -> float | np.ndarray:
@@ -305,11 +318,11 @@ class SBGResult:
             ``S(t)``); ``retention`` (``r_t``, NaN for period 0).
         """
         if isinstance(periods, (bool, np.bool_)) or not isinstance(periods, (Integral, np.integer)):
-            raise ValueError(f"periods must be an integer, got {periods!r}")
+            raise DataError(f"periods must be an integer, got {periods!r}")
         if periods < 1:
-            raise ValueError(f"periods must be >= 1, got {periods}")
+            raise DataError(f"periods must be >= 1, got {periods}")
         if len(self.survivors) == 0:
-            raise ValueError(
+            raise ModelError(
                 "project needs the cohort size, but this result has no survivor counts; "
                 "fit it with fit_sbg or pass survivors when building SBGResult"
             )
@@ -358,7 +371,7 @@ class SBGResult:
         """
         d = np.asarray(discount_rate, dtype=float)
         if not np.all(np.isfinite(d)) or np.any(d < 0):
-            raise ValueError("discount_rate must be finite and >= 0")
+            raise DataError("discount_rate must be finite and >= 0")
         n = _as_periods(renewals, 0, "renewals") + 1.0
         a, b = self.alpha, self.beta
         out = (
@@ -368,30 +381,40 @@ class SBGResult:
         )
         return _scalar_or_array(np.asarray(out, dtype=float))
 
-    # ------------------------------------------------------------------ reporting
-    @property
-    def summary(self) -> pd.DataFrame:
-        """Parameter estimates with standard errors and 95% intervals.
-
-        Standard errors come from the observed information (inverse Hessian of the
-        log-likelihood); the intervals are computed on the log scale, so they stay positive.
-        Both are NaN for a result that was not fitted.
-        """
-        est = np.array([self.alpha, self.beta])
+    # ------------------------------------------------------------------ the convention
+    def _coefficients(self) -> tuple[pd.Series, pd.Series]:
+        """Estimates and standard errors from the observed information (inverse Hessian)."""
         if self._covariance is not None:
             se = np.sqrt(np.clip(np.diag(self._covariance), 0.0, None))
         else:
             se = np.full(2, np.nan)
-        half = 1.959963984540054 * se / est
-        return pd.DataFrame(
-            {
-                "estimate": est,
-                "se": se,
-                "lower 95%": est * np.exp(-half),
-                "upper 95%": est * np.exp(half),
-            },
-            index=pd.Index(["alpha", "beta"], name="parameter"),
-        )
+        index = ["alpha", "beta"]
+        return pd.Series([self.alpha, self.beta], index=index), pd.Series(se, index=index)
+
+    @property
+    def nobs(self) -> int:
+        """Customers in the cohort (the first survivor count; 0 if not fitted)."""
+        return int(self.survivors.iloc[0]) if len(self.survivors) else 0
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Maximised log-likelihood on the calibration periods (NaN if not fitted)."""
+        return float(self.log_likelihood)
+
+    def _header(self) -> list[tuple[str, str]]:
+        return [("specification", "shifted-beta-geometric (Fader & Hardie 2007)"),
+                ("calibration periods", f"1..{self.n_periods}")]
+
+    def _footer(self) -> list[str]:
+        return [f"churn probability ~ Beta(alpha, beta); mean churn in period 1: "
+                f"{self.alpha / (self.alpha + self.beta):.4f}"]
+
+    def plot_projection(self, periods: int | None = None, ax: Axes | None = None) -> Axes:
+        """Observed and expected survivors by period
+        (:func:`winback_study.plotting.charts.plot_retention`)."""
+        from winback_study.plotting.charts import plot_retention
+
+        return plot_retention(self, periods=periods, ax=ax)
 
     def __repr__(self) -> str:
         cohort = int(self.survivors.iloc[0]) if len(self.survivors) else None
@@ -402,8 +425,12 @@ class SBGResult:
         )
 
 
-def fit_sbg(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> SBGResult:
+def fit_sbg(survivors: ArrayLike | pd.Series, *, periods: int | None = None,
+            alpha: float = 0.05) -> SBGResult:
     """Fit the sBG model to one cohort's survivor counts by maximum likelihood.
+
+    Unlike the package's regression fitters this takes counts, not a customer frame: build
+    them from individual lifetimes with :func:`survivor_counts`.
 
     Parameters
     ----------
@@ -414,6 +441,8 @@ def fit_sbg(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> 
     periods : int, optional
         Calibrate on periods ``1..periods`` only (survivor counts ``0..periods``); later
         counts are kept as a holdout and appear in :meth:`SBGResult.project`. Default: all.
+    alpha : float
+        1 - confidence level of the intervals in ``summary`` (not the model's ``alpha``).
 
     Returns
     -------
@@ -421,21 +450,25 @@ def fit_sbg(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> 
 
     Raises
     ------
-    ValueError
-        If the counts are invalid; the message names the offending position.
-    RuntimeError
-        If the optimiser fails or the maximum-likelihood estimate does not exist
-        (for example when no customer ever churns).
+    DataError
+        If the counts or ``periods`` are invalid; the message names the offending position.
+    ModelError
+        If the maximum-likelihood estimate does not exist because no customer churned.
+    SBGBoundaryError
+        If the likelihood is maximised at the geometric limit (``.geometric`` holds it).
+    ConvergenceError
+        If the optimiser fails or runs to the edge of the parameter space.
     """
+    alpha = check_alpha(alpha)
     series = _validate_survivors(survivors)
     n_available = len(series) - 1
     if periods is None:
         n_periods = n_available
     else:
         if isinstance(periods, (bool, np.bool_)) or not isinstance(periods, (Integral, np.integer)):
-            raise ValueError(f"periods must be an integer, got {periods!r}")
+            raise DataError(f"periods must be an integer, got {periods!r}")
         if not 2 <= periods <= n_available:
-            raise ValueError(
+            raise DataError(
                 f"periods must be between 2 and {n_available} (the last period in survivors), "
                 f"got {periods}"
             )
@@ -445,7 +478,7 @@ def fit_sbg(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> 
     lost = counts[:-1] - counts[1:]
     n_active = float(counts[-1])
     if lost.sum() == 0:
-        raise RuntimeError(
+        raise ModelError(
             "cannot fit the sBG model: no customer churned in the calibration periods, "
             "so the maximum-likelihood estimate does not exist"
         )
@@ -461,34 +494,35 @@ def fit_sbg(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> 
             options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 1000},
         )
     except (FloatingPointError, ValueError, OverflowError) as exc:  # pragma: no cover
-        raise RuntimeError(f"sBG optimisation failed: {exc}") from None
+        raise ConvergenceError(f"sBG optimisation failed: {exc}") from None
     failed = not res.success or not np.all(np.isfinite(res.x)) or not np.isfinite(res.fun)
     at_edge = not failed and bool(np.any(np.abs(res.x) >= _LOG_BOUND - 1e-6))
     # alpha + beta this large is the geometric limit in all but name
     near_limit = not failed and float(np.sum(np.exp(res.x))) > 1e5
     if failed or at_edge or near_limit:
-        _raise_if_geometric_limit(counts, res)
+        _raise_if_geometric_limit(counts, res, alpha)
     if failed:
-        raise RuntimeError(f"sBG optimisation did not converge: {res.message}")
+        raise ConvergenceError(f"sBG optimisation did not converge: {res.message}")
     if at_edge:
-        raise RuntimeError(
+        raise ConvergenceError(
             "sBG optimisation ran to the edge of the parameter space (alpha or beta near 0 or "
             "infinity); the maximum-likelihood estimate does not exist for these data"
         )
 
-    alpha, beta = (float(v) for v in np.exp(res.x))
+    a, b = (float(v) for v in np.exp(res.x))
     covariance: np.ndarray | None
     try:
-        covariance = np.linalg.inv(-_hessian(alpha, beta, lost, n_active, n_periods))
+        covariance = np.linalg.inv(-_hessian(a, b, lost, n_active, n_periods))
     except np.linalg.LinAlgError:
         covariance = None
     return SBGResult(
-        alpha=alpha,
-        beta=beta,
+        alpha=a,
+        beta=b,
         log_likelihood=-float(res.fun),
         n_periods=n_periods,
         survivors=series,
         _covariance=covariance,
+        _alpha=alpha,
     )
 
 
@@ -520,7 +554,7 @@ def sbg_clv(
 
 # ---------------------------------------------------------------------- boundary: geometric
 @dataclass(frozen=True, repr=False)
-class GeometricResult:
+class GeometricResult(FittedResult):
     """Constant-churn (geometric) retention: the sBG model's no-heterogeneity limit.
 
     As ``alpha, beta -> infinity`` with ``alpha / (alpha + beta) = p`` fixed, the sBG model
@@ -540,6 +574,8 @@ class GeometricResult:
         Survivor counts given to :func:`fit_geometric`.
     exposure : float
         Customer-periods at risk in the calibration periods (for the standard error).
+
+    ``summary`` has one row, ``churn``, with its binomial standard error and Wald interval.
     """
 
     churn: float
@@ -552,11 +588,15 @@ class GeometricResult:
         ),
     )
     exposure: float = float("nan")
+    _alpha: float = field(default=0.05, compare=False)
+
+    equation = "retention"
 
     def __post_init__(self) -> None:
+        check_alpha(self._alpha)
         p = self.churn
         if not (isinstance(p, (Real, np.number)) and 0 < p < 1):
-            raise ValueError(f"churn must be a number strictly between 0 and 1, got {p!r}")
+            raise ModelError(f"churn must be a number strictly between 0 and 1, got {p!r}")
 
     def survival(self, t: ArrayLike) -> float | np.ndarray:
         """``S(t) = (1 - churn) ** t``, ``t >= 0``."""
@@ -584,22 +624,37 @@ class GeometricResult:
         """
         d = np.asarray(discount_rate, dtype=float)
         if not np.all(np.isfinite(d)) or np.any(d < 0):
-            raise ValueError("discount_rate must be finite and >= 0")
+            raise DataError("discount_rate must be finite and >= 0")
         n = _as_periods(renewals, 0, "renewals")
         p = self.churn
         out = (1.0 - p) * (1.0 + d) / (d + p) + 0.0 * n
         return _scalar_or_array(np.asarray(out, dtype=float))
 
-    @property
-    def summary(self) -> pd.DataFrame:
-        """``churn`` with its binomial standard error and 95% Wald interval."""
+    def _coefficients(self) -> tuple[pd.Series, pd.Series]:
         p = self.churn
         se = math.sqrt(p * (1 - p) / self.exposure) if self.exposure > 0 else float("nan")
-        return pd.DataFrame(
-            {"estimate": [p], "se": [se], "lower 95%": [p - 1.959963984540054 * se],
-             "upper 95%": [p + 1.959963984540054 * se]},
-            index=pd.Index(["churn"], name="parameter"),
-        )
+        return pd.Series([p], index=["churn"]), pd.Series([se], index=["churn"])
+
+    @property
+    def nobs(self) -> int:
+        """Customers in the cohort (the first survivor count; 0 if not fitted)."""
+        return int(self.survivors.iloc[0]) if len(self.survivors) else 0
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Maximised log-likelihood on the calibration periods (NaN if not fitted)."""
+        return float(self.log_likelihood)
+
+    def _header(self) -> list[tuple[str, str]]:
+        return [("specification", "geometric (constant churn)"),
+                ("calibration periods", f"1..{self.n_periods}")]
+
+    def plot_projection(self, periods: int | None = None, ax: Axes | None = None) -> Axes:
+        """Observed and expected survivors by period
+        (:func:`winback_study.plotting.charts.plot_retention`)."""
+        from winback_study.plotting.charts import plot_retention
+
+        return plot_retention(self, periods=periods, ax=ax)
 
     def __repr__(self) -> str:
         cohort = int(self.survivors.iloc[0]) if len(self.survivors) else None
@@ -621,7 +676,8 @@ def _geometric_fit(counts: np.ndarray) -> tuple[float, float, float]:
     return p, ll, exposure
 
 
-def _raise_if_geometric_limit(counts: np.ndarray, res: optimize.OptimizeResult) -> None:
+def _raise_if_geometric_limit(counts: np.ndarray, res: optimize.OptimizeResult,
+                              alpha: float = 0.05) -> None:
     """Raise :class:`SBGBoundaryError` when the geometric limit fits at least as well."""
     p, ll_geo, exposure = _geometric_fit(counts)
     ll_sbg = -float(res.fun) if np.isfinite(res.fun) else float("-inf")
@@ -633,7 +689,7 @@ def _raise_if_geometric_limit(counts: np.ndarray, res: optimize.OptimizeResult) 
         churn=p, log_likelihood=ll_geo, n_periods=len(counts) - 1,
         survivors=pd.Series(counts.astype(np.int64), index=pd.RangeIndex(len(counts),
                             name="period"), name="survivors"),
-        exposure=exposure,
+        exposure=exposure, _alpha=alpha,
     )
     raise SBGBoundaryError(
         "sBG optimisation ran to the edge of the parameter space: the likelihood is maximised "
@@ -647,8 +703,11 @@ def _raise_if_geometric_limit(counts: np.ndarray, res: optimize.OptimizeResult) 
     )
 
 
-def fit_geometric(survivors: ArrayLike | pd.Series, *, periods: int | None = None) -> GeometricResult:
+def fit_geometric(survivors: ArrayLike | pd.Series, *, periods: int | None = None,
+                  alpha: float = 0.05) -> GeometricResult:
     """Fit the constant-churn (geometric) model to survivor counts by maximum likelihood.
+
+    Takes counts, not a customer frame (as :func:`fit_sbg`).
 
     Parameters
     ----------
@@ -656,26 +715,36 @@ def fit_geometric(survivors: ArrayLike | pd.Series, *, periods: int | None = Non
         Survivor counts for periods ``0..T`` (validated as in :func:`fit_sbg`).
     periods : int, optional
         Calibrate on periods ``1..periods`` only.
+    alpha : float
+        1 - confidence level of the interval in ``summary``.
 
     Returns
     -------
     GeometricResult
         ``churn = customers lost / customer-periods at risk``.
+
+    Raises
+    ------
+    DataError
+        Invalid counts or ``periods``.
+    ModelError
+        Nobody (or everybody) churned in the calibration periods.
     """
+    alpha = check_alpha(alpha)
     series = _validate_survivors(survivors)
     n_available = len(series) - 1
     n_periods = n_available if periods is None else int(periods)
     if not 1 <= n_periods <= n_available:
-        raise ValueError(f"periods must be between 1 and {n_available}, got {periods}")
+        raise DataError(f"periods must be between 1 and {n_available}, got {periods}")
     counts = series.to_numpy(dtype=float)[: n_periods + 1]
     p, ll, exposure = _geometric_fit(counts)
     if not 0 < p < 1:
-        raise RuntimeError(
+        raise ModelError(
             f"cannot fit a geometric model: the churn estimate is {p:g} (nobody or everybody "
             "churned in the calibration periods)"
         )
     return GeometricResult(churn=p, log_likelihood=ll, n_periods=n_periods, survivors=series,
-                           exposure=exposure)
+                           exposure=exposure, _alpha=alpha)
 
 
 # ---------------------------------------------------------------------- from censored data
@@ -726,18 +795,18 @@ def survivor_counts(
     t = np.asarray(durations, dtype=float)
     e = np.ones_like(t) if events is None else np.asarray(events, dtype=float)
     if t.ndim != 1 or e.shape != t.shape:
-        raise ValueError("durations and events must be one-dimensional and of equal length")
+        raise DataError("durations and events must be one-dimensional and of equal length")
     if len(t) == 0 or not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise ValueError("durations must be a non-empty array of positive, finite numbers")
+        raise DataError("durations must be a non-empty array of positive, finite numbers")
     if not np.all(np.isin(e, (0.0, 1.0))):
-        raise ValueError("events must be 0 (censored) or 1 (churned)")
+        raise DataError("events must be 0 (censored) or 1 (churned)")
     if period <= 0:
-        raise ValueError(f"period must be positive, got {period}")
+        raise DataError(f"period must be positive, got {period}")
     censored = e == 0
     if method == "complete":
         if follow_up is None:
             if censored.any():
-                raise ValueError(
+                raise DataError(
                     "method='complete' with censored spells needs follow_up (how long each "
                     "customer could have been observed)"
                 )
@@ -745,15 +814,15 @@ def survivor_counts(
         else:
             fu = np.asarray(follow_up, dtype=float)
             if fu.shape != t.shape:
-                raise ValueError("follow_up must have the same length as durations")
+                raise DataError("follow_up must have the same length as durations")
         if n_periods is None:
             longest = float(np.max(np.where(np.isfinite(fu), fu, t)))
             n_periods = int(longest // period)
         keep = fu >= n_periods * period
         if keep.sum() == 0:
-            raise ValueError(f"no customer has {n_periods} full periods of follow-up")
+            raise DataError(f"no customer has {n_periods} full periods of follow-up")
         if np.any(censored[keep] & (t[keep] < n_periods * period)):
-            raise ValueError(
+            raise DataError(
                 "a spell censored before the end of its follow-up: follow_up does not match "
                 "the censoring times"
             )
@@ -769,18 +838,18 @@ def survivor_counts(
         if n_periods is None:
             n_periods = int(np.max(t) // period)
         if n_periods < 1:
-            raise ValueError("the spells do not cover one full period")
+            raise DataError("the spells do not cover one full period")
         kmf = KaplanMeierFitter().fit(t, e)
         edges = np.arange(n_periods + 1) * period
         if edges[-1] > np.max(t):
-            raise ValueError(
+            raise DataError(
                 f"n_periods={n_periods} reaches beyond the longest observed spell "
                 f"({np.max(t):g}); Kaplan-Meier is not defined there"
             )
         s = kmf.survival_function_at_times(edges).to_numpy()
         counts = np.round(len(t) * s)
     else:
-        raise ValueError(f"method must be 'km' or 'complete', got {method!r}")
+        raise ModelError(f"method must be 'km' or 'complete', got {method!r}")
     return pd.Series(np.asarray(counts, dtype=np.int64),
                      index=pd.RangeIndex(n_periods + 1, name="period"), name="survivors")
 
@@ -809,7 +878,7 @@ def monthly_survival(
     """
     m = np.asarray(months, dtype=float)
     if np.any(m < 0) or not np.all(np.isfinite(m)):
-        raise ValueError("months must be finite and >= 0")
+        raise DataError("months must be finite and >= 0")
     k = np.floor(m / period_months)
     f = m / period_months - k
     return np.asarray(result.survival(k), dtype=float) * np.asarray(

@@ -1,17 +1,14 @@
 """Second-lifetime duration: how long reacquired customers stay (the study's second equation).
 
-Two views, both built on lifelines:
-
-* **Kaplan-Meier** curves of the first and the second lifetime, overall, by defection
-  reason and by offer, with Greenwood confidence bands, at-risk counts and log-rank tests
-  (:func:`km_summary`, :func:`first_vs_second_logrank`, :func:`logrank_by`,
-  :func:`plot_km`). Second lifetimes are right-censored at the end of the 84-month window
-  (``second_churned = 0``); censored spells are kept and count as "still a customer" up to
-  their last observed month, never as churn. First lifetimes are complete (every customer in
-  the study has left once), so their curve has no censoring.
-* **Regression** on the reacquired with :func:`fit_second_lifetime`: a Cox proportional
-  hazards model or a Weibull / log-logistic accelerated failure time (AFT) model, from a
-  formula, optionally with the selection correction of :mod:`winback_study.models.selection`.
+:func:`fit_second_lifetime` fits, on the reacquired customers, a Cox proportional hazards
+model or a Weibull / log-logistic accelerated failure time (AFT) model (lifelines), from a
+formula ``"duration ~ covariates"``, by default with the selection correction of
+:mod:`winback_study.models.selection` (``selection=``). The Kaplan-Meier views of the first
+and the second lifetime (curves, medians, log-rank tests) are in
+:mod:`winback_study.data.describe` and :func:`winback_study.plotting.charts.plot_km`.
+Second lifetimes are right-censored at the end of the 84-month window
+(``second_churned = 0``); censored spells count as "still a customer" up to their last
+observed month, never as churn.
 
 Reading the coefficients
 ------------------------
@@ -19,7 +16,7 @@ Reading the coefficients
   second lifetime.
 * AFT (lifelines' ``lambda_`` / ``alpha_`` parameter): ``coef`` is the effect on log
   duration; ``time_ratio = exp(coef)`` above 1 means a longer second lifetime (1.2 = 20%
-  longer at every quantile).
+  longer at every quantile). The shape parameter is in ``ancillary``.
 
 Against the simulator's truth (``log T2 = z'alpha + tau * L + sigma * log E``): a Weibull
 AFT's ``lambda_`` coefficients are ``alpha`` and its shape ``rho_`` is ``1 / sigma``; a
@@ -36,30 +33,31 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter, LogLogisticAFTFitter, WeibullAFTFitter
-from lifelines.exceptions import ConvergenceError
-from lifelines.statistics import (
-    proportional_hazard_test,
-)
+from lifelines.exceptions import ConvergenceError as LifelinesConvergenceError
+from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import restricted_mean_survival_time
-from scipy import stats
 
+from winback_study.core.formula import check_columns, required_columns, split_formula
+from winback_study.core.results import FittedResult, check_alpha, coefficient_table
 from winback_study.data.describe import DURATION_COL, EVENT_COL, _curve_median, _curve_rmst
 from winback_study.data.simulate import StudyParams, study_params
 from winback_study.design import KUMAR_2015
-from winback_study.errors import SecondLifetimeConvergenceError, SecondLifetimeError
-from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
-from winback_study.models.selection import (
-    CONTROL_COLUMN,
-    SelectionModel,
-    check_columns,
-    fit_selection,
-    required_columns,
+from winback_study.errors import (
+    DataError,
+    ModelError,
+    SecondLifetimeConvergenceError,
+    SecondLifetimeError,
 )
+from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel
+from winback_study.models.selection import DEFAULT_SELECTION, SelectionArg, resolve_selection
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "SecondLifetimeError",
@@ -75,10 +73,9 @@ __all__ = [
 ]
 
 
-
-
-#: Covariates of the simulator's second-lifetime equation (``z``), as a formulaic formula
-#: (right-hand side only). The same treatment coding as the return formula.
+#: Covariates of the simulator's second-lifetime equation (``z``): the right-hand side of
+#: the default formula (the outcome is ``duration_col``). The same treatment coding as the
+#: return formula.
 DEFAULT_DURATION_FORMULA: str = (
     "referrals + complaints + first_tenure_months"
     " + C(defection_reason, Treatment('price'))"
@@ -92,7 +89,6 @@ MODELS: Mapping[str, tuple[type, str | None, str]] = {
     "loglogistic": (LogLogisticAFTFitter, "alpha_", "time_ratio"),
 }
 
-_Z95 = float(stats.norm.ppf(0.975))
 _CATEGORICAL = re.compile(r"^C\((\w+)[^\[]*\)\[(?:T\.)?(.+)\]$")
 _PLAIN_CATEGORICAL = re.compile(r"^(\w+)\[T\.(.+)\]$")
 
@@ -153,7 +149,7 @@ def true_second_lifetime_effects(
         return out
     if model == "cox":
         return (-out.drop("Intercept") / p.second_tenure_sigma).rename("true_coefficient")
-    raise ValueError(
+    raise SecondLifetimeError(
         f"the simulator's second lifetime is a Weibull AFT; truth is defined for model="
         f"'weibull' or 'cox', not {model!r}"
     )
@@ -168,19 +164,47 @@ def _main_block(model: str, table: pd.DataFrame | pd.Series) -> pd.DataFrame | p
     return table.xs(param, level=0)
 
 
+def contrast(coef: pd.Series, cov: pd.DataFrame, a: str, b: str | None, alpha: float = 0.05,
+             error: type[ModelError] = ModelError) -> pd.Series:
+    """``coef[a] - coef[b]`` (or ``coef[a]``) with its Wald standard error and interval.
+
+    Returns
+    -------
+    pandas.Series
+        ``estimate``, ``std_err``, ``z``, ``p_value``, ``ci_low``, ``ci_high``.
+    """
+    for t in (a, b):
+        if t is not None and t not in coef.index:
+            raise error(f"no term {t!r}; terms are: {', '.join(coef.index)}")
+    w = pd.Series(0.0, index=coef.index)
+    w[a] = 1.0
+    if b is not None:
+        w[b] -= 1.0
+    est = float(w @ coef)
+    se = float(np.sqrt(w @ cov.loc[coef.index, coef.index] @ w))
+    name = a if b is None else f"{a} - {b}"
+    row = coefficient_table(pd.Series([est], index=[name]), pd.Series([se], index=[name]),
+                            alpha).iloc[0]
+    return row.rename({"coef": "estimate"}).rename(name)
+
+
 @dataclass(repr=False)
-class SecondLifetimeResult:
+class SecondLifetimeResult(FittedResult):
     """A fitted second-lifetime duration model (see :func:`fit_second_lifetime`).
+
+    Follows the package's result convention (:class:`~winback_study.core.results.
+    FittedResult`): ``summary`` has ``hazard_ratio`` (Cox) or ``time_ratio`` (AFT) columns;
+    the AFT shape parameter is in :attr:`ancillary`, same schema.
 
     Attributes
     ----------
     model : str
         ``cox``, ``weibull`` or ``loglogistic``.
     formula : str
-        Right-hand side actually fitted (with ``inverse_mills`` when corrected).
+        ``duration ~ covariates`` actually fitted (with ``inverse_mills`` when corrected).
     fitter : lifelines fitter
         The fitted ``CoxPHFitter`` / ``WeibullAFTFitter`` / ``LogLogisticAFTFitter``.
-    selection : SelectionModel or None
+    selection : ReturnModel or None
         The first-step probit when the selection correction was applied.
     data : pandas.DataFrame
         The reacquired customers the model was fitted on (control column included).
@@ -191,10 +215,57 @@ class SecondLifetimeResult:
     model: str
     formula: str
     fitter: Any
-    selection: SelectionModel | None
+    selection: ReturnModel | None
     data: pd.DataFrame = field(repr=False)
     duration_col: str = DURATION_COL
     event_col: str = EVENT_COL
+    _alpha: float = 0.05
+
+    equation = "second_lifetime"
+
+    # ------------------------------------------------------------------ the convention
+    @property
+    def ratio_name(self) -> str:  # type: ignore[override]
+        """``hazard_ratio`` (Cox) or ``time_ratio`` (AFT)."""
+        return MODELS[self.model][2]
+
+    def _coefficients(self) -> tuple[pd.Series, pd.Series]:
+        s = _main_block(self.model, self.fitter.summary)
+        index = [clean_term(str(t)) for t in s.index]
+        return (pd.Series(s["coef"].to_numpy(), index=index),
+                pd.Series(s["se(coef)"].to_numpy(), index=index))
+
+    def _n_estimated(self) -> int:
+        return int(len(self.fitter.params_))  # covariate and ancillary parameters
+
+    @property
+    def nobs(self) -> int:
+        """Reacquired customers in the fit."""
+        return len(self.data)
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Maximised (partial, for Cox) log-likelihood."""
+        return float(self.fitter.log_likelihood_)
+
+    @property
+    def aic_(self) -> float:
+        """AIC, ``2k - 2 log L`` (lifelines' ``AIC_``; for Cox its partial AIC, comparable
+        only between Cox models)."""
+        return super().aic_
+
+    @cached_property
+    def ancillary(self) -> pd.DataFrame:
+        """Shape parameter(s) of an AFT model (log scale), in the summary schema; empty for Cox."""
+        if self.model == "cox":
+            empty = pd.Series([], dtype=float)
+            return coefficient_table(empty, empty, self._alpha)
+        param = MODELS[self.model][1]
+        rest = self.fitter.summary.drop(index=param, level=0)
+        index = [f"{p}[{c}]" for p, c in rest.index]
+        return coefficient_table(pd.Series(rest["coef"].to_numpy(), index=index),
+                                 pd.Series(rest["se(coef)"].to_numpy(), index=index),
+                                 self._alpha)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -217,105 +288,41 @@ class SecondLifetimeResult:
         return self.model != "cox"
 
     @property
-    def ratio_name(self) -> str:
-        """``hazard_ratio`` (Cox) or ``time_ratio`` (AFT)."""
-        return MODELS[self.model][2]
-
-    @property
-    def n_customers(self) -> int:
-        """Reacquired customers in the fit."""
-        return len(self.data)
-
-    @property
     def n_events(self) -> int:
         """Second-lifetime churn events (uncensored spells) in the fit."""
         return int(self.data[self.event_col].sum())
 
-    @property
-    def params_(self) -> pd.Series:
-        """Covariate coefficients by readable term (log hazard ratios or log time ratios)."""
-        return self.summary["coef"]
-
-    @cached_property
-    def summary(self) -> pd.DataFrame:
-        """Coefficients with standard errors, 95% intervals, p-values and ratios.
-
-        Columns: ``coef``, ``se``, ``coef_lower_95``, ``coef_upper_95``, ``z``, ``p``, then
-        ``hazard_ratio`` (Cox) or ``time_ratio`` (AFT) with ``*_lower_95`` and
-        ``*_upper_95``. Indexed by readable term (:func:`clean_term`); the shape parameter
-        of an AFT model is in :attr:`ancillary`.
-        """
-        return self._table(_main_block(self.model, self.fitter.summary))
-
-    @cached_property
-    def ancillary(self) -> pd.DataFrame:
-        """Shape parameter(s) of an AFT model (log scale), same columns; empty for Cox."""
-        if self.model == "cox":
-            return self._table(self.fitter.summary.iloc[:0])
-        param = MODELS[self.model][1]
-        rest = self.fitter.summary.drop(index=param, level=0)
-        rest.index = [f"{p}[{c}]" for p, c in rest.index]
-        return self._table(rest, clean=False)
-
-    def _table(self, s: pd.DataFrame, clean: bool = True) -> pd.DataFrame:
-        ratio = self.ratio_name
-        out = pd.DataFrame(
-            {
-                "coef": s["coef"],
-                "se": s["se(coef)"],
-                "coef_lower_95": s["coef lower 95%"],
-                "coef_upper_95": s["coef upper 95%"],
-                "z": s["z"],
-                "p": s["p"],
-                ratio: s["exp(coef)"],
-                f"{ratio}_lower_95": s["exp(coef) lower 95%"],
-                f"{ratio}_upper_95": s["exp(coef) upper 95%"],
-            }
-        )
-        if clean:
-            out.index = [clean_term(str(t)) for t in out.index]
-        out.index.name = "term"
-        return out
+    def _ratios(self) -> pd.DataFrame:
+        r = self.ratio_name
+        return self.summary[[r, f"{r}_ci_low", f"{r}_ci_high"]]
 
     @property
     def hazard_ratios(self) -> pd.DataFrame:
-        """Hazard ratios with 95% intervals (Cox only)."""
+        """Hazard ratios with their intervals (Cox only)."""
         if self.model != "cox":
-            raise ValueError(
+            raise SecondLifetimeError(
                 f"a {self.model} AFT model reports time ratios (result.time_ratios); "
                 "fit model='cox' for hazard ratios"
             )
-        return self.summary[["hazard_ratio", "hazard_ratio_lower_95", "hazard_ratio_upper_95"]]
+        return self._ratios()
 
     @property
     def time_ratios(self) -> pd.DataFrame:
-        """Time ratios (effect on every quantile of duration) with 95% intervals (AFT only)."""
+        """Time ratios (effect on every quantile of duration) with intervals (AFT only)."""
         if self.model == "cox":
-            raise ValueError(
+            raise SecondLifetimeError(
                 "a Cox model reports hazard ratios (result.hazard_ratios); fit "
                 "model='weibull' or 'loglogistic' for time ratios"
             )
-        return self.summary[["time_ratio", "time_ratio_lower_95", "time_ratio_upper_95"]]
+        return self._ratios()
 
     @cached_property
     def concordance_(self) -> float:
         """Harrell's concordance index on the fitted data (0.5 = no discrimination)."""
         return float(self.fitter.concordance_index_)
 
-    @property
-    def log_likelihood_(self) -> float:
-        """Maximised (partial, for Cox) log-likelihood."""
-        return float(self.fitter.log_likelihood_)
-
-    @property
-    def aic_(self) -> float:
-        """AIC (partial AIC for Cox, which is comparable only between Cox models)."""
-        if self.model == "cox":
-            return float(self.fitter.AIC_partial_)
-        return float(self.fitter.AIC_)
-
     def contrast(self, a: str, b: str | None = None) -> pd.Series:
-        """Difference of two coefficients (or one coefficient) with a 95% interval.
+        """Difference of two coefficients (or one coefficient) with its interval.
 
         Parameters
         ----------
@@ -326,10 +333,17 @@ class SecondLifetimeResult:
         Returns
         -------
         pandas.Series
-            ``estimate``, ``se``, ``lower_95``, ``upper_95``, ``p``.
+            ``estimate``, ``std_err``, ``z``, ``p_value``, ``ci_low``, ``ci_high`` (at the
+            model's confidence level).
         """
-        cov = _main_block_cov(self.model, self.fitter.variance_matrix_)
-        return _contrast(self.summary["coef"], cov, a, b)
+        cov = self.fitter.variance_matrix_
+        param = MODELS[self.model][1]
+        if param is not None:
+            cov = cov.loc[param, param]
+        cov = cov.copy()
+        names = [clean_term(str(t)) for t in cov.index]
+        cov.index, cov.columns = names, names
+        return contrast(self.params_, cov, a, b, self._alpha, SecondLifetimeError)
 
     # ------------------------------------------------------------------ diagnostics
     def ph_test(self, time_transform: str = "rank") -> pd.DataFrame:
@@ -348,7 +362,7 @@ class SecondLifetimeResult:
             statistic's size, not only ``p``.
         """
         if self.model != "cox":
-            raise ValueError(
+            raise SecondLifetimeError(
                 "proportional-hazards diagnostics apply to model='cox': a Weibull AFT is "
                 "proportional hazards by construction and a log-logistic AFT is not; compare "
                 "AFT models with result.aic_ and their fit to the Kaplan-Meier curves"
@@ -362,7 +376,7 @@ class SecondLifetimeResult:
 
     # ------------------------------------------------------------------ prediction
     def _design(self, df: pd.DataFrame) -> pd.DataFrame:
-        rhs = self.formula.replace(f" + {CONTROL_COLUMN}", "")
+        rhs = self.formula.split("~", 1)[1].replace(f" + {CONTROL_COLUMN}", "")
         check_columns(df, required_columns(rhs), "predicting the second lifetime")
         if self.selection is not None:
             return self.selection.add_control(df)
@@ -458,63 +472,59 @@ class SecondLifetimeResult:
         cols = ["customers", "events", "model_median", "km_median", "model_rmst", "km_rmst"]
         return out.reindex(columns=cols)
 
+    # ------------------------------------------------------------------ reporting
+    def _header(self) -> list[tuple[str, str]]:
+        name = {"cox": "Cox proportional hazards", "weibull": "Weibull AFT",
+                "loglogistic": "log-logistic AFT"}[self.model]
+        corr = ("selection-corrected (control function inverse_mills)" if self.corrected
+                else "naive (no selection correction)")
+        return [
+            ("specification", name), ("selection", corr),
+            ("duration, event", f"{self.duration_col}, {self.event_col}"),
+            ("churn events", f"{self.n_events:,}"),
+            ("concordance", f"{self.concordance_:.3f}"),
+        ]
+
+    def _footer(self) -> list[str]:
+        lines = [("hazard_ratio below 1 means a longer second lifetime" if self.model == "cox"
+                  else "time_ratio above 1 means a longer second lifetime")]
+        if len(self.ancillary):
+            lines.append("ancillary (shape, log scale): " + ", ".join(
+                f"{t} {r.coef:.3f} (std_err {r.std_err:.3f})"
+                for t, r in self.ancillary.iterrows()))
+        return lines
+
     def __repr__(self) -> str:
         corr = "selection-corrected" if self.corrected else "naive (no selection correction)"
         return (
-            f"SecondLifetimeResult({self.model}, {corr}, {self.n_customers:,} reacquired, "
+            f"SecondLifetimeResult({self.model}, {corr}, {self.nobs:,} reacquired, "
             f"{self.n_events:,} churn events, concordance {self.concordance_:.3f})"
         )
 
+    # ------------------------------------------------------------------ plots
+    def plot_coefficients(self, ax: Axes | None = None, terms: Sequence[str] | None = None,
+                          ratio: bool = False) -> Axes:
+        """Coefficients (or hazard/time ratios) with their intervals
+        (:func:`winback_study.plotting.charts.plot_coefficients`)."""
+        from winback_study.plotting.charts import plot_coefficients
 
-def _main_block_cov(model: str, cov: pd.DataFrame) -> pd.DataFrame:
-    param = MODELS[model][1]
-    if param is not None:
-        cov = cov.loc[param, param]
-    cov = cov.copy()
-    names = [clean_term(str(t)) for t in cov.index]
-    cov.index, cov.columns = names, names
-    return cov
-
-
-def _contrast(coef: pd.Series, cov: pd.DataFrame, a: str, b: str | None) -> pd.Series:
-    for t in (a, b):
-        if t is not None and t not in coef.index:
-            raise KeyError(f"no term {t!r}; terms are: {', '.join(coef.index)}")
-    w = pd.Series(0.0, index=coef.index)
-    w[a] = 1.0
-    if b is not None:
-        w[b] -= 1.0
-    est = float(w @ coef)
-    se = float(np.sqrt(w @ cov.loc[coef.index, coef.index] @ w))
-    z = est / se if se > 0 else np.nan
-    return pd.Series(
-        {
-            "estimate": est,
-            "se": se,
-            "lower_95": est - _Z95 * se,
-            "upper_95": est + _Z95 * se,
-            "p": float(2 * stats.norm.sf(abs(z))),
-        },
-        name=a if b is None else f"{a} - {b}",
-    )
-
-
-
-
+        return plot_coefficients(self, ax=ax, terms=terms, ratio=ratio)
 
 
 # ----------------------------------------------------------------------------- fitting
 def _reacquired_rows(
-    df: pd.DataFrame, duration_col: str, event_col: str, correct_selection: bool
+    df: pd.DataFrame, duration_col: str, event_col: str, needs_everyone: bool
 ) -> pd.DataFrame:
     """The reacquired customers, with checked durations and events."""
     check_columns(df, [duration_col, event_col], "fit_second_lifetime")
     if "reacquired" in df.columns:
         back = df[df["reacquired"] == 1]
-    elif correct_selection:
-        raise SecondLifetimeError(
-            "correct_selection=True needs every lapsed customer with a 0/1 'reacquired' "
-            "column (the probit is fitted on returners and non-returners alike)"
+    elif needs_everyone:
+        raise DataError(
+            "selection=True (the default) fits the return probit on every lapsed customer "
+            "and needs a 0/1 'reacquired' column (returners and non-returners alike); pass "
+            "selection=None for the naive fit on these rows, or a fitted return model",
+            column="reacquired", problem="missing_column",
         )
     else:
         back = df[df[duration_col].notna()]
@@ -522,20 +532,24 @@ def _reacquired_rows(
         raise SecondLifetimeError("no reacquired customers: there is no second lifetime to model")
     t = pd.to_numeric(back[duration_col], errors="coerce")
     e = pd.to_numeric(back[event_col], errors="coerce")
-    bad = int(t.isna().sum() + e.isna().sum())
-    if bad:
-        raise SecondLifetimeError(
-            f"{bad} missing or non-numeric value(s) in {duration_col!r}/{event_col!r} among "
-            f"{len(back):,} reacquired customers; every returner needs a second-lifetime "
-            "length and a churn flag (0 = still a customer, censored)"
-        )
+    for col, values in ((duration_col, t), (event_col, e)):
+        bad = values.isna()
+        if bad.any():
+            raise DataError(
+                f"{int(bad.sum())} missing or non-numeric value(s) in {col!r} among "
+                f"{len(back):,} reacquired customers; every returner needs a second-lifetime "
+                "length and a churn flag (0 = still a customer, censored)",
+                column=col, rows=back.index[bad.to_numpy()], problem="missing_value",
+            )
     if (t <= 0).any():
-        raise SecondLifetimeError(
+        raise DataError(
             f"{int((t <= 0).sum())} second lifetime(s) of length <= 0 in {duration_col!r}; "
-            "lengths must be positive (a customer active in her first month has 1)"
+            "lengths must be positive (a customer active in her first month has 1)",
+            column=duration_col, rows=back.index[(t <= 0).to_numpy()], problem="not_positive",
         )
     if not e.isin([0, 1]).all():
-        raise SecondLifetimeError(f"{event_col!r} must be 0 (censored) or 1 (churned)")
+        raise DataError(f"{event_col!r} must be 0 (censored) or 1 (churned)", column=event_col,
+                        rows=back.index[~e.isin([0, 1]).to_numpy()], problem="not_0_or_1")
     if e.sum() == 0:
         raise SecondLifetimeError(
             f"all {len(back):,} second lifetimes are censored (no churn event), so the "
@@ -547,14 +561,16 @@ def _reacquired_rows(
 
 def fit_second_lifetime(
     df: pd.DataFrame,
-    model: str = "cox",
     formula: str | None = None,
-    correct_selection: bool = False,
     *,
-    selection_formula: str = DEFAULT_RETURN_FORMULA,
+    model: str = "cox",
+    selection: SelectionArg = DEFAULT_SELECTION,
     duration_col: str = DURATION_COL,
     event_col: str = EVENT_COL,
     penalizer: float = 0.0,
+    alpha: float = 0.05,
+    correct_selection: bool | None = None,
+    selection_formula: str | None = None,
 ) -> SecondLifetimeResult:
     """Fit a second-lifetime duration model on the reacquired customers.
 
@@ -563,22 +579,28 @@ def fit_second_lifetime(
     df : pandas.DataFrame
         The study table: one row per lapsed customer. Rows with ``reacquired == 1`` are
         fitted (without a ``reacquired`` column: rows with a second-lifetime length).
+    formula : str, optional
+        ``"duration ~ covariates"`` (formulaic syntax, as lifelines); the left-hand side may
+        be left out (``"~ x"`` or ``"x"``) to keep ``duration_col``. Default
+        :data:`DEFAULT_DURATION_FORMULA`.
     model : {"cox", "weibull", "loglogistic"}
         Cox proportional hazards (Efron ties) or a Weibull / log-logistic AFT model.
-    formula : str, optional
-        Right-hand side (formulaic syntax, as lifelines), default
-        :data:`DEFAULT_DURATION_FORMULA`.
-    correct_selection : bool
-        Apply the control-function correction (:mod:`winback_study.models.selection`): fit the
-        return probit on every customer of ``df`` and add its inverse Mills ratio as the
-        covariate ``inverse_mills``.
-    selection_formula : str
-        The probit's formula (default: the study's return equation).
+    selection : ReturnModel, True or None
+        The selection correction (:mod:`winback_study.models.selection`): a fitted probit
+        return model, ``True`` (:data:`~winback_study.models.selection.DEFAULT_SELECTION`)
+        to fit :func:`~winback_study.models.selection.fit_selection` on every customer of
+        ``df``, or ``None``/``False`` for the naive fit. Its inverse Mills ratio enters as
+        the covariate ``inverse_mills``.
     duration_col, event_col : str
         Second-lifetime months and churn flag (1 = churned, 0 = censored).
     penalizer : float
         L2 penalty passed to lifelines (use a small value, e.g. 0.01, if a fit fails to
         converge because of collinear or near-constant covariates).
+    alpha : float
+        1 - confidence level of every interval the result reports.
+    correct_selection, selection_formula : optional
+        Deprecated (``DeprecationWarning``): ``selection=True/None`` and
+        ``selection=fit_selection(df, formula)``.
 
     Returns
     -------
@@ -586,37 +608,63 @@ def fit_second_lifetime(
 
     Raises
     ------
-    ValueError
-        Unknown model, missing columns, invalid durations or events, no reacquired
-        customer, or no churn event (all spells censored).
-    RuntimeError
+    DataError
+        Missing columns, missing or invalid durations or events.
+    SecondLifetimeError
+        Unknown model or a bad formula, no reacquired customer, or no churn event (all
+        spells censored).
+    SecondLifetimeConvergenceError
         If lifelines does not converge (the message suggests a fix).
     """
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
-    rhs = DEFAULT_DURATION_FORMULA if formula is None else formula
-    if "~" in rhs:
-        raise ValueError(
-            "give only the right-hand side of the formula (covariates); the outcome is "
-            f"{duration_col!r} with churn flag {event_col!r}"
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    alpha = check_alpha(alpha)
+    if isinstance(formula, str) and formula.strip() in MODELS:
+        # the old calling convention fit_second_lifetime(df, "weibull"), naive by default
+        warnings.warn(
+            f"fit_second_lifetime(df, {formula.strip()!r}) is deprecated: pass "
+            f"model={formula.strip()!r}. Note that the selection correction is now on by "
+            "default (selection=True); pass selection=None for the naive fit",
+            DeprecationWarning, stacklevel=2,
         )
+        model, formula = formula.strip(), None
+        if correct_selection is None and selection is True:
+            selection = False
+    if model not in MODELS:
+        raise SecondLifetimeError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
+    outcome, rhs = split_formula(formula, DEFAULT_DURATION_FORMULA, duration_col,
+                                 SecondLifetimeError)
+    if not outcome.isidentifier():
+        raise SecondLifetimeError(
+            f"the left-hand side of the formula must be the duration column, got {outcome!r}; "
+            f"the churn flag is event_col={event_col!r}"
+        )
+    if outcome != duration_col and duration_col != DURATION_COL:
+        raise SecondLifetimeError(
+            f"the formula's outcome {outcome!r} and duration_col={duration_col!r} disagree; "
+            "give the duration column once"
+        )
+    duration_col = outcome
     check_columns(df, required_columns(rhs), "the duration formula")
-    back = _reacquired_rows(df, duration_col, event_col, correct_selection)
-    selection = None
-    if correct_selection:
-        selection = fit_selection(df, selection_formula)
-        back = selection.add_control(back)
+    fit_here = (bool(correct_selection) if correct_selection is not None
+                else selection is True)
+    back = _reacquired_rows(df, duration_col, event_col, fit_here)
+    first_step = resolve_selection(
+        df, selection, SecondLifetimeError, correct_selection=correct_selection,
+        selection_formula=selection_formula, alpha=alpha, caller="fit_second_lifetime")
+    if first_step is not None:
+        back = first_step.add_control(back)
         rhs = f"{rhs} + {CONTROL_COLUMN}"
     else:
         back = back.copy()
     back[event_col] = back[event_col].astype(int)
     fitter_cls = MODELS[model][0]
-    fitter = fitter_cls(penalizer=penalizer)
+    fitter = fitter_cls(penalizer=penalizer, alpha=alpha)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Hessian.*", category=UserWarning)
             fitter.fit(back, duration_col=duration_col, event_col=event_col, formula=rhs)
-    except (ConvergenceError, np.linalg.LinAlgError) as exc:
+    except (LifelinesConvergenceError, np.linalg.LinAlgError) as exc:
         raise SecondLifetimeConvergenceError(
             f"the {model} model did not converge on {len(back):,} reacquired customers. "
             "Usual causes: a covariate that is constant or nearly so among the reacquired, "
@@ -625,23 +673,6 @@ def fit_second_lifetime(
             f"lifelines said: {str(exc).splitlines()[0]}"
         ) from None
     return SecondLifetimeResult(
-        model=model, formula=rhs, fitter=fitter, selection=selection, data=back,
-        duration_col=duration_col, event_col=event_col,
+        model=model, formula=f"{duration_col} ~ {rhs}", fitter=fitter, selection=first_step,
+        data=back, duration_col=duration_col, event_col=event_col, _alpha=alpha,
     )
-
-
-# ----------------------------------------------------------------------------- Kaplan-Meier
-
-
-
-
-
-
-
-
-
-
-
-
-
-

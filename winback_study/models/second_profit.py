@@ -6,9 +6,9 @@ the reason she left and the offer that brought her back: ordinary least squares
 (statsmodels, formula interface) on the log margin (default) or the margin in dollars,
 with heteroskedasticity-robust (HC1) standard errors.
 
-Selection correction (default on): the reacquired are a selected sample (see
-:mod:`winback_study.models.selection`), so the return probit's inverse Mills ratio enters as the
-covariate ``inverse_mills``. Because the equation is linear this is Heckman's (1979)
+Selection correction (default on, ``selection=True``): the reacquired are a selected sample
+(see :mod:`winback_study.models.selection`), so the return probit's inverse Mills ratio
+enters as the covariate ``inverse_mills``. Because the equation is linear this is Heckman's (1979)
 two-step estimator, consistent under joint normality; the reported covariance is the robust
 sandwich of the stacked probit and OLS estimating equations
 (:func:`~winback_study.models.selection.two_step_covariance`), which accounts for the estimated
@@ -27,32 +27,36 @@ discount's and the upgrade's coefficients.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
-from scipy import stats
 
+from winback_study.core.formula import check_columns, required_columns, split_formula
+from winback_study.core.results import FittedResult, check_alpha
 from winback_study.data.simulate import StudyParams, study_params
 from winback_study.design import KUMAR_2015
-from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
-from winback_study.models.second_lifetime import _contrast, clean_term
+from winback_study.errors import DataError, SecondProfitError
+from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel
+from winback_study.models.second_lifetime import clean_term, contrast
 from winback_study.models.selection import (
-    CONTROL_COLUMN,
-    SelectionModel,
-    check_columns,
-    fit_selection,
-    required_columns,
+    DEFAULT_SELECTION,
+    SelectionArg,
+    resolve_selection,
     two_step_covariance,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "MARGIN_COL",
     "DEFAULT_PROFIT_FORMULA",
+    "SecondProfitError",
     "SecondProfitResult",
     "fit_second_profit",
     "true_second_profit_effects",
@@ -63,7 +67,9 @@ __all__ = [
 MARGIN_COL: str = "second_monthly_margin"
 
 #: Right-hand side of the default (log) margin equation: first-lifetime behaviour, reason
-#: and the concrete offer received.
+#: and the concrete offer received. The outcome is ``np.log(second_monthly_margin)``
+#: (``second_monthly_margin`` with ``log=False``, which also puts ``first_monthly_margin``
+#: in dollars).
 DEFAULT_PROFIT_FORMULA: str = (
     "np.log(first_monthly_margin) + referrals + complaints"
     " + C(defection_reason, Treatment('price'))"
@@ -71,7 +77,6 @@ DEFAULT_PROFIT_FORMULA: str = (
 )
 _LEVEL_RHS: str = DEFAULT_PROFIT_FORMULA.replace("np.log(first_monthly_margin)",
                                                  "first_monthly_margin")
-_Z95 = float(stats.norm.ppf(0.975))
 
 
 def true_second_profit_effects(
@@ -112,8 +117,12 @@ def true_second_profit_effects(
 
 
 @dataclass(repr=False)
-class SecondProfitResult:
+class SecondProfitResult(FittedResult):
     """A fitted second-lifetime margin regression (see :func:`fit_second_profit`).
+
+    Follows the package's result convention (:class:`~winback_study.core.results.
+    FittedResult`); the log model's ``summary`` adds ``margin_ratio = exp(coef)`` (1.08 =
+    8% higher monthly margin).
 
     Attributes
     ----------
@@ -123,7 +132,7 @@ class SecondProfitResult:
         True when the outcome is the log margin.
     ols : statsmodels RegressionResultsWrapper
         The OLS fit (HC1 covariance).
-    selection : SelectionModel or None
+    selection : ReturnModel or None
         The first-step probit when corrected.
     cov : pandas.DataFrame
         Covariance used by :attr:`summary`: the two-step sandwich when corrected, HC1 else.
@@ -133,11 +142,37 @@ class SecondProfitResult:
 
     formula: str
     log: bool
-    ols: object
-    selection: SelectionModel | None
+    ols: Any
+    selection: ReturnModel | None
     cov: pd.DataFrame
     data: pd.DataFrame = field(repr=False)
+    _alpha: float = 0.05
 
+    equation = "second_profit"
+
+    # ------------------------------------------------------------------ the convention
+    @property
+    def ratio_name(self) -> str | None:  # type: ignore[override]
+        """``margin_ratio`` for the log model; None in dollars."""
+        return "margin_ratio" if self.log else None
+
+    def _coefficients(self) -> tuple[pd.Series, pd.Series]:
+        coef = self.ols.params
+        se = np.sqrt(np.diag(self.cov.loc[coef.index, coef.index].to_numpy()))
+        index = [clean_term(str(t)) for t in coef.index]
+        return pd.Series(coef.to_numpy(), index=index), pd.Series(se, index=index)
+
+    @property
+    def nobs(self) -> int:
+        """Reacquired customers in the fit."""
+        return int(self.ols.nobs)
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Gaussian log-likelihood of the OLS fit."""
+        return float(self.ols.llf)
+
+    # ------------------------------------------------------------------ basics
     @property
     def corrected(self) -> bool:
         """True when the selection correction was applied."""
@@ -150,48 +185,19 @@ class SecondProfitResult:
             return "two-step robust sandwich (probit + OLS), HC1-scaled"
         return "HC1 (heteroskedasticity-robust)"
 
-    @property
-    def n_customers(self) -> int:
-        """Reacquired customers in the fit."""
-        return int(self.ols.nobs)
-
-    @property
-    def params_(self) -> pd.Series:
-        """Coefficients by readable term."""
-        return self.summary["coef"]
-
-    @cached_property
-    def summary(self) -> pd.DataFrame:
-        """Coefficients, standard errors, 95% intervals, z and p; plus ``margin_ratio``.
-
-        ``margin_ratio = exp(coef)`` (log model only): 1.08 = 8% higher monthly margin.
-        """
-        coef = self.ols.params
-        se = np.sqrt(np.diag(self.cov.loc[coef.index, coef.index].to_numpy()))
-        out = pd.DataFrame(
-            {
-                "coef": coef.to_numpy(),
-                "se": se,
-                "coef_lower_95": coef.to_numpy() - _Z95 * se,
-                "coef_upper_95": coef.to_numpy() + _Z95 * se,
-            },
-            index=[clean_term(str(t)) for t in coef.index],
-        )
-        out["z"] = out["coef"] / out["se"]
-        out["p"] = 2 * stats.norm.sf(out["z"].abs())
-        if self.log:
-            out["margin_ratio"] = np.exp(out["coef"])
-            out["margin_ratio_lower_95"] = np.exp(out["coef_lower_95"])
-            out["margin_ratio_upper_95"] = np.exp(out["coef_upper_95"])
-        out.index.name = "term"
-        return out
-
     def contrast(self, a: str, b: str | None = None) -> pd.Series:
-        """Difference ``coef[a] - coef[b]`` (or ``coef[a]``) with a 95% interval."""
+        """Difference ``coef[a] - coef[b]`` (or ``coef[a]``) with its interval.
+
+        Returns
+        -------
+        pandas.Series
+            ``estimate``, ``std_err``, ``z``, ``p_value``, ``ci_low``, ``ci_high`` (at the
+            model's confidence level).
+        """
         cov = self.cov.copy()
         names = [clean_term(str(t)) for t in cov.index]
         cov.index, cov.columns = names, names
-        return _contrast(self.summary["coef"], cov, a, b)
+        return contrast(self.params_, cov, a, b, self._alpha, SecondProfitError)
 
     @cached_property
     def smearing_(self) -> float:
@@ -215,22 +221,47 @@ class SecondProfitResult:
             pred = np.exp(pred) * self.smearing_
         return pd.Series(pred, index=df.index, name="expected_monthly_margin")
 
+    # ------------------------------------------------------------------ reporting
+    def _header(self) -> list[tuple[str, str]]:
+        outcome = self.formula.split("~", 1)[0].strip()
+        corr = ("selection-corrected (Heckman two-step, inverse_mills)" if self.corrected
+                else "naive (no selection correction)")
+        return [("outcome", f"{outcome} (OLS)"), ("selection", corr),
+                ("standard errors", self.se_type), ("R2", f"{self.ols.rsquared:.4f}")]
+
+    def _footer(self) -> list[str]:
+        if self.log:
+            return ["margin_ratio = exp(coef): 1.08 is an 8% higher monthly margin; "
+                    f"smearing factor {self.smearing_:.4f}"]
+        return ["coefficients are dollars of monthly margin"]
+
     def __repr__(self) -> str:
         corr = "selection-corrected" if self.corrected else "naive (no selection correction)"
         scale = "log" if self.log else "level"
         return (
-            f"SecondProfitResult({scale} margin, {corr}, {self.n_customers:,} reacquired, "
+            f"SecondProfitResult({scale} margin, {corr}, {self.nobs:,} reacquired, "
             f"R2 {self.ols.rsquared:.3f})"
         )
+
+    # ------------------------------------------------------------------ plots
+    def plot_coefficients(self, ax: Axes | None = None, terms: Sequence[str] | None = None,
+                          ratio: bool = False) -> Axes:
+        """Coefficients (or margin ratios) with their intervals
+        (:func:`winback_study.plotting.charts.plot_coefficients`)."""
+        from winback_study.plotting.charts import plot_coefficients
+
+        return plot_coefficients(self, ax=ax, terms=terms, ratio=ratio)
 
 
 def fit_second_profit(
     df: pd.DataFrame,
     formula: str | None = None,
-    log: bool = True,
-    correct_selection: bool = True,
     *,
-    selection_formula: str = DEFAULT_RETURN_FORMULA,
+    log: bool = True,
+    selection: SelectionArg = DEFAULT_SELECTION,
+    alpha: float = 0.05,
+    correct_selection: bool | None = None,
+    selection_formula: str | None = None,
 ) -> SecondProfitResult:
     """Regress second-lifetime monthly margin on first-lifetime behaviour, reason and offer.
 
@@ -240,17 +271,23 @@ def fit_second_profit(
         The study table (one row per lapsed customer); rows with ``reacquired == 1`` are
         fitted.
     formula : str, optional
-        statsmodels formula. Right-hand side only (the outcome is then
-        ``np.log(second_monthly_margin)`` or ``second_monthly_margin`` by ``log``), or a
-        full ``outcome ~ covariates`` formula. Default :data:`DEFAULT_PROFIT_FORMULA`
-        (with ``first_monthly_margin`` in dollars when ``log=False``).
+        ``"outcome ~ covariates"`` (statsmodels); the outcome may be left out (``"~ x"`` or
+        ``"x"``) to keep ``np.log(second_monthly_margin)`` (``second_monthly_margin`` when
+        ``log=False``). Default :data:`DEFAULT_PROFIT_FORMULA` (with
+        ``first_monthly_margin`` in dollars when ``log=False``).
     log : bool
         Model the log margin (effects are proportional) or the margin in dollars.
-    correct_selection : bool
-        Add the return probit's inverse Mills ratio (Heckman two-step) and report the
-        two-step robust covariance. Needs every lapsed customer in ``df``.
-    selection_formula : str
-        The return probit's formula.
+    selection : ReturnModel, True or None
+        The selection correction: a fitted probit return model, ``True``
+        (:data:`~winback_study.models.selection.DEFAULT_SELECTION`) to fit
+        :func:`~winback_study.models.selection.fit_selection` on every customer of ``df``,
+        or ``None``/``False`` for the naive fit. When corrected, the reported covariance is
+        the two-step robust sandwich.
+    alpha : float
+        1 - confidence level of every interval the result reports.
+    correct_selection, selection_formula : optional
+        Deprecated (``DeprecationWarning``): ``selection=True/None`` and
+        ``selection=fit_selection(df, formula)``.
 
     Returns
     -------
@@ -258,66 +295,85 @@ def fit_second_profit(
 
     Raises
     ------
-    ValueError
-        Missing columns, no reacquired customers, missing or (for ``log``) non-positive
-        margins, or a full formula whose outcome does not match ``log``.
+    DataError
+        Missing columns, missing or (for ``log``) non-positive margins.
+    SecondProfitError
+        No reacquired customers, a formula whose outcome does not match ``log``, or a
+        selection model fitted on other customers.
     """
-    if formula is None:
-        rhs = DEFAULT_PROFIT_FORMULA if log else _LEVEL_RHS
-        full = f"{'np.log(' + MARGIN_COL + ')' if log else MARGIN_COL} ~ {rhs}"
-    elif "~" in formula:
-        full = formula
-        lhs_is_log = formula.split("~", 1)[0].strip().startswith("np.log(")
-        if lhs_is_log != log:
-            raise ValueError(
-                f"the formula's outcome is {'a log' if lhs_is_log else 'in levels'} but "
-                f"log={log}; pass log={lhs_is_log} or change the outcome"
-            )
-    else:
-        full = f"{'np.log(' + MARGIN_COL + ')' if log else MARGIN_COL} ~ {formula}"
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    alpha = check_alpha(alpha)
+    default_outcome = f"np.log({MARGIN_COL})" if log else MARGIN_COL
+    outcome, rhs = split_formula(formula, DEFAULT_PROFIT_FORMULA if log else _LEVEL_RHS,
+                                 default_outcome, SecondProfitError)
+    lhs_is_log = outcome.replace(" ", "").startswith("np.log(")
+    if lhs_is_log != log:
+        raise SecondProfitError(
+            f"the formula's outcome is {'a log' if lhs_is_log else 'in levels'} but "
+            f"log={log}; pass log={lhs_is_log} or change the outcome"
+        )
+    full = f"{outcome} ~ {rhs}"
     check_columns(df, required_columns(full), "fit_second_profit")
+    fit_here = (bool(correct_selection) if correct_selection is not None
+                else selection is True)
     if "reacquired" in df.columns:
         mask = (df["reacquired"] == 1).to_numpy()
-    elif correct_selection:
-        raise ValueError(
-            "correct_selection=True needs every lapsed customer with a 0/1 'reacquired' "
-            "column (the probit is fitted on returners and non-returners alike)"
+    elif fit_here:
+        raise DataError(
+            "selection=True (the default) fits the return probit on every lapsed customer "
+            "and needs a 0/1 'reacquired' column (returners and non-returners alike); pass "
+            "selection=None for the naive fit on these rows, or a fitted return model",
+            column="reacquired", problem="missing_column",
         )
     else:
         mask = df[MARGIN_COL].notna().to_numpy()
     back = df[mask]
     if len(back) == 0:
-        raise ValueError("no reacquired customers: there is no second-lifetime margin to model")
-    outcome = full.split("~", 1)[0]
+        raise SecondProfitError("no reacquired customers: there is no second-lifetime margin "
+                                "to model")
     if MARGIN_COL in outcome:
         m = pd.to_numeric(back[MARGIN_COL], errors="coerce")
         if m.isna().any():
-            raise ValueError(
-                f"{int(m.isna().sum())} reacquired customer(s) have no {MARGIN_COL!r}"
+            raise DataError(
+                f"{int(m.isna().sum())} reacquired customer(s) have no {MARGIN_COL!r}",
+                column=MARGIN_COL, rows=back.index[m.isna().to_numpy()], problem="missing_value",
             )
         if log and (m <= 0).any():
-            raise ValueError(
+            raise DataError(
                 f"{int((m <= 0).sum())} second-lifetime margin(s) are <= 0, so their log is "
-                "undefined; fit log=False (margin in dollars) or drop them deliberately"
+                "undefined; fit log=False (margin in dollars) or drop them deliberately",
+                column=MARGIN_COL, rows=back.index[(m <= 0).to_numpy()], problem="not_positive",
             )
-    selection = None
-    if correct_selection:
-        if not df.index.is_unique:
-            raise ValueError("the selection correction needs a unique index on df")
-        selection = fit_selection(df, selection_formula)
-        back = selection.add_control(back)
+    if fit_here and not df.index.is_unique:
+        raise DataError("the selection correction needs a unique index on df",
+                        problem="duplicate_index")
+    first_step = resolve_selection(
+        df, selection, SecondProfitError, correct_selection=correct_selection,
+        selection_formula=selection_formula, alpha=alpha, caller="fit_second_profit")
+    if first_step is not None:
+        back = first_step.add_control(back)
         full = f"{full} + {CONTROL_COLUMN}"
     ols = smf.ols(full, back).fit(cov_type="HC1")
-    if correct_selection:
-        rows = df.index.get_indexer(ols.model.data.row_labels)
+    if first_step is not None:
+        population = pd.Index(first_step.results.model.data.row_labels)
+        if not population.is_unique:
+            raise SecondProfitError("the selection model was fitted on a frame with a "
+                                    "duplicated index; the two-step covariance needs unique rows")
+        rows = population.get_indexer(ols.model.data.row_labels)
+        if (rows < 0).any():
+            raise SecondProfitError(
+                f"{int((rows < 0).sum())} reacquired customer(s) are not in the sample the "
+                "selection model was fitted on, so the two-step covariance cannot be "
+                "computed; fit it on every lapsed customer of df (selection=True)"
+            )
         exog = pd.DataFrame(ols.model.exog, columns=ols.model.exog_names)
-        cov = two_step_covariance(
-            selection, df, exog, np.asarray(ols.resid), ols.params, rows, CONTROL_COLUMN
-        )
+        cov = two_step_covariance(first_step, df if fit_here else None, exog,
+                                  np.asarray(ols.resid), ols.params, rows, CONTROL_COLUMN)
     else:
         cov = ols.cov_params()
-    return SecondProfitResult(formula=full, log=log, ols=ols, selection=selection, cov=cov,
-                              data=back)
+    return SecondProfitResult(formula=full, log=log, ols=ols, selection=first_step, cov=cov,
+                              data=back, _alpha=alpha)
 
 
 def margin_findings(result: SecondProfitResult) -> pd.DataFrame:
@@ -326,9 +382,10 @@ def margin_findings(result: SecondProfitResult) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per comparison (``estimate``, ``lower_95``, ``upper_95``, ``p``) and
-        ``holds`` (the sign the published finding needs): P8, service minus price leavers
-        (> 0); P9, bundled minus discount and bundled minus upgrade (< 0).
+        One row per comparison (``estimate``, ``std_err``, ``ci_low``, ``ci_high``,
+        ``p_value``, at the result's confidence level) and ``holds`` (the sign the
+        published finding needs): P8, service minus price leavers (> 0); P9, bundled minus
+        discount and bundled minus upgrade (< 0).
     """
     rows = {
         "P8: service - price leavers": (result.contrast("defection_reason[service]"), 1),
@@ -340,4 +397,4 @@ def margin_findings(result: SecondProfitResult) -> pd.DataFrame:
     out = pd.DataFrame({k: v[0] for k, v in rows.items()}).T
     out["holds"] = [np.sign(v[0]["estimate"]) == v[1] for v in rows.values()]
     out.index.name = "finding"
-    return out[["estimate", "lower_95", "upper_95", "p", "holds"]]
+    return out[["estimate", "std_err", "ci_low", "ci_high", "p_value", "holds"]]

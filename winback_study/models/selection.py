@@ -20,13 +20,18 @@ offer, and a naive fit credits the offer with less effect on the second lifetime
 
 The method (Heckman 1979 two-step, as a control function)
 ---------------------------------------------------------
-1. Fit the return probit on **every** lapsed customer (``reacquired ~ x``; statsmodels).
+1. Fit the return probit on **every** lapsed customer (``reacquired ~ x``): :func:`fit_selection`
+   is :func:`~winback_study.models.return_probability.fit_return_model` with
+   ``link="probit"``, and the :class:`~winback_study.models.return_probability.ReturnModel`
+   it returns carries the step's ``index``, ``inverse_mills`` and ``add_control``.
    Because ``u`` is standard normal the probit estimates ``gamma``.
 2. For each customer compute the inverse Mills ratio at the fitted index,
    ``lambda_i = phi(x_i'gamma) / Phi(x_i'gamma)``. Under joint normality of ``(L, u)``,
    ``E[L | x, reacquired = 1] = rho * lambda_i`` exactly.
 3. Add ``lambda_i`` as a covariate (column ``inverse_mills``) to the second-stage model
-   fitted on the reacquired. Its coefficient estimates ``tau * rho`` (duration, AFT scale)
+   fitted on the reacquired (``selection=`` of
+   :func:`~winback_study.models.second_lifetime.fit_second_lifetime` and
+   :func:`~winback_study.models.second_profit.fit_second_profit`; :data:`DEFAULT_SELECTION`). Its coefficient estimates ``tau * rho`` (duration, AFT scale)
    or ``kappa * rho`` (log margin), and the other coefficients are purged of selection.
 
 For the **linear** margin equation this is the textbook Heckman estimator and is consistent;
@@ -65,62 +70,36 @@ Assumptions (each one checkable on the simulated data, none on real data)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
-from formulaic import Formula
-from scipy import stats
 
-from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.errors import ModelError
+from winback_study.models.return_probability import (
+    CONTROL_COLUMN,
+    ReturnModel,
+    fit_return_model,
+    inverse_mills_ratio,
+)
 
 __all__ = [
     "CONTROL_COLUMN",
-    "SelectionModel",
+    "DEFAULT_SELECTION",
     "fit_selection",
+    "resolve_selection",
     "inverse_mills_ratio",
     "two_step_covariance",
     "selection_bias_table",
-    "required_columns",
 ]
 
-#: Name of the control-function column added to second-stage data.
-CONTROL_COLUMN: str = "inverse_mills"
+#: Default of every second-stage fitter's ``selection=``: fit the study's return probit on
+#: the same frame and correct for selection (``None`` or ``False``: the naive fit).
+DEFAULT_SELECTION: bool = True
 
-
-def required_columns(formula: str) -> set[str]:
-    """Data columns a (patsy/formulaic) formula reads, e.g. ``{"reacquired", "referrals"}``."""
-    return {str(v) for v in Formula(formula).required_variables}
-
-
-def check_columns(df: pd.DataFrame, columns: Sequence[str] | set[str], what: str) -> None:
-    """Raise a ``ValueError`` naming every column of ``columns`` missing from ``df``."""
-    missing = sorted(set(columns) - set(df.columns))
-    if missing:
-        raise ValueError(
-            f"{what} needs column(s) {', '.join(repr(c) for c in missing)}, which the data "
-            f"do not have (see data/README.md for the study table's columns)"
-        )
-
-
-def inverse_mills_ratio(index: np.ndarray | pd.Series) -> np.ndarray:
-    """Inverse Mills ratio ``phi(c) / Phi(c)``, computed on the log scale (stable for c << 0).
-
-    Parameters
-    ----------
-    index : array-like
-        Probit index ``c = x'gamma``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``E[u | u > -c]`` for standard normal ``u``; positive, about ``-c`` for very negative
-        ``c`` and tending to 0 for large ``c``.
-    """
-    c = np.asarray(index, dtype=float)
-    return np.exp(stats.norm.logpdf(c) - stats.norm.logcdf(c))
+#: A fitted probit return model, ``True`` (fit the default one) or ``None``/``False``.
+SelectionArg = ReturnModel | bool | None
 
 
 def _inverse_mills_derivative(index: np.ndarray) -> np.ndarray:
@@ -129,139 +108,104 @@ def _inverse_mills_derivative(index: np.ndarray) -> np.ndarray:
     return -lam * (index + lam)
 
 
-@dataclass(frozen=True, repr=False)
-class SelectionModel:
-    """The first step of the selection correction: a probit of return on every lapsed customer.
-
-    Attributes
-    ----------
-    formula : str
-        The probit's statsmodels formula (outcome ``reacquired``).
-    probit : statsmodels.discrete.discrete_model.BinaryResultsWrapper
-        The fitted probit (``params``, ``bse``, ``summary()`` ...).
-    n_customers : int
-        Customers the probit was fitted on.
-    outcome : str
-        The 0/1 return column.
-    """
-
-    formula: str
-    probit: object
-    n_customers: int
-    outcome: str = "reacquired"
-
-    def _check(self, df: pd.DataFrame) -> None:
-        rhs = self.formula.split("~", 1)[1]
-        check_columns(df, required_columns(rhs), "the return model (selection correction)")
-
-    def index(self, df: pd.DataFrame) -> pd.Series:
-        """Fitted probit index ``x'gamma`` for each row of ``df``."""
-        self._check(df)
-        xb = self.probit.predict(df, which="linear")
-        return pd.Series(np.asarray(xb, dtype=float), index=df.index, name="return_index")
-
-    def probability(self, df: pd.DataFrame) -> pd.Series:
-        """Probability of return ``Phi(x'gamma)`` for each row of ``df``."""
-        return pd.Series(
-            stats.norm.cdf(self.index(df)), index=df.index, name="return_probability"
-        )
-
-    def inverse_mills(self, df: pd.DataFrame) -> pd.Series:
-        """Control function ``lambda = phi(x'gamma) / Phi(x'gamma)`` for each row of ``df``.
-
-        It is the expected return error (hence ``E[L | x, returned] / rho``) *given that the
-        customer returns*, so it is the right control both for customers who did return and
-        for predictions "if this customer came back" under a counterfactual offer.
-        """
-        return pd.Series(
-            inverse_mills_ratio(self.index(df).to_numpy()), index=df.index, name=CONTROL_COLUMN
-        )
-
-    def generalized_residual(self, df: pd.DataFrame) -> pd.Series:
-        """Generalized probit residual: ``lambda`` for returners, ``-phi / (1 - Phi)`` otherwise.
-
-        It estimates ``E[u | x, reacquired]`` for the observed outcome and has mean zero over
-        the whole population at the probit estimate.
-        """
-        check_columns(df, [self.outcome], "the generalized residual")
-        c = self.index(df).to_numpy()
-        back = df[self.outcome].to_numpy() == 1
-        stay = -np.exp(stats.norm.logpdf(c) - stats.norm.logsf(c))
-        out = np.where(back, inverse_mills_ratio(c), stay)
-        return pd.Series(out, index=df.index, name="generalized_residual")
-
-    def add_control(self, df: pd.DataFrame, column: str = CONTROL_COLUMN) -> pd.DataFrame:
-        """A copy of ``df`` with the control-function column ``column`` added."""
-        out = df.copy()
-        out[column] = self.inverse_mills(df).to_numpy()
-        return out
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        """Probit coefficients with standard errors, 95% intervals and p-values."""
-        ci = self.probit.conf_int()
-        return pd.DataFrame(
-            {
-                "coef": self.probit.params,
-                "se": self.probit.bse,
-                "coef_lower_95": ci[0],
-                "coef_upper_95": ci[1],
-                "p": self.probit.pvalues,
-            }
-        ).rename_axis("term")
-
-    def __repr__(self) -> str:
-        return (
-            f"SelectionModel(probit on {self.n_customers:,} customers, "
-            f"{len(self.probit.params)} coefficients, formula={self.formula!r})"
-        )
-
-
-def fit_selection(df: pd.DataFrame, formula: str = DEFAULT_RETURN_FORMULA) -> SelectionModel:
+def fit_selection(df: pd.DataFrame, formula: str | None = None, *,
+                  alpha: float = 0.05) -> ReturnModel:
     """Fit the first step: a probit of return on every lapsed customer.
+
+    The same fit as ``fit_return_model(df, formula, link="probit", alpha=alpha)``.
 
     Parameters
     ----------
     df : pandas.DataFrame
         One row per lapsed customer (returned or not), with the formula's columns.
-    formula : str
-        statsmodels formula of the return probit; default
+    formula : str, optional
+        ``"reacquired ~ covariates"`` (the outcome may be left out); default
         :data:`~winback_study.models.return_probability.DEFAULT_RETURN_FORMULA`.
+    alpha : float
+        1 - confidence level of the probit's intervals.
 
     Returns
     -------
-    SelectionModel
+    ReturnModel
+        With ``link="probit"``: ``index``, ``probability``, ``inverse_mills``,
+        ``generalized_residual`` and ``add_control`` give the control function.
 
     Raises
     ------
-    ValueError
-        If a column is missing, the outcome is not 0/1, or nobody (everybody) returned.
+    DataError
+        A column is missing or the outcome is not 0/1.
+    ReturnModelError
+        Nobody (or everybody) returned, or the probit cannot be fitted.
     """
-    if "~" not in formula:
-        raise ValueError(f"the return formula needs an outcome, 'reacquired ~ ...'; got {formula!r}")
-    outcome = formula.split("~", 1)[0].strip()
-    check_columns(df, required_columns(formula), "the return model (selection correction)")
-    y = pd.to_numeric(df[outcome], errors="coerce")
-    if y.isna().any() or not y.isin([0, 1]).all():
-        raise ValueError(f"{outcome!r} must be 0/1 for every lapsed customer")
-    if y.sum() == 0 or y.sum() == len(y):
-        raise ValueError(
-            f"the selection correction needs both returners and non-returners; "
-            f"{int(y.sum())} of {len(y)} customers have {outcome} = 1"
+    return fit_return_model(df, formula, link="probit", alpha=alpha)
+
+
+def resolve_selection(
+    df: pd.DataFrame,
+    selection: SelectionArg,
+    error: type[ModelError] = ModelError,
+    *,
+    correct_selection: bool | None = None,
+    selection_formula: str | None = None,
+    alpha: float = 0.05,
+    caller: str = "the fitter",
+) -> ReturnModel | None:
+    """The first-step probit a second-stage fitter should use, or None for the naive fit.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Every lapsed customer (``selection=True`` fits the probit on it).
+    selection : ReturnModel, bool or None
+        A fitted probit return model; ``True`` to fit :func:`fit_selection` on ``df``;
+        ``None`` or ``False`` for no correction.
+    error : exception class
+        Raised for a model that cannot serve as the first step (a logit, say).
+    correct_selection, selection_formula : optional
+        The deprecated keywords of the same fitters (a ``DeprecationWarning``):
+        ``correct_selection`` replaces ``selection`` (True/False) and
+        ``selection_formula`` is the formula of the probit ``selection=True`` fits.
+    alpha : float
+        1 - confidence level of the probit's intervals when it is fitted here.
+    caller : str
+        Name of the fitter, for messages.
+    """
+    if correct_selection is not None:
+        warnings.warn(
+            f"{caller}(correct_selection=...) is deprecated and will be removed in the next "
+            "release; pass selection=True (the default: fit the return probit), "
+            "selection=None (naive) or selection=<a fitted probit ReturnModel>",
+            DeprecationWarning, stacklevel=3,
         )
-    probit = smf.probit(formula, df).fit(disp=0, maxiter=200)
-    if not probit.mle_retvals.get("converged", True):
-        raise RuntimeError(
-            "the return probit did not converge; check for covariates that perfectly predict "
-            "return (a category where everybody or nobody came back) and drop or merge them"
+        selection = bool(correct_selection)
+    if selection_formula is not None:
+        warnings.warn(
+            f"{caller}(selection_formula=...) is deprecated and will be removed in the next "
+            "release; pass selection=fit_selection(df, formula)",
+            DeprecationWarning, stacklevel=3,
         )
-    return SelectionModel(formula=formula, probit=probit, n_customers=int(probit.nobs),
-                          outcome=outcome)
+    if selection is None or selection is False:
+        return None
+    if selection is True:
+        return fit_selection(df, selection_formula, alpha=alpha)
+    if not isinstance(selection, ReturnModel):
+        raise TypeError(
+            "selection must be a fitted probit ReturnModel (fit_selection(df)), True or None, "
+            f"got {type(selection).__name__}"
+        )
+    if selection_formula is not None:
+        raise error("give either a fitted selection model or selection_formula, not both")
+    if selection.link != "probit":
+        raise error(
+            f"the selection correction needs a probit return model, got the {selection.link} "
+            "link; fit it with fit_selection(df) or fit_return_model(df, link='probit')"
+        )
+    return selection
 
 
 def two_step_covariance(
-    selection: SelectionModel,
-    population: pd.DataFrame,
+    selection: ReturnModel,
+    population: pd.DataFrame | None,
     exog: pd.DataFrame,
     resid: np.ndarray,
     params: pd.Series,
@@ -278,10 +222,11 @@ def two_step_covariance(
 
     Parameters
     ----------
-    selection : SelectionModel
-        The fitted first step.
-    population : pandas.DataFrame
-        The frame the probit was fitted on (every lapsed customer).
+    selection : ReturnModel
+        The fitted first step (probit link).
+    population : pandas.DataFrame or None
+        The frame the probit was fitted on (every lapsed customer); when given, the probit
+        must have used every one of its rows.
     exog : pandas.DataFrame
         Second-step design (selected rows only, including the ``control`` column).
     resid : numpy.ndarray
@@ -289,7 +234,8 @@ def two_step_covariance(
     params : pandas.Series
         Second-step coefficients (names = ``exog`` columns).
     selected : numpy.ndarray
-        Positions, within ``population``, of the rows in ``exog`` (same order).
+        Positions, within the probit's estimation sample, of the rows in ``exog`` (same
+        order).
     control : str
         Name of the Mills-ratio column in ``exog``.
 
@@ -298,12 +244,15 @@ def two_step_covariance(
     pandas.DataFrame
         Covariance matrix of the second-step coefficients.
     """
-    probit = selection.probit
+    if selection.link != "probit":
+        raise ModelError(f"the two-step covariance needs a probit first step, got "
+                         f"{selection.link}")
+    probit = selection.results
     model = probit.model
-    gamma = probit.params.to_numpy()
+    gamma = np.asarray(probit.params, dtype=float)
     n = model.exog.shape[0]
-    if n != len(population):
-        raise ValueError(
+    if population is not None and n != len(population):
+        raise ModelError(
             "the probit dropped rows with missing values; the two-step covariance needs the "
             "probit fitted on every row of the population frame"
         )
@@ -352,8 +301,8 @@ def selection_bias_table(
         True coefficient by term (e.g. from
         :func:`winback_study.models.second_lifetime.true_second_lifetime_effects`).
     naive, corrected : pandas.DataFrame
-        ``summary`` tables of the two fits (columns ``coef``, ``coef_lower_95``,
-        ``coef_upper_95``, indexed by term).
+        ``summary`` tables of the two fits (columns ``coef``, ``ci_low``, ``ci_high``,
+        indexed by term).
     terms : sequence of str, optional
         Terms to show; default every term in ``truth`` that both fits estimated.
 
@@ -362,7 +311,7 @@ def selection_bias_table(
     pandas.DataFrame
         Per term: ``truth``; ``naive`` and ``corrected`` estimates; ``naive_bias`` and
         ``corrected_bias`` (estimate minus truth); ``naive_covers`` and
-        ``corrected_covers`` (truth inside the 95% interval); ``closer`` (True when the
+        ``corrected_covers`` (truth inside the fit's interval); ``closer`` (True when the
         corrected estimate is nearer the truth).
     """
     if terms is None:
@@ -373,9 +322,7 @@ def selection_bias_table(
         tab = tab.reindex(terms)
         out[name] = tab["coef"]
         out[f"{name}_bias"] = tab["coef"] - out["truth"]
-        out[f"{name}_covers"] = (tab["coef_lower_95"] <= out["truth"]) & (
-            out["truth"] <= tab["coef_upper_95"]
-        )
+        out[f"{name}_covers"] = (tab["ci_low"] <= out["truth"]) & (out["truth"] <= tab["ci_high"])
     out["closer"] = out["corrected_bias"].abs() < out["naive_bias"].abs()
     out.index.name = "term"
     return out[["truth", "naive", "corrected", "naive_bias", "corrected_bias",

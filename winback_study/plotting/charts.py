@@ -1,11 +1,13 @@
 """Charts: every figure the package draws, one function each (matplotlib).
 
 Functions take tables or fitted results and return matplotlib Axes or Figures; pyplot is
-imported only when a chart is drawn. Result objects' ``plot_*`` methods hand off to these.
+imported only when a chart is drawn. Result objects' ``plot_*`` methods hand off to these
+(the functions read results by their attributes, so this module imports no model).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,8 +16,11 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 
 from winback_study.data.describe import km_curves
+from winback_study.errors import DataError
+from winback_study.plotting.style import METHOD_COLORS
 
-__all__ = ["plot_km", "plot_first_vs_second_by"]
+__all__ = ["plot_km", "plot_first_vs_second_by", "plot_marginal_effects", "plot_calibration",
+           "plot_coefficients", "plot_retention"]
 
 
 def plot_km(
@@ -105,7 +110,7 @@ def plot_first_vs_second_by(
     segments = [str(s) for s in (order or dict.fromkeys(seg for seg, _ in curves))]
     segments = [s for s in segments if (s, "first") in curves and (s, "second") in curves]
     if not segments:
-        raise ValueError(f"no segment of {by!r} has reacquired customers to compare")
+        raise DataError(f"no segment of {by!r} has reacquired customers to compare")
     n = len(segments)
     ncols = ncols or (n if n <= 3 else (2 if n == 4 else 3))
     nrows = -(-n // ncols)
@@ -140,3 +145,176 @@ def _add_at_risk_counts(fitters: list[KaplanMeierFitter], ax: Any, ticks: np.nda
     from lifelines.plotting import add_at_risk_counts
 
     add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"], xticks=ticks)
+
+
+# ------------------------------------------------------------------ fitted models
+def plot_marginal_effects(model: Any, ax: Any = None, alpha: float | None = None) -> Any:
+    """Average marginal effects of a return model with confidence intervals, in points.
+
+    Parameters
+    ----------
+    model : ReturnModel
+        A fitted return model (:func:`winback_study.fit_return_model`).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
+    alpha : float, optional
+        1 - confidence level of the error bars (default: the model's).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    me = model.marginal_effects(alpha)
+    level = model.confidence_level if alpha is None else 1 - alpha
+    cols = list(model.columns)
+    order = sorted(range(len(me)), key=lambda i: (
+        cols.index(me["term"].iloc[i]) if me["term"].iloc[i] in cols else len(cols), i))
+    me = me.iloc[order]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.5, 0.38 * len(me) + 1.6))
+    y = np.arange(len(me))[::-1]
+    pp = 100 * me[["effect", "ci_low", "ci_high"]].to_numpy()
+    ax.errorbar(pp[:, 0], y, xerr=np.vstack([pp[:, 0] - pp[:, 1], pp[:, 2] - pp[:, 0]]),
+                fmt="none", ecolor="#555555", elinewidth=1.2, capsize=3, zorder=2)
+    # neutral black (offer colours would read as offers); the labels show the sign
+    ax.scatter(pp[:, 0], y, color=METHOD_COLORS[0], s=28, zorder=3)
+    for yi, (eff, _, hi) in zip(y, pp, strict=True):
+        ax.annotate(f"{eff:+.2f}" if abs(eff) < 1 else f"{eff:+.1f}", (hi, yi), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=8.5, color="#333333")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(y, model.effect_labels(me.index).to_numpy())
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(f"average marginal effect on P(return), percentage points "
+                  f"({level:.0%} CI)")
+    ax.set_title(f"What moves the probability of return ({model.link})")
+    lo, hi = np.nanmin(pp[:, 1]), np.nanmax(pp[:, 2])
+    span = hi - lo
+    ax.set_xlim(min(lo, 0) - 0.05 * span, max(hi, 0) + 0.12 * span)
+    return ax
+
+
+def plot_calibration(model: Any, ax: Any = None, evaluation: Any = None) -> Any:
+    """Observed against predicted return rate by decile, with the 45-degree line.
+
+    Parameters
+    ----------
+    model : ReturnModel
+        A fitted return model.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
+    evaluation : ReturnModelEvaluation, optional
+        What to plot; default the model's holdout evaluation, else its estimation sample.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    ev = evaluation or model.holdout_evaluation or model.in_sample_evaluation()
+    cal = ev.calibration
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 5.2))
+    top = 100 * math.ceil(max(cal["ci_high"].max(), cal["predicted"].max()) * 10) / 10
+    ax.plot([0, top], [0, top], color="#7F7F7F", linestyle="--", linewidth=1,
+            label="perfect calibration")
+    x, yv = 100 * cal["predicted"], 100 * cal["observed"]
+    ax.errorbar(x, yv, yerr=[yv - 100 * cal["ci_low"], 100 * cal["ci_high"] - yv],
+                fmt="o", color=METHOD_COLORS[0], ecolor=METHOD_COLORS[0], capsize=3,
+                markersize=5,
+                label=f"decile of P(return), {ev.sample} data ({1 - ev.alpha:.0%} CI)")
+    ax.set(xlim=(0, top), ylim=(0, top), xlabel="predicted return rate (%)",
+           ylabel="observed return rate (%)")
+    ax.set_aspect("equal")
+    ax.set_title(f"Calibration, {ev.sample} data (n = {ev.n:,}, AUC {ev.auc:.2f})")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_coefficients(result: Any, ax: Any = None, terms: Sequence[str] | None = None,
+                      ratio: bool = False) -> Any:
+    """Forest plot of a fitted model's ``summary``: estimates with their intervals.
+
+    Parameters
+    ----------
+    result : FittedResult
+        Any fitted model of the package.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
+    terms : sequence of str, optional
+        Terms to show, top to bottom; default every term but ``Intercept``.
+    ratio : bool
+        Draw the ratio scale (``hazard_ratio``, ``time_ratio`` ...) on a log axis instead
+        of the coefficients.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    table = result.summary
+    if terms is None:
+        terms = [t for t in table.index if t != "Intercept"] or list(table.index)
+    missing = [t for t in terms if t not in table.index]
+    if missing:
+        raise DataError(f"no term(s) {', '.join(map(repr, missing))} in the summary; terms "
+                        f"are: {', '.join(table.index)}", column=missing[0],
+                        problem="unknown_term")
+    name = result.ratio_name if ratio else None
+    if ratio and name is None:
+        raise DataError(f"a {type(result).__name__} has no ratio scale; use ratio=False",
+                        problem="no_ratio")
+    cols = [name, f"{name}_ci_low", f"{name}_ci_high"] if name else ["coef", "ci_low",
+                                                                      "ci_high"]
+    est, lo, hi = (table.loc[list(terms), c].to_numpy(dtype=float) for c in cols)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.38 * len(terms) + 1.6))
+    y = np.arange(len(terms))[::-1]
+    ax.errorbar(est, y, xerr=np.vstack([est - lo, hi - est]), fmt="o",
+                color=METHOD_COLORS[0], ecolor="#555555", capsize=3, markersize=5)
+    ax.axvline(1.0 if name else 0.0, color="black", linewidth=0.8)
+    if name:
+        ax.set_xscale("log")
+    ax.set_yticks(y, list(terms))
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(f"{(name or 'coefficient').replace('_', ' ')} "
+                  f"({result.confidence_level:.0%} CI)")
+    ax.set_title(f"{type(result).__name__}: {result.equation.replace('_', ' ')} equation")
+    return ax
+
+
+def plot_retention(result: Any, periods: int | None = None, ax: Any = None) -> Any:
+    """Observed survivors against a retention model's expectation, period by period.
+
+    Parameters
+    ----------
+    result : SBGResult or GeometricResult
+        A fitted retention model (it keeps the survivor counts it was fitted on).
+    periods : int, optional
+        Last period drawn; default the last one observed.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    periods = len(result.survivors) - 1 if periods is None else int(periods)
+    proj = result.project(periods)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(proj["period"], proj["expected"], color=METHOD_COLORS[1], label="model")
+    ax.scatter(proj["period"], proj["observed"], color=METHOD_COLORS[0], s=22, zorder=3,
+               label="observed")
+    if 0 < result.n_periods < periods:
+        ax.axvline(result.n_periods, color="#7F7F7F", linestyle="--", linewidth=1,
+                   label="end of calibration")
+    ax.set(xlabel="period", ylabel="customers still active", ylim=(0, None),
+           title=f"{type(result).__name__}: survivors by period")
+    ax.legend(loc="upper right")
+    return ax

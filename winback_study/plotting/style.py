@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from winback_study.core.io import atomic_path
+from winback_study.errors import DataError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -126,13 +127,13 @@ def save_figure(
         interrupted export never leaves a half-written file.
     """
     if not name or any(c in name for c in "/\\ "):
-        raise ValueError(f"figure name must be a plain file stem without spaces, got {name!r}")
+        raise DataError(f"figure name must be a plain file stem without spaces, got {name!r}")
     out = Path(outdir) if outdir is not None else figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in formats:
         if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; choose from {FORMATS}")
+            raise DataError(f"unknown format {fmt!r}; choose from {FORMATS}")
         target = out / f"{name}.{fmt}"
         metadata = {"png": {"Software": None}, "svg": {"Date": None},
                     "pdf": {"CreationDate": None, "ModDate": None, "Producer": None}}[fmt]
@@ -211,7 +212,7 @@ def table(data: pd.DataFrame, formats: Mapping[str, str] | str | None = None,
     formats = dict(formats or {})
     unknown = [c for c in formats if c not in data.columns]
     if unknown:
-        raise KeyError(f"formats name columns not in the table: {unknown}")
+        raise DataError(f"formats name columns not in the table: {unknown}")
     if name is None:
         name = "_".join(str(c) for c in data.columns)[:40]
     name = re.sub(r"[^0-9A-Za-z_]", "_", name)

@@ -32,6 +32,7 @@ from winback_study.data.user_data import (
     prepare_user_data,
     read_mapping,
 )
+from winback_study.design import StudyDesign, resolve_design
 from winback_study.errors import ModelError
 from winback_study.plotting.style import use_house_style
 
@@ -74,7 +75,8 @@ def return_rates(df: pd.DataFrame, **_: object) -> Result:
 
 
 def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
-                   shared: dict[str, object] | None = None, **_: object) -> Result:
+                   shared: dict[str, object] | None = None, design: StudyDesign | None = None,
+                   **_: object) -> Result:
     rate = ANNUAL_DISCOUNT_RATE if annual_rate is None else annual_rate
     back = df[df["reacquired"] == 1]
     first = lifetime_value(df["first_monthly_margin"], df["first_tenure_months"], rate)
@@ -90,7 +92,7 @@ def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
     from winback_study.models.second_lifetime import SecondLifetimeError
 
     try:
-        fit = _second_lifetime_fit(df, shared)
+        fit = _second_lifetime_fit(df, shared, design)
     except SecondLifetimeError as exc:
         note = f"not estimated: {exc}"
         rows["second lifetime, Weibull survival x margin (reacquired)"] = (
@@ -112,11 +114,12 @@ def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
     return {"customer_value": table}, {}
 
 
-def offer_experiment(df: pd.DataFrame, **_: object) -> Result:
-    from winback_study.analysis.offer_experiment import OFFER_ARMS
-
+def offer_experiment(df: pd.DataFrame, design: StudyDesign | None = None,
+                     **_: object) -> Result:
+    """Return rate per arm, in the design's order (the mapping's ``[design]`` or the study's)."""
+    arms = resolve_design(df, design).arms
     table = return_rate_table(df, "offer")
-    table = table.reindex([o for o in ("none", *OFFER_ARMS) if o in table.index])
+    table = table.reindex([o for o in arms if o in table.index])
     return {"offer_response": table}, {}
 
 
@@ -151,7 +154,14 @@ def _present_levels_only(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(**{c: df[c].cat.remove_unused_categories() for c in cats}) if cats else df
 
 
-def return_model(df: pd.DataFrame, **_: object) -> Result:
+def _references(df: pd.DataFrame, design: StudyDesign | None) -> list[str]:
+    """The reason and offer factors, against the design's reference reason and control."""
+    d = resolve_design(df, design)
+    return (_factor(df, "defection_reason", d.reference_reason)
+            + _factor(df, "offer_received", d.control))
+
+
+def return_model(df: pd.DataFrame, design: StudyDesign | None = None, **_: object) -> Result:
     from winback_study.models.return_probability import fit_return_model
 
     df = _present_levels_only(df)
@@ -162,19 +172,20 @@ def return_model(df: pd.DataFrame, **_: object) -> Result:
         "first_monthly_margin": "first_monthly_margin",
         "months_since_defection": "months_since_defection",
     })
-    terms += _factor(df, "defection_reason", "price") + _factor(df, "offer_received", "none")
-    model = fit_return_model(df, "reacquired ~ " + (" + ".join(terms) or "1"), link="probit")
+    terms += _references(df, design)
+    model = fit_return_model(df, " + ".join(terms) or "1", link="probit")
     use_house_style()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     model.plot_marginal_effects(ax=ax)
     # a file without price leavers or a no-offer group is read against another level: say which
-    coefs = model.summary_frame().join(model.terms[["reference"]])
+    coefs = model.summary.join(model.terms[["reference"]])
     return {"return_model_coefficients": coefs,
             "return_model_marginal_effects": model.marginal_effects()}, {
             "return_model_marginal_effects": fig}
 
 
-def _second_lifetime_fit(df: pd.DataFrame, shared: dict[str, object] | None = None):
+def _second_lifetime_fit(df: pd.DataFrame, shared: dict[str, object] | None = None,
+                         design: StudyDesign | None = None):
     """Weibull AFT on the reacquired, with the covariates the file has.
 
     With ``shared`` (one dict per :func:`~winback_study.reporting.analyze.analyze` call) the fit,
@@ -183,7 +194,7 @@ def _second_lifetime_fit(df: pd.DataFrame, shared: dict[str, object] | None = No
     if shared is not None:
         if "weibull" not in shared:
             try:
-                shared["weibull"] = _second_lifetime_fit(df)
+                shared["weibull"] = _second_lifetime_fit(df, design=design)
             except Exception as exc:  # noqa: BLE001 - re-raised below, for every caller
                 shared["weibull"] = exc
         if isinstance(shared["weibull"], Exception):
@@ -196,13 +207,13 @@ def _second_lifetime_fit(df: pd.DataFrame, shared: dict[str, object] | None = No
         "referrals": "referrals", "complaints": "complaints",
         "first_tenure_months": "first_tenure_months",
     })
-    terms += _factor(back, "defection_reason", "price") + _factor(back, "offer_received", "none")
-    return fit_second_lifetime(back, model="weibull", formula=" + ".join(terms) or "1")
+    terms += _references(back, design)
+    return fit_second_lifetime(back, " + ".join(terms) or "1", model="weibull", selection=None)
 
 
 def second_lifetime_model(df: pd.DataFrame, shared: dict[str, object] | None = None,
-                          **_: object) -> Result:
-    return {"second_lifetime_weibull": _second_lifetime_fit(df, shared).summary}, {}
+                          design: StudyDesign | None = None, **_: object) -> Result:
+    return {"second_lifetime_weibull": _second_lifetime_fit(df, shared, design).summary}, {}
 
 
 def first_vs_second(df: pd.DataFrame, **_: object) -> Result:
@@ -316,7 +327,8 @@ def analyze(
             result.skipped[name] = why
             continue
         try:
-            tables, figures = run(name, df, annual_rate=annual_rate, shared=shared)
+            tables, figures = run(name, df, annual_rate=annual_rate, shared=shared,
+                                  design=m.design)
         except ModelError as exc:
             # the data cannot support this model (separation, a level nobody left, every
             # spell censored, ...): say why and go on with the other analyses

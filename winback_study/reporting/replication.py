@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from lifelines import KaplanMeierFitter
 from statsmodels.stats.proportion import proportion_confint
 
 from winback_study.analysis.offer_experiment import OFFER_ARMS, arm_summary, offer_experiment
 from winback_study.analysis.targeting import cross_fit_predict, top_fraction_response
 from winback_study.data.published import PUBLISHED
-from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
+from winback_study.models.selection import fit_selection
 
 __all__ = ["replication_table", "to_markdown", "format_number"]
 
@@ -96,11 +95,10 @@ def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame
     rows.append(_row("P4.slv", m, lo, hi, test="mean slv over the reacquired"))
 
     # P5: decided by the return model (probit on the study's formula), 95% intervals
-    fit = smf.probit(DEFAULT_RETURN_FORMULA, data=df).fit(disp=0)
-    ci = fit.conf_int()
+    fit = fit_selection(df)
     for fid, term, sign in (("P5.referrals", "referrals", 1), ("P5.complaints", "complaints", -1),
                             ("P5.resolved", "complaints_resolved", 1)):
-        est, lo, hi = fit.params[term], ci.loc[term, 0], ci.loc[term, 1]
+        est, lo, hi = fit.summary.loc[term, ["coef", "ci_low", "ci_high"]]
         holds = (lo > 0) if sign > 0 else (hi < 0)
         rows.append(_row(fid, est, lo, hi, holds=bool(holds),
                          test=f"probit coefficient of {term} (return model), 95% CI "
@@ -157,8 +155,7 @@ def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame
         + f"; bundled ROI lowest of the four arms: {arms.loc['bundled', 'roi'] == arms['roi'].min()}")))
 
     # P10: contact only the top 20% of each arm by predicted return (out-of-fold probit)
-    p_back = cross_fit_predict(
-        df, lambda d: smf.probit(DEFAULT_RETURN_FORMULA, data=d).fit(disp=0), folds=2, seed=0)
+    p_back = cross_fit_predict(df, fit_selection, folds=2, seed=0)
     top = top_fraction_response(df, p_back, fraction=0.2)
     rows.append(_row(
         "P10", 100 * top["response_rate_top"], 100 * top["top_ci_low"], 100 * top["top_ci_high"],

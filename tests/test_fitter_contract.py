@@ -1,0 +1,205 @@
+"""One contract for every fitter of ``winback_study.models``: the same assertions on each.
+
+Every ``fit_*`` returns a :class:`~winback_study.core.results.FittedResult` with the same
+names and the same ``summary`` schema, takes ``alpha=`` for every interval, and reports
+bad input as a :class:`~winback_study.errors.WinbackError` that names the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from scipy import stats
+
+from winback_study.core.results import SUMMARY_COLUMNS, FittedResult
+from winback_study.errors import DataError, ModelError, WinbackError
+from winback_study.models.return_probability import fit_return_model
+from winback_study.models.sbg import fit_geometric, fit_sbg
+from winback_study.models.second_lifetime import fit_second_lifetime
+from winback_study.models.second_profit import fit_second_profit
+from winback_study.models.selection import fit_selection
+
+#: Fader & Hardie's (2007) "regular" cohort, years 0-7 (the sBG models take counts).
+REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
+RATIOS = {"odds_ratio", "hazard_ratio", "time_ratio", "margin_ratio"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to fit one model, what its result must say, and how to feed it bad input."""
+
+    fit: Callable[..., FittedResult]  # fit(df, alpha=...)
+    equation: str
+    ratio: str | None
+    #: A column the fit reads, dropped to test the missing-column error (None: counts).
+    needs: str | None
+    #: The library's own AIC, where the model has one to compare with.
+    native_aic: Callable[[FittedResult], float] | None = None
+
+
+def _counts(fitter: Callable[..., FittedResult]) -> Callable[..., FittedResult]:
+    return lambda df, survivors=REGULAR, **kw: fitter(survivors, **kw)
+
+
+CASES: dict[str, Case] = {
+    "return-logit": Case(lambda df, **kw: fit_return_model(df, link="logit", **kw), "return",
+                         "odds_ratio", "referrals", lambda r: r.results.aic),
+    "return-probit": Case(lambda df, **kw: fit_return_model(df, link="probit", **kw), "return",
+                          None, "complaints", lambda r: r.results.aic),
+    "selection": Case(fit_selection, "return", None, "months_since_defection",
+                      lambda r: r.results.aic),
+    **{
+        f"lifetime-{model}-{'corrected' if corr else 'naive'}": Case(
+            (lambda m, c: lambda df, **kw: fit_second_lifetime(
+                df, model=m, selection=True if c else None, **kw))(model, corr),
+            "second_lifetime", "hazard_ratio" if model == "cox" else "time_ratio",
+            # the corrected fit also needs the probit's columns
+            "months_since_defection" if corr else "complaints",
+            (lambda r: r.fitter.AIC_partial_) if model == "cox" else (lambda r: r.fitter.AIC_),
+        )
+        for model in ("cox", "weibull", "loglogistic") for corr in (False, True)
+    },
+    "profit-log": Case(lambda df, **kw: fit_second_profit(df, **kw), "second_profit",
+                       "margin_ratio", "months_since_defection", lambda r: r.ols.aic),
+    "profit-level": Case(lambda df, **kw: fit_second_profit(df, log=False, **kw),
+                         "second_profit", None, "referrals", lambda r: r.ols.aic),
+    "sbg": Case(_counts(fit_sbg), "retention", None, None),
+    "geometric": Case(_counts(fit_geometric), "retention", None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def fits(small_population):
+    """Fitted results by (case, alpha), each fitted once."""
+    cache: dict[tuple[str, float], FittedResult] = {}
+
+    def get(name: str, alpha: float = 0.05) -> FittedResult:
+        if (name, alpha) not in cache:
+            cache[(name, alpha)] = CASES[name].fit(small_population, alpha=alpha)
+        return cache[(name, alpha)]
+
+    return get
+
+
+@pytest.fixture(scope="module", params=list(CASES), ids=list(CASES))
+def fitted_model(request, fits):
+    """(case name, case, result at the default alpha) for every fitter."""
+    return request.param, CASES[request.param], fits(request.param)
+
+
+# ---------------------------------------------------------------------------- the result
+def test_is_a_fitted_result_of_its_equation(fitted_model):
+    _, case, res = fitted_model
+    assert isinstance(res, FittedResult)
+    assert res.equation == case.equation
+    assert res.ratio_name == case.ratio
+    assert res.confidence_level == pytest.approx(0.95)
+
+
+def test_summary_schema(fitted_model):
+    _, case, res = fitted_model
+    table = res.summary
+    assert isinstance(table, pd.DataFrame) and len(table) > 0
+    assert table.index.name == "term"
+    assert tuple(table.columns[:6]) == SUMMARY_COLUMNS
+    extra = list(table.columns[6:])
+    if case.ratio is None:
+        assert extra == []
+    else:
+        assert case.ratio in RATIOS
+        assert extra == [case.ratio, f"{case.ratio}_ci_low", f"{case.ratio}_ci_high"]
+        np.testing.assert_allclose(table[case.ratio], np.exp(table["coef"]))
+        np.testing.assert_allclose(table[f"{case.ratio}_ci_low"], np.exp(table["ci_low"]))
+    assert table.notna().all().all()
+    assert res.summary is table  # computed once
+
+
+def test_attributes_are_the_summary_columns(fitted_model):
+    _, _, res = fitted_model
+    table = res.summary
+    pd.testing.assert_series_equal(res.params_, table["coef"], check_names=False)
+    pd.testing.assert_series_equal(res.standard_errors_, table["std_err"], check_names=False)
+    pd.testing.assert_frame_equal(res.confidence_intervals_, table[["ci_low", "ci_high"]])
+    np.testing.assert_allclose(table["z"], table["coef"] / table["std_err"])
+    np.testing.assert_allclose(table["p_value"], 2 * stats.norm.sf(table["z"].abs()))
+
+
+def test_intervals_contain_the_estimate(fitted_model):
+    _, _, res = fitted_model
+    t = res.summary
+    assert (t["ci_low"] < t["coef"]).all() and (t["coef"] < t["ci_high"]).all()
+
+
+def test_alpha_sets_every_interval(fitted_model, fits):
+    name, _, res = fitted_model
+    other = fits(name, 0.10)
+    assert other.confidence_level == pytest.approx(0.90)
+    a, b = res.summary, other.summary
+    pd.testing.assert_series_equal(a["coef"], b["coef"])
+    pd.testing.assert_series_equal(a["std_err"], b["std_err"])
+    half_95 = (a["ci_high"] - a["ci_low"]) / 2
+    half_90 = (b["ci_high"] - b["ci_low"]) / 2
+    assert (half_90 < half_95).all()
+    np.testing.assert_allclose(half_90 / half_95, stats.norm.ppf(0.95) / stats.norm.ppf(0.975),
+                               rtol=1e-9)
+
+
+def test_print_summary_shows_every_term(fitted_model, capsys):
+    _, _, res = fitted_model
+    res.print_summary()
+    out = capsys.readouterr().out
+    for term in res.summary.index:
+        assert term in out
+    assert "90%" not in out and "95%" in out
+    assert out.strip() == res.summary_text()
+
+
+def test_fit_statistics(fitted_model):
+    _, case, res = fitted_model
+    ll = res.log_likelihood_
+    assert isinstance(ll, float) and np.isfinite(ll)
+    k = res.n_params_
+    assert isinstance(k, int) and k >= len(res.params_)
+    assert res.aic_ == pytest.approx(2 * k - 2 * ll, rel=1e-12)
+    if case.native_aic is not None:
+        assert res.aic_ == pytest.approx(case.native_aic(res), rel=1e-10)
+    assert isinstance(res.nobs, int) and res.nobs > 0
+    assert type(res).__name__ in repr(res)
+
+
+def test_plots_return_axes(fitted_model):
+    _, _, res = fitted_model
+    methods = [m for m in dir(res) if m.startswith("plot_") and callable(getattr(res, m))]
+    assert methods, "every result draws something"
+    for m in methods:
+        ax = getattr(res, m)()
+        assert isinstance(ax, Axes), m
+        fig, given = plt.subplots()
+        assert getattr(res, m)(ax=given) is given, m
+    plt.close("all")
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_a_missing_column_is_a_data_error_that_names_it(fitted_model, small_population):
+    _, case, _ = fitted_model
+    if case.needs is None:  # counts, not a frame: a bad count is named by its position
+        with pytest.raises(DataError, match="position 2.*negative"):
+            case.fit(small_population, survivors=[1000, 631, -1, 300])
+        return
+    with pytest.raises(DataError) as info:
+        case.fit(small_population.drop(columns=case.needs))
+    assert isinstance(info.value, WinbackError)
+    assert info.value.column == case.needs and repr(case.needs) in str(info.value)
+
+
+@pytest.mark.parametrize("alpha", [1.5, 0, "wide"])
+def test_a_bad_alpha_is_a_model_error(fitted_model, small_population, alpha):
+    _, case, _ = fitted_model
+    with pytest.raises(ModelError, match="alpha"):
+        case.fit(small_population, alpha=alpha)

@@ -1,0 +1,537 @@
+"""Targeting policies, valued under the model: which offer for whom, on what budget.
+
+A policy gives each lapsed customer one offer or none. Its expected outcome under the
+model's probabilities (:func:`evaluate_policy`) follows the package's ROI definition:
+customers regained, contacted or not (the market-share view), the incremental ones, the
+expected offer cost (paid by acceptors), value and profit. The best offer per segment
+(:func:`best_offer_by_segment`, with the bootstrap noise of each segment's lead:
+:func:`segment_margin_se`), the best assignment under a budget (:func:`budget_policy`,
+:func:`budget_frontier`), the frontier between customers regained and profit
+(:func:`policy_frontier`), the standard policies side by side (:func:`policy_table`) and
+the published arms as points on that map (:func:`published_arm_points`).
+
+Offers, the control and the rule arms (the study's ``tailored``) come from the design the
+scores were made with (:attr:`~winback_study.analysis.targeting.scores.OfferScores.design`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from winback_study.analysis.roi import ValueSpec
+from winback_study.analysis.targeting.scores import (
+    OfferScores,
+    ReturnModel,
+    received_offers,
+    score_offers,
+)
+from winback_study.core.rng import independent_rng
+from winback_study.data.describe import complaint_status
+from winback_study.data.published import OFFER_EXHIBIT
+from winback_study.design import REASON_COLUMN, StudyDesign, resolve_design
+
+__all__ = [
+    "behaviour_segment",
+    "best_offer_by_segment",
+    "segment_margin_se",
+    "evaluate_policy",
+    "budget_policy",
+    "budget_frontier",
+    "policy_table",
+    "policy_frontier",
+    "published_arm_points",
+]
+
+
+def behaviour_segment(df: pd.DataFrame) -> pd.Series:
+    """First-lifetime behaviour: complaint status x referrer (six levels).
+
+    Complaint status is ``no complaint``, ``all resolved`` or ``some unresolved``
+    (:func:`~winback_study.data.describe.complaint_status`); a referrer made at least one
+    referral.
+    """
+    status = complaint_status(df).astype(str)
+    ref = np.where(df["referrals"].to_numpy() > 0, "referrer", "no referral")
+    cats = [f"{s}, {r}" for s in ("no complaint", "all resolved", "some unresolved")
+            for r in ("referrer", "no referral")]
+    return pd.Series(pd.Categorical(status + ", " + ref, categories=cats), index=df.index,
+                     name="behaviour")
+
+
+def best_offer_by_segment(
+    scores: OfferScores,
+    df: pd.DataFrame,
+    by: Sequence[str | pd.Series] | None = None,
+    offers: Sequence[str] | None = None,
+    objective: str = "profit",
+    allow_none: bool = True,
+) -> pd.DataFrame:
+    """The best offer in each segment, for a chosen objective.
+
+    Parameters
+    ----------
+    scores : OfferScores
+        From :func:`score_offers` on ``df``.
+    df : pandas.DataFrame
+        The same customers.
+    by : sequence of column names or Series, optional
+        Segments; default defection reason x :func:`behaviour_segment`.
+    offers : sequence of str, optional
+        Offers to choose from (default ``scores.single_offers``: the scored ones except
+        rule arms such as ``tailored``).
+    objective : str
+        ``profit`` (expected win-back profit per customer), ``roi`` (expected profit per
+        dollar of expected offer cost) or ``regained`` (uplift: extra customers back).
+    allow_none : bool
+        With ``objective="profit"``, recommend no offer (the design's control) where
+        every offer loses money.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment: ``customers``; per offer the mean expected ``profit_<offer>``
+        (USD per customer), ``roi_<offer>`` and ``uplift_<offer>``; ``best_offer``,
+        ``best_score`` (the objective's value), ``runner_up`` and ``margin`` (best minus
+        runner-up, in the objective's unit), and the chosen offer's ``p_return``,
+        ``uplift`` and ``profit`` per customer.
+    """
+    if objective not in ("profit", "roi", "regained"):
+        raise ValueError("objective must be 'profit', 'roi' or 'regained'")
+    offers = list(offers or scores.single_offers)
+    if by is None:
+        by = [df[REASON_COLUMN], behaviour_segment(df)]
+    keys = [df[b] if isinstance(b, str) else b for b in by]
+
+    def seg(frame: pd.DataFrame, how: str = "mean") -> pd.DataFrame:
+        return frame[offers].groupby(keys, observed=True).agg(how)
+
+    profit = seg(scores.expected_profit)
+    uplift = seg(scores.uplift)
+    prob = seg(scores.probability)
+    roi = seg(scores.expected_profit, "sum") / seg(scores.expected_cost, "sum")
+    t = pd.concat([profit.add_prefix("profit_"), roi.add_prefix("roi_"),
+                   uplift.add_prefix("uplift_")], axis=1)
+    t.insert(0, "customers", scores.probability.groupby(keys, observed=True).size())
+    score = {"profit": profit, "roi": roi, "regained": uplift}[objective].to_numpy()
+    order = np.argsort(-score, axis=1, kind="stable")
+    rows = np.arange(len(t))
+    j, j2 = order[:, 0], order[:, 1] if len(offers) > 1 else order[:, 0]
+    best = score[rows, j]
+    names = np.array(offers, dtype=object)
+    choice = names[j]
+    if objective == "profit" and allow_none:
+        choice = np.where(best > 0, choice, scores.control)
+    none = choice == scores.control
+    t["best_offer"] = choice
+    t["best_score"] = np.where(none, 0.0, best)
+    t["runner_up"] = names[j2]
+    t["margin"] = best - score[rows, j2]
+    p0 = scores.probability[scores.control].groupby(keys, observed=True).mean().to_numpy()
+    t["p_return"] = np.where(none, p0, prob.to_numpy()[rows, j])
+    t["uplift"] = np.where(none, 0.0, uplift.to_numpy()[rows, j])
+    t["profit"] = np.where(none, 0.0, profit.to_numpy()[rows, j])
+    return t
+
+
+_OBJECTIVE_PREFIX = {"profit": "profit_", "roi": "roi_", "regained": "uplift_"}
+
+
+def segment_margin_se(
+    df: pd.DataFrame,
+    train: np.ndarray,
+    fit: Callable[[pd.DataFrame], ReturnModel],
+    best: Mapping[str, pd.DataFrame],
+    *,
+    offers: Sequence[str] | None = None,
+    value: ValueSpec = "slv",
+    costs: Mapping[str, float] | None = None,
+    n_boot: int = 50,
+    seed: int | np.random.Generator | None = 0,
+    design: StudyDesign | None = None,
+) -> pd.DataFrame:
+    """Bootstrap standard error of each segment's lead of the best offer over the runner-up.
+
+    Each replicate resamples the training rows (with replacement) and refits the return
+    model with ``fit``, resamples the evaluation rows, rescores them
+    (:func:`score_offers`) and recomputes every segment's score of the two offers that
+    ``best`` names as best and runner-up. The standard deviation of their difference over
+    the replicates is the standard error of the lead (``margin``) shown by
+    :func:`best_offer_by_segment`: it covers both the model's estimation error and the
+    sampling error of the values and segment means.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The study table (training and evaluation rows).
+    train : numpy.ndarray
+        Boolean mask of the training rows (the rest are evaluated), e.g. from
+        :func:`holdout_mask`.
+    fit : callable
+        ``fit(train_df) -> model`` with ``predict``.
+    best : mapping of objective to DataFrame
+        Tables from :func:`best_offer_by_segment` on the evaluation rows with the default
+        segments (reason x behaviour), keyed by their objective (``profit``, ``roi``,
+        ``regained``).
+    offers : sequence of str, optional
+        Offers scored (those :func:`best_offer_by_segment` chose between); default the
+        design's concrete offers (``design.targetable_offers``).
+    value, costs
+        As in :func:`~winback_study.analysis.targeting.scores.score_offers`.
+    n_boot : int
+        Replicates.
+    seed : int or Generator, optional
+        Seed of the resampling (an independent stream, see
+        :func:`~winback_study.core.rng.independent_rng`).
+    design : StudyDesign, optional
+        Default :func:`~winback_study.design.resolve_design` of ``df``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per segment (the index of the ``best`` tables), one column per objective:
+        the standard error of ``margin`` in that objective's unit.
+    """
+    if n_boot < 2:
+        raise ValueError("n_boot must be at least 2")
+    unknown = sorted(set(best) - set(_OBJECTIVE_PREFIX))
+    if unknown:
+        raise ValueError(f"unknown objective(s) {unknown}; use {sorted(_OBJECTIVE_PREFIX)}")
+    train = np.asarray(train, dtype=bool)
+    if train.shape != (len(df),):
+        raise ValueError(f"train must be a boolean mask with one entry per row ({len(df)})")
+    d = resolve_design(df, design).with_costs(costs)
+    offers = list(d.targetable_offers if offers is None else offers)
+    # the two offers compared in each segment: the top-scoring one (also where no offer is
+    # recommended because every offer loses money) and the runner-up
+    pairs = {}
+    for obj, t in best.items():
+        cols = [_OBJECTIVE_PREFIX[obj] + o for o in offers]
+        top = t[cols].to_numpy().argmax(axis=1)
+        second = pd.Index(offers).get_indexer(t["runner_up"].astype(str))
+        if (second < 0).any():
+            raise ValueError(f"runner-up offers of the {obj!r} table are not among {offers}")
+        pairs[obj] = (cols, top, second)
+    rng = independent_rng(seed)
+    tr, ev = np.flatnonzero(train), np.flatnonzero(~train)
+    draws: dict[str, list[np.ndarray]] = {obj: [] for obj in best}
+    for _ in range(n_boot):
+        d_tr = df.iloc[rng.choice(tr, len(tr))].reset_index(drop=True)
+        d_ev = df.iloc[rng.choice(ev, len(ev))].reset_index(drop=True)
+        sc = score_offers(d_ev, fit(d_tr), offers=offers, value=value, design=d)
+        seg = best_offer_by_segment(sc, d_ev, offers=offers)
+        for obj, t in best.items():
+            cols, top, second = pairs[obj]
+            cells = seg.reindex(t.index)[cols].to_numpy()
+            rows = np.arange(len(t))
+            draws[obj].append(cells[rows, top] - cells[rows, second])
+    index = next(iter(best.values())).index
+    return pd.DataFrame({obj: np.std(np.vstack(v), axis=0, ddof=1) for obj, v in draws.items()},
+                        index=index)
+
+
+def evaluate_policy(scores: OfferScores, assignment: pd.Series | np.ndarray | str,
+                    per: float | None = 10_000) -> pd.Series:
+    """Expected outcome of giving each customer one offer (or ``none``).
+
+    Parameters
+    ----------
+    scores : OfferScores
+        From :func:`score_offers`.
+    assignment : Series, array or str
+        The offer per customer (names among the scored ones, or the control arm); a
+        single name gives everyone that offer.
+    per : float, optional
+        Scale totals to this many lapsed customers (default 10,000); ``None`` = totals.
+
+    Returns
+    -------
+    pandas.Series
+        ``contacted`` (customers sent an offer), ``regained`` (expected returns, contacted
+        or not: the market-share view), ``incremental`` (returns over the no-offer
+        policy), ``cost`` (expected, paid by acceptors), ``value`` (incremental value, or
+        gross when ``scores.incremental`` is False), ``profit`` = value - cost, ``roi`` =
+        profit / cost.
+    """
+    n = len(scores.probability)
+    if isinstance(assignment, str):
+        assignment = pd.Series(assignment, index=scores.probability.index)
+    a = pd.Series(np.asarray(assignment, dtype=object), index=scores.probability.index)
+    d = scores._describe(a)
+    contacted = a.to_numpy() != scores.control
+    regained = np.where(contacted, d["p_return"], scores.probability[scores.control]).sum()
+    cost = d["expected_cost"].sum()
+    profit = d["expected_profit"].sum()
+    k = 1.0 if per is None else per / n
+    return pd.Series({
+        "contacted": contacted.sum() * k,
+        "regained": regained * k,
+        "incremental": d["uplift"].sum() * k,
+        "cost": cost * k,
+        "value": (profit + cost) * k,
+        "profit": profit * k,
+        "roi": profit / cost if cost > 0 else np.nan,
+    })
+
+
+def budget_policy(
+    scores: OfferScores,
+    budget: float,
+    offers: Sequence[str] | None = None,
+    tol: float = 1e-6,
+) -> pd.Series:
+    """The most profitable assignment whose expected offer cost stays within ``budget``.
+
+    Each customer gets the offer maximising ``profit - mu * expected_cost`` (or none when
+    that is negative); ``mu >= 0`` is found by bisection so the total expected cost meets
+    the budget (a Lagrangian relaxation: optimal up to one customer at the margin).
+
+    Parameters
+    ----------
+    scores : OfferScores
+        From :func:`score_offers`.
+    budget : float
+        Total expected offer spend over the scored customers, USD.
+    offers : sequence of str, optional
+        Offers to choose from (default ``scores.single_offers``).
+    tol : float
+        Relative tolerance of the bisection on ``mu``.
+
+    Returns
+    -------
+    pandas.Series
+        The offer per customer (the control arm for those not contacted); ``attrs["mu"]``
+        is the shadow price of a budget dollar.
+    """
+    offers = list(offers or scores.single_offers)
+    prof = scores.expected_profit[offers].to_numpy()
+    ecost = scores.expected_cost[offers].to_numpy()
+    names = np.array([scores.control, *offers], dtype=object)
+
+    def assign(mu: float) -> tuple[np.ndarray, float]:
+        obj = np.column_stack([np.zeros(len(prof)), prof - mu * ecost])
+        j = obj.argmax(axis=1)
+        spent = float(np.where(j > 0, ecost[np.arange(len(j)), np.maximum(j - 1, 0)], 0).sum())
+        return j, spent
+
+    j, spent = assign(0.0)
+    mu = 0.0
+    if spent > budget:
+        lo, hi = 0.0, 1.0
+        while assign(hi)[1] > budget:
+            hi *= 2
+            if hi > 1e12:
+                break
+        while hi - lo > tol * max(1.0, hi):
+            mid = 0.5 * (lo + hi)
+            if assign(mid)[1] > budget:
+                lo = mid
+            else:
+                hi = mid
+        mu = hi
+        j, spent = assign(mu)
+    out = pd.Series(names[j], index=scores.probability.index, name="offer")
+    out.attrs["mu"] = mu
+    out.attrs["expected_cost"] = spent
+    return out
+
+
+def budget_frontier(
+    scores: OfferScores,
+    budgets: Sequence[float] | np.ndarray | None = None,
+    offers: Sequence[str] | None = None,
+    per: float | None = 10_000,
+) -> pd.DataFrame:
+    """Expected outcome of the best assignment under each of a range of budgets.
+
+    Parameters
+    ----------
+    scores : OfferScores
+        From :func:`score_offers`.
+    budgets : sequence of float, optional
+        Budgets on expected offer spend, USD per ``per`` customers; default 12 steps from
+        0 to the spend of the unconstrained most profitable policy.
+    offers : sequence of str, optional
+        Offers to choose from.
+    per : float, optional
+        Scale to this many lapsed customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget: ``budget`` and the columns of :func:`evaluate_policy`.
+    """
+    scale = 1.0 if per is None else len(scores.probability) / per
+    if budgets is None:
+        full = evaluate_policy(scores, budget_policy(scores, np.inf, offers), per)["cost"]
+        budgets = np.linspace(0, full, 12)
+    rows = []
+    for b in budgets:
+        r = evaluate_policy(scores, budget_policy(scores, float(b) * scale, offers), per)
+        r["budget"] = float(b)
+        rows.append(r)
+    out = pd.DataFrame(rows)
+    return out[["budget", *[c for c in out.columns if c != "budget"]]]
+
+
+def policy_table(
+    scores: OfferScores,
+    df: pd.DataFrame,
+    budgets: Sequence[float] = (),
+    per: float | None = 10_000,
+) -> pd.DataFrame:
+    """Expected market share and profit of the standard win-back policies.
+
+    Policies: no offers; every customer one offer (each of the scored single offers); each
+    rule arm of the design (the study's tailored arm: "tailored by reason"); the best offer
+    per segment (reason x behaviour); the model's best offer per customer; the model's best
+    assignment under each expected-spend budget in ``budgets`` (USD per ``per``
+    customers) and, for comparison, the same budget spent on a random share of customers
+    all given the most profitable single offer.
+
+    Parameters
+    ----------
+    scores : OfferScores
+        From :func:`score_offers` on ``df``.
+    df : pandas.DataFrame
+        The same customers (for reasons and segments).
+    budgets : sequence of float
+        Budgets on expected offer spend, USD per ``per`` customers.
+    per : float, optional
+        Scale to this many lapsed customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per policy with the columns of :func:`evaluate_policy` and ``kind``
+        (``baseline``, ``one offer``, the rule arm's name, ``segment-targeted``,
+        ``model-targeted``, ``budget``, ``random, budget``).
+    """
+    idx = scores.probability.index
+    design = scores.design
+    pol: dict[str, tuple[str, pd.Series | str]] = {"no offers": ("baseline", scores.control)}
+    for o in scores.single_offers:
+        pol[f"all {o}"] = ("one offer", o)
+    for rule in design.rules:
+        pol[f"{rule} by reason"] = (rule, rule if rule in scores.offers else
+                                    received_offers(df, rule, design=design))
+    seg = best_offer_by_segment(scores, df)
+    keys = pd.MultiIndex.from_arrays([df[REASON_COLUMN], behaviour_segment(df)])
+    pol["best offer per segment"] = ("segment-targeted",
+                                     pd.Series(seg["best_offer"].reindex(keys).to_numpy(),
+                                               index=idx))
+    pol["model: best offer per customer"] = ("model-targeted",
+                                             scores.best()["best_offer"])
+    n = len(idx)
+    scale = 1.0 if per is None else n / per
+    for b in budgets:
+        pol[f"model, budget ${b:,.0f}"] = ("budget", budget_policy(scores, b * scale))
+    rows = {}
+    for name, (kind, a) in pol.items():
+        r = evaluate_policy(scores, a, per)
+        r["kind"] = kind
+        rows[name] = r
+    # the same budgets spent on a random share of customers, all given the best single offer
+    singles = {k: v for k, v in rows.items() if v["kind"] == "one offer"}
+    if budgets and singles:
+        top = max(singles, key=lambda k: singles[k]["profit"])
+        full, none = rows[top], rows["no offers"]
+        for b in budgets:
+            share = min(1.0, b / full["cost"]) if full["cost"] > 0 else 0.0
+            r = none.copy()
+            for col in ("contacted", "incremental", "cost", "value", "profit"):
+                r[col] = share * full[col]
+            r["regained"] = none["regained"] + share * (full["regained"] - none["regained"])
+            r["roi"] = full["roi"]
+            r["kind"] = "random, budget"
+            rows[f"random {top.removeprefix('all ')}, budget ${b:,.0f}"] = r
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "policy"
+    return out
+
+
+def policy_frontier(
+    scores: OfferScores,
+    weights: Sequence[float] | np.ndarray | None = None,
+    offers: Sequence[str] | None = None,
+    per: float | None = 10_000,
+) -> pd.DataFrame:
+    """The efficient frontier between customers regained and profit.
+
+    For a weight ``lam`` (USD placed on each extra customer regained, on top of its
+    value), every customer gets the offer maximising ``profit + lam * uplift`` (or none):
+    ``lam = 0`` is the most profitable policy, a large ``lam`` the one that regains the
+    most customers. No policy regains more customers at a higher profit than a frontier
+    point (for the model's probabilities).
+
+    Parameters
+    ----------
+    scores : OfferScores
+        From :func:`score_offers`.
+    weights : sequence of float, optional
+        Values of ``lam``, USD per customer; default 0 and a geometric grid to 20,000.
+    offers : sequence of str, optional
+        Offers to choose from (default ``scores.single_offers``).
+    per : float, optional
+        Scale to this many lapsed customers.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per weight: ``weight`` and the columns of :func:`evaluate_policy`, plus the
+        share of customers given each offer (``share_<offer>``).
+    """
+    offers = list(offers or scores.single_offers)
+    if weights is None:
+        weights = np.concatenate([[0.0], np.geomspace(1, 20_000, 60)])
+    prof = scores.expected_profit[offers].to_numpy()
+    up = scores.uplift[offers].to_numpy()
+    names = np.array([scores.control, *offers], dtype=object)
+    rows = []
+    for lam in weights:
+        obj = np.column_stack([np.zeros(len(prof)), prof + lam * up])
+        choice = pd.Series(names[obj.argmax(axis=1)], index=scores.probability.index)
+        r = evaluate_policy(scores, choice, per)
+        r["weight"] = lam
+        for o in offers:
+            r[f"share_{o}"] = float((choice == o).mean())
+        rows.append(r)
+    out = pd.DataFrame(rows)
+    return out[["weight", *[c for c in out.columns if c != "weight"]]]
+
+
+def published_arm_points(per: float = 10_000, tailored_cost: float | None = None
+                         ) -> pd.DataFrame:
+    """The HBR exhibit's arms as (customers regained, profit) per ``per`` customers offered.
+
+    ROI is profit per dollar of offer cost and the cost is paid by the ``r`` who accept, so
+    the exhibit implies a profit per customer offered of ``ROI x r x cost``.
+
+    Parameters
+    ----------
+    per : float
+        Customers offered.
+    tailored_cost : float, optional
+        Cost per reacquired customer of the tailored arm, the one arm whose cost the
+        exhibit leaves out (it depends on the mix of reasons:
+        :func:`~winback_study.analysis.roi.tailored_cost_mix`); without it that row has NaN
+        profit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per arm: ``success_rate``, ``roi`` (fractions), ``cost_per_reacquired``,
+        ``regained`` and ``profit`` per ``per`` customers offered.
+    """
+    ex = OFFER_EXHIBIT.copy()
+    cost = ex["cost_per_reacquired"].copy()
+    if tailored_cost is not None:
+        cost = cost.fillna(float(tailored_cost))
+    r = ex["success_rate_pct"] / 100
+    roi = ex["roi_pct"] / 100
+    return pd.DataFrame({"success_rate": r, "roi": roi, "cost_per_reacquired": cost,
+                         "regained": r * per, "profit": roi * r * cost * per})
+
+
