@@ -2,7 +2,7 @@
 """Write the bad-input corpus: small lapsed-customer files, each broken in one way.
 
 Run from the repository root: ``.venv/bin/python scripts/make_bad_inputs.py``. Writes
-``tests/data/bad_inputs/*`` and ``tests/data/bad_inputs/expected.csv`` (file, column that
+``tests/fixtures/bad_inputs/*`` and ``tests/fixtures/bad_inputs/expected.csv`` (file, column that
 the error must name, problem code, whether the error appears when loading or only when
 analysing). The tests read the manifest; the files are committed.
 """
@@ -16,7 +16,7 @@ import pandas as pd
 
 from winback_study import simulate_study
 
-OUT = Path("tests/data/bad_inputs")
+OUT = Path("tests/fixtures/bad_inputs")
 
 
 def base() -> pd.DataFrame:

@@ -117,3 +117,15 @@ def test_import_is_cheap_and_draws_nothing():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"], "import winback_study must not import pyplot or reporting"
+
+
+def test_the_tests_mirror_the_package():
+    """Every test folder is a part of the package, and every model has its test file."""
+    tests = Path(__file__).resolve().parent
+    for folder in (p for p in tests.iterdir() if p.is_dir() and p.name not in (
+            "fixtures", "__pycache__")):
+        assert folder.name in LAYERS, f"tests/{folder.name}/ mirrors no part of the package"
+    for module in (PACKAGE / "models").glob("*.py"):
+        if module.name in ("__init__.py", "base.py"):
+            continue
+        assert (tests / "models" / f"test_{module.name}").exists(), module.name

@@ -49,11 +49,12 @@ from statsmodels.tools.sm_exceptions import (
 )
 
 from winback_study.core.formula import formula_columns, split_formula
-from winback_study.core.results import FittedResult, check_alpha, coefficient_table
+from winback_study.core.results import check_alpha, coefficient_table
 from winback_study.core.rng import SeedLike, independent_rng
 from winback_study.data.describe import SEGMENTS, return_rate_table
 from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import DataError, ReturnModelError
+from winback_study.models.base import RegressionResult
 from winback_study.models.evaluation import ReturnModelEvaluation
 
 try:  # statsmodels builds formulas with patsy by default (formulaic is the alternative)
@@ -499,7 +500,7 @@ def _with_offer(df: pd.DataFrame, offer: str, columns: Sequence[str],
     return design.assign(df[keep], offer)
 
 
-class ReturnModel(FittedResult):
+class ReturnModel(RegressionResult):
     """A fitted return model: estimates, effects, predictions, checks and the selection step.
 
     Create it with :func:`fit_return_model` (or
@@ -986,10 +987,3 @@ class ReturnModel(FittedResult):
 
         return plot_calibration(self, ax=ax, evaluation=evaluation)
 
-    def plot_coefficients(self, ax: Axes | None = None, terms: Sequence[str] | None = None,
-                          ratio: bool = False) -> Axes:
-        """Coefficients (or odds ratios) with their intervals
-        (:func:`winback_study.plotting.charts.plot_coefficients`)."""
-        from winback_study.plotting.charts import plot_coefficients
-
-        return plot_coefficients(self, ax=ax, terms=terms, ratio=ratio)

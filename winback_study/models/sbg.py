@@ -199,8 +199,25 @@ def _hessian(a: float, b: float, lost: np.ndarray, n_active: int, n_periods: int
     return np.array([[parts[0], parts[1]], [parts[1], parts[2]]])
 
 
+class _CohortResult(FittedResult):
+    """What a retention model fitted to one cohort's survivor counts reports."""
+
+    survivors: pd.Series
+    log_likelihood: float
+
+    @property
+    def nobs(self) -> int:
+        """Customers in the cohort (the first survivor count; 0 if not fitted)."""
+        return int(self.survivors.iloc[0]) if len(self.survivors) else 0
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Maximised log-likelihood on the calibration periods (NaN if not fitted)."""
+        return float(self.log_likelihood)
+
+
 @dataclass(frozen=True, repr=False)
-class SBGResult(FittedResult):
+class SBGResult(_CohortResult):
     """A fitted (or specified) shifted-beta-geometric retention model.
 
     Usually created by :func:`fit_sbg`; it can also be built directly from published
@@ -391,16 +408,6 @@ class SBGResult(FittedResult):
         index = ["alpha", "beta"]
         return pd.Series([self.alpha, self.beta], index=index), pd.Series(se, index=index)
 
-    @property
-    def nobs(self) -> int:
-        """Customers in the cohort (the first survivor count; 0 if not fitted)."""
-        return int(self.survivors.iloc[0]) if len(self.survivors) else 0
-
-    @property
-    def log_likelihood_(self) -> float:
-        """Maximised log-likelihood on the calibration periods (NaN if not fitted)."""
-        return float(self.log_likelihood)
-
     def _header(self) -> list[tuple[str, str]]:
         return [("specification", "shifted-beta-geometric (Fader & Hardie 2007)"),
                 ("calibration periods", f"1..{self.n_periods}")]
@@ -554,7 +561,7 @@ def sbg_clv(
 
 # ---------------------------------------------------------------------- boundary: geometric
 @dataclass(frozen=True, repr=False)
-class GeometricResult(FittedResult):
+class GeometricResult(_CohortResult):
     """Constant-churn (geometric) retention: the sBG model's no-heterogeneity limit.
 
     As ``alpha, beta -> infinity`` with ``alpha / (alpha + beta) = p`` fixed, the sBG model
@@ -634,16 +641,6 @@ class GeometricResult(FittedResult):
         p = self.churn
         se = math.sqrt(p * (1 - p) / self.exposure) if self.exposure > 0 else float("nan")
         return pd.Series([p], index=["churn"]), pd.Series([se], index=["churn"])
-
-    @property
-    def nobs(self) -> int:
-        """Customers in the cohort (the first survivor count; 0 if not fitted)."""
-        return int(self.survivors.iloc[0]) if len(self.survivors) else 0
-
-    @property
-    def log_likelihood_(self) -> float:
-        """Maximised log-likelihood on the calibration periods (NaN if not fitted)."""
-        return float(self.log_likelihood)
 
     def _header(self) -> list[tuple[str, str]]:
         return [("specification", "geometric (constant churn)"),

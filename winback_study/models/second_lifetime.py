@@ -43,7 +43,7 @@ from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import restricted_mean_survival_time
 
 from winback_study.core.formula import check_columns, required_columns, split_formula
-from winback_study.core.results import FittedResult, check_alpha, coefficient_table
+from winback_study.core.results import check_alpha, coefficient_table
 from winback_study.data.describe import DURATION_COL, EVENT_COL, _curve_median, _curve_rmst
 from winback_study.data.simulate import StudyParams, study_params
 from winback_study.design import KUMAR_2015
@@ -53,11 +53,12 @@ from winback_study.errors import (
     SecondLifetimeConvergenceError,
     SecondLifetimeError,
 )
+from winback_study.models.base import RegressionResult
 from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel
 from winback_study.models.selection import DEFAULT_SELECTION, SelectionArg, resolve_selection
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+    pass
 
 __all__ = [
     "SecondLifetimeError",
@@ -189,7 +190,7 @@ def contrast(coef: pd.Series, cov: pd.DataFrame, a: str, b: str | None, alpha: f
 
 
 @dataclass(repr=False)
-class SecondLifetimeResult(FittedResult):
+class SecondLifetimeResult(RegressionResult):
     """A fitted second-lifetime duration model (see :func:`fit_second_lifetime`).
 
     Follows the package's result convention (:class:`~winback_study.core.results.
@@ -501,14 +502,6 @@ class SecondLifetimeResult(FittedResult):
             f"{self.n_events:,} churn events, concordance {self.concordance_:.3f})"
         )
 
-    # ------------------------------------------------------------------ plots
-    def plot_coefficients(self, ax: Axes | None = None, terms: Sequence[str] | None = None,
-                          ratio: bool = False) -> Axes:
-        """Coefficients (or hazard/time ratios) with their intervals
-        (:func:`winback_study.plotting.charts.plot_coefficients`)."""
-        from winback_study.plotting.charts import plot_coefficients
-
-        return plot_coefficients(self, ax=ax, terms=terms, ratio=ratio)
 
 
 # ----------------------------------------------------------------------------- fitting

@@ -27,7 +27,7 @@ discount's and the upgrade's coefficients.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -37,10 +37,11 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 from winback_study.core.formula import check_columns, required_columns, split_formula
-from winback_study.core.results import FittedResult, check_alpha
+from winback_study.core.results import check_alpha
 from winback_study.data.simulate import StudyParams, study_params
 from winback_study.design import KUMAR_2015
 from winback_study.errors import DataError, SecondProfitError
+from winback_study.models.base import RegressionResult
 from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel
 from winback_study.models.second_lifetime import clean_term, contrast
 from winback_study.models.selection import (
@@ -51,7 +52,7 @@ from winback_study.models.selection import (
 )
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+    pass
 
 __all__ = [
     "MARGIN_COL",
@@ -117,7 +118,7 @@ def true_second_profit_effects(
 
 
 @dataclass(repr=False)
-class SecondProfitResult(FittedResult):
+class SecondProfitResult(RegressionResult):
     """A fitted second-lifetime margin regression (see :func:`fit_second_profit`).
 
     Follows the package's result convention (:class:`~winback_study.core.results.
@@ -243,14 +244,6 @@ class SecondProfitResult(FittedResult):
             f"R2 {self.ols.rsquared:.3f})"
         )
 
-    # ------------------------------------------------------------------ plots
-    def plot_coefficients(self, ax: Axes | None = None, terms: Sequence[str] | None = None,
-                          ratio: bool = False) -> Axes:
-        """Coefficients (or margin ratios) with their intervals
-        (:func:`winback_study.plotting.charts.plot_coefficients`)."""
-        from winback_study.plotting.charts import plot_coefficients
-
-        return plot_coefficients(self, ax=ax, terms=terms, ratio=ratio)
 
 
 def fit_second_profit(

@@ -12,7 +12,7 @@ import pytest
 from winback_study import StudyDataError, load_study
 from winback_study.reporting.analyze import analyze
 
-CORPUS = Path(__file__).parent / "data" / "bad_inputs"
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "bad_inputs"
 EXPECTED = pd.read_csv(CORPUS / "expected.csv", keep_default_na=False)
 CASES = [r for _, r in EXPECTED.iterrows()]
 
