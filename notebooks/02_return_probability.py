@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 
 import winback_study as wb
-from winback_study.analysis.offer_experiment import OFFER_ARMS
 from winback_study.design import KUMAR_2015
 from winback_study.plotting.style import (
     METHOD_COLORS,
@@ -146,7 +145,7 @@ me.round(4)
 
 # %%
 cells = logit.segment_rates(df, by="reason_offer")
-arms = ["none", *OFFER_ARMS]
+arms = list(wb.KUMAR_2015.arms)  # the control first, then the four offers
 reasons = list(cells.index.get_level_values(0).unique())
 fig, ax = plt.subplots(figsize=(10, 5))
 width = 0.16

@@ -50,7 +50,7 @@ from winback_study.models.second_lifetime import (
     fit_second_lifetime,
     true_second_lifetime_effects,
 )
-from winback_study.models.selection import selection_bias_table
+from winback_study.models.selection import fit_selection, selection_bias_table
 from winback_study.plotting.charts import plot_first_vs_second_by, plot_km
 from winback_study.plotting.style import (
     LIFETIME_STYLES,
@@ -96,7 +96,7 @@ curves = km_curves(df)
 med1 = overall.loc[("all", "first"), "median"]
 med2 = overall.loc[("all", "second"), "median"]
 fs_reason = first_vs_second_logrank(df, "defection_reason")
-not_longer = fs_reason.index[(fs_reason["p"] >= 0.05)
+not_longer = fs_reason.index[(fs_reason["p_value"] >= 0.05)
                              | (fs_reason["median_second"] <= fs_reason["median_first"])]
 title = f"Overall, reacquired customers stay longer the second time: median {med2:.0f} vs {med1:.0f} months"
 if len(not_longer):
@@ -118,10 +118,10 @@ plt.show()
 
 # %%
 for r, row in fs_reason.iterrows():
-    verdict = ("no different" if row["p"] >= 0.05
+    verdict = ("no different" if row["p_value"] >= 0.05
                else "longer" if row["median_second"] > row["median_first"] else "shorter")
     print(f"{reason_label(r)} leavers: second lifetime {verdict} (median {row['median_second']:.0f} "
-          f"vs {row['median_first']:.0f} months, {fmt_p(row['p'])})")
+          f"vs {row['median_first']:.0f} months, {fmt_p(row['p_value'])})")
 pd.concat([first_vs_second_logrank(df), fs_reason]).round(3)
 
 # %% [markdown]
@@ -186,8 +186,8 @@ plt.show()
 # %%
 lr_reason = logrank_by(df, "defection_reason")
 pairs = lr_reason.drop(("all", "all"))
-print(f"all reasons together: {fmt_p(lr_reason.loc[('all', 'all'), 'p'])}; "
-      f"{int((pairs['p'] < 0.05).sum())} of {len(pairs)} pairs differ at the 5% level")
+print(f"all reasons together: {fmt_p(lr_reason.loc[('all', 'all'), 'p_value'])}; "
+      f"{int((pairs['p_value'] < 0.05).sum())} of {len(pairs)} pairs differ at the 5% level")
 lr_reason.round(4)
 
 # %% [markdown]
@@ -221,11 +221,11 @@ plt.show()
 # %%
 lr_offer = logrank_by(df, "offer")
 pairs = lr_offer.drop(("all", "all"))
-same = pairs[pairs["p"] >= 0.05]
-print(f"all arms together: {fmt_p(lr_offer.loc[('all', 'all'), 'p'])}; pairs NOT different at the "
-      "5% level: " + ", ".join(f"{a} vs {b} ({fmt_p(p)})" for (a, b), p in same["p"].items())
+same = pairs[pairs["p_value"] >= 0.05]
+print(f"all arms together: {fmt_p(lr_offer.loc[('all', 'all'), 'p_value'])}; pairs NOT different at the "
+      "5% level: " + ", ".join(f"{a} vs {b} ({fmt_p(p)})" for (a, b), p in same["p_value"].items())
       + f"; the other {len(pairs) - len(same)} pairs differ")
-p_dn = pairs.loc[("discount", "none"), "p"]
+p_dn = pairs.loc[("discount", "none"), "p_value"]
 if p_dn >= 0.05:
     print(f"discount vs none ({fmt_p(p_dn)}): customers bought back with a discount stay no "
           "longer than those who came back on their own")
@@ -305,8 +305,9 @@ ph.round(3)
 # expected loyalty is ρ × λ. The table and chart compare that prediction with the truth.
 
 # %%
-weib = fit_second_lifetime(df, model="weibull")  # selection-corrected by default
-cox = fit_second_lifetime(df, model="cox")
+probit = fit_selection(df)  # the return probit on every lapsed customer, fitted once
+weib = fit_second_lifetime(df, model="weibull", selection=probit)  # selection-corrected
+cox = fit_second_lifetime(df, model="cox", selection=probit)
 rho = params.loyalty_return
 print(f"rho (correlation of the return decision with loyalty) = {rho}")
 loyal = weib.data.groupby("offer", observed=True).agg(
@@ -442,7 +443,7 @@ segments.round(1)
 # shapes. The log-logistic fits a little differently; the simulator's truth is Weibull.
 
 # %%
-loglog = fit_second_lifetime(df, model="loglogistic")
+loglog = fit_second_lifetime(df, model="loglogistic", selection=probit)
 pd.DataFrame({"concordance": [cox.concordance_, weib.concordance_, loglog.concordance_],
               "AIC": [np.nan, weib.aic_, loglog.aic_]},
              index=["Cox", "Weibull AFT", "log-logistic AFT"]).round(3)

@@ -57,6 +57,7 @@ from winback_study.models.sbg import (
 )
 from winback_study.models.second_lifetime import fit_second_lifetime
 from winback_study.models.second_profit import fit_second_profit
+from winback_study.models.selection import fit_selection
 from winback_study.plotting.style import (
     OFFER_COLORS,
     REASON_COLORS,
@@ -72,8 +73,9 @@ back = df[df["reacquired"] == 1].copy()
 PUBLISHED_CLV = get("P4.clv_first").value
 PUBLISHED_SLV = get("P4.slv").value
 
-lifetime = fit_second_lifetime(df, model="weibull")  # selection-corrected by default
-profit = fit_second_profit(df)  # likewise
+probit = fit_selection(df)  # the return probit on every lapsed customer, fitted once
+lifetime = fit_second_lifetime(df, model="weibull", selection=probit)  # selection-corrected
+profit = fit_second_profit(df, selection=probit)  # likewise
 back["slv_model"] = expected_slv(back, lifetime, profit)
 print(lifetime)
 print(profit)

@@ -54,7 +54,8 @@ from winback_study.plotting.style import OFFER_COLORS, save_figure, use_house_st
 # --- parameters ----------------------------------------------------------------------
 N_CUSTOMERS = 53_000  # lapsed customers simulated
 N_PER_ARM = 10_000  # customers randomised to each of the four offers (the rest: no offer)
-OFFER_COSTS = {"discount": 120.0, "upgrade": 105.0, "bundled": 225.0}  # USD per acceptor
+OFFER_COSTS = {o: KUMAR_2015.costs[o] for o in KUMAR_2015.targetable_offers}  # the exhibit's
+OFFER_COSTS.update({})  # USD per acceptor: change one here, e.g. {"upgrade": 150.0}
 N_BOOT = 2_000  # bootstrap replicates for the ROI intervals and ROI tests
 SEED = int(os.environ.get("WINBACK_SEED", 20150701))
 
@@ -175,15 +176,15 @@ wb.plotting.table(exhibit, "{:.1f}", name="exhibit")
 # p-values so that, across the six, the chance of any false alarm stays at 5%). In the
 # table, differences and their 95% intervals are in percentage points (of response rate or
 # of ROI), first arm minus second; `significant` marks the pairs whose Holm-adjusted
-# p-value (`pvalue_holm`) is below 0.05.
+# p-value (`p_value_holm`) is below 0.05.
 
 # %%
 print(f"chi-square = {res.chi_square['statistic']:.1f} on {int(res.chi_square['dof'])} "
-      f"degrees of freedom, p = {res.chi_square['pvalue']:.2g}")
+      f"degrees of freedom, p = {res.chi_square['p_value']:.2g}")
 pairs = pd.concat({"response rate": res.pairwise_response, "ROI": res.pairwise_roi})
 pp_cols = ["difference", "ci_low", "ci_high"]
-wb.plotting.table((100 * pairs[pp_cols]).join(pairs[["pvalue_holm", "significant"]]),
-                 {**{c: "{:+.1f}" for c in pp_cols}, "pvalue_holm": "{:.3f}"},
+wb.plotting.table((100 * pairs[pp_cols]).join(pairs[["p_value_holm", "significant"]]),
+                 {**{c: "{:+.1f}" for c in pp_cols}, "p_value_holm": "{:.3f}"},
                  name="pairwise")
 
 # %%

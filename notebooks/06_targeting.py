@@ -58,7 +58,8 @@ from winback_study.plotting.style import (
 
 # --- parameters ----------------------------------------------------------------------
 N_CUSTOMERS = 53_000  # lapsed customers simulated (10,000 per offer arm at 53,000)
-OFFER_COSTS = {"discount": 120.0, "upgrade": 105.0, "bundled": 225.0}  # USD per acceptor
+OFFER_COSTS = {o: wb.KUMAR_2015.costs[o] for o in wb.KUMAR_2015.targetable_offers}  # exhibit's
+OFFER_COSTS.update({})  # USD per acceptor: change one here, e.g. {"upgrade": 150.0}
 BUDGETS = (50_000, 150_000, 300_000)  # expected offer spend, USD per 10,000 lapsed customers
 PER = 10_000  # policies are reported per this many lapsed customers
 SEED = int(os.environ.get("WINBACK_SEED", 20150701))

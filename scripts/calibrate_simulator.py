@@ -1,7 +1,7 @@
 """Re-derive the calibrated defaults of :class:`winback_study.StudyParams`.
 
 The simulator's structural parameters (effect signs and sizes of behaviour, reason,
-loyalty) are set by hand in ``study_population.py``. Nine numbers are then *solved* so that
+loyalty) are set by hand in ``winback_study/data/simulate.py``. Nine numbers are then *solved* so that
 the expected aggregates of a large simulated population hit the published targets:
 
 =============================  ==================================================

@@ -120,7 +120,8 @@ def test_import_is_cheap_and_draws_nothing():
 
 
 def test_the_tests_mirror_the_package():
-    """Every test folder is a part of the package, and every model has its test file."""
+    """Every test folder is a part of the package, and every model and every analysis
+    module (a subpackage such as ``analysis/targeting/`` counts as one) has its test file."""
     tests = Path(__file__).resolve().parent
     for folder in (p for p in tests.iterdir() if p.is_dir() and p.name not in (
             "fixtures", "__pycache__")):
@@ -129,3 +130,8 @@ def test_the_tests_mirror_the_package():
         if module.name in ("__init__.py", "base.py"):
             continue
         assert (tests / "models" / f"test_{module.name}").exists(), module.name
+    analysis = PACKAGE / "analysis"
+    names = [m.stem for m in analysis.glob("*.py") if not m.name.startswith("_")]
+    names += [d.name for d in analysis.iterdir() if (d / "__init__.py").exists()]
+    for name in names:
+        assert (tests / "analysis" / f"test_{name}.py").exists(), f"analysis/{name}"

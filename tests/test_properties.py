@@ -4,9 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from winback_study.analysis.customer_value import expected_lifetime_value, lifetime_value
 from winback_study.analysis.roi import incremental_roi
-from winback_study.core.value import annuity_factor
+from winback_study.core.value import annuity_factor, expected_lifetime_value, lifetime_value
 
 margins = st.floats(min_value=0.01, max_value=1e4, allow_nan=False)
 months = st.floats(min_value=0.0, max_value=600.0, allow_nan=False)

@@ -7,11 +7,11 @@ Layers (each imports only from the layers above it in this list):
 
 * ``design``, ``errors``, ``core/``: the study design, the error tree, formulas, the result
   convention, discounting, random streams, file output;
-* ``data/``: the simulator, the study-table validator, the user-file mapping, the
-  published figures; ``plotting/``: the house style and every chart;
+* ``data/``: the simulator, the study-table validator, the user-file mapping, descriptive
+  tables (return rates, Kaplan-Meier), the published figures; ``plotting/``: the house style and every chart;
 * ``models/``: the three equations (return, second-lifetime duration, second-lifetime
   margin), the selection correction and the sBG retention model;
-* ``analysis/``: descriptive tables, customer value, the offer experiment, targeting;
+* ``analysis/``: ROI, the offer experiment and its sensitivity, customer value, targeting;
 * ``reporting/`` and ``cli``: the replication table, ``reproduce``, ``analyze``.
 """
 
@@ -33,6 +33,9 @@ from winback_study.analysis.offer_experiment import (
 from winback_study.analysis.roi import arm_summary, incremental_roi, tailored_cost_mix
 from winback_study.analysis.sensitivity import SensitivityResult, roi_sensitivity
 from winback_study.analysis.targeting import (
+    GainCurve,
+    OfferScores,
+    QiniCurve,
     budget_frontier,
     budget_policy,
     design_power,
@@ -77,6 +80,8 @@ from winback_study.errors import (
     StudyDataError,
     WinbackError,
 )
+from winback_study.models.base import RegressionResult
+from winback_study.models.evaluation import ReturnModelEvaluation
 from winback_study.models.return_probability import ReturnModel, fit_return_model
 from winback_study.models.sbg import GeometricResult, SBGResult, fit_geometric, fit_sbg, sbg_clv
 from winback_study.models.second_lifetime import (
@@ -128,7 +133,9 @@ __all__ = [
     "load_study",
     "validate_study",
     # models
+    "RegressionResult",
     "ReturnModel",
+    "ReturnModelEvaluation",
     "fit_return_model",
     "fit_selection",
     "SecondLifetimeResult",
@@ -160,6 +167,9 @@ __all__ = [
     "replicated_exhibit",
     "roi_sensitivity",
     "tailored_cost_mix",
+    "GainCurve",
+    "OfferScores",
+    "QiniCurve",
     "budget_frontier",
     "budget_policy",
     "design_power",

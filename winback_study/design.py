@@ -30,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -38,9 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from winback_study.errors import DesignError
+from winback_study.errors import DesignError, rows_text
 
-__all__ = ["StudyDesign", "KUMAR_2015", "resolve_design", "design_from_data"]
+__all__ = ["StudyDesign", "KUMAR_2015", "resolve_design", "design_from_data", "design_of"]
 
 #: Column names of the study table that a design writes (see ``data/README.md``).
 ARM_COLUMN = "offer"
@@ -54,10 +55,14 @@ def _frozen(mapping: Mapping[Any, Any]) -> MappingProxyType:
     return MappingProxyType(dict(mapping))
 
 
-def _rows(mask: np.ndarray, index: pd.Index, k: int = 10) -> str:
+def _rows(mask: np.ndarray, index: pd.Index) -> str:
+    """``rows 3, 17 (2 rows)`` for the rows of ``index`` where ``mask`` holds."""
     pos = np.flatnonzero(mask)
-    shown = ", ".join(str(index[i]) for i in pos[:k])
-    return shown + (f" ... ({len(pos):,} rows)" if len(pos) > k else f" ({len(pos):,} rows)")
+    return rows_text(index[pos[:10]], len(pos))
+
+
+def _labels_of(mask: np.ndarray, index: pd.Index) -> list:
+    return list(index[np.flatnonzero(mask)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,15 +95,26 @@ class StudyDesign:
     name: str = "custom design"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.control, str) or not self.control:
+            raise DesignError(f"control must be the name of the no-offer arm, got {self.control!r}")
+        if not isinstance(self.offers, Mapping):
+            raise DesignError("offers must map each arm to its cost per accepting customer, "
+                              "e.g. {'none': 0, 'free_month': 30}")
+        if isinstance(self.reasons, str) or not isinstance(self.reasons, Iterable):
+            raise DesignError(f"reasons must be a sequence of reason names, got {self.reasons!r}")
         offers = {str(k): v for k, v in dict(self.offers).items()}
         if self.control not in offers:
             offers = {self.control: 0.0, **offers}
         bad = {k: v for k, v in offers.items()
-               if not isinstance(v, (int, float, np.integer, np.floating))
+               if isinstance(v, (bool, np.bool_))
+               or not isinstance(v, (int, float, np.integer, np.floating))
                or not np.isfinite(float(v)) or float(v) < 0}
         if bad:
             raise DesignError(f"offer costs must be finite numbers >= 0 (USD per acceptor); "
                               f"got {bad}")
+        if float(offers[self.control]) != 0:
+            raise DesignError(f"the control arm {self.control!r} gives no offer, so it costs "
+                              f"nothing; got {offers[self.control]!r}")
         ordered = {self.control: float(offers.pop(self.control)),
                    **{k: float(v) for k, v in offers.items()}}
         if len(ordered) < 2:
@@ -124,6 +140,9 @@ class StudyDesign:
                 raise DesignError(f"rule arm {arm!r} assigns by reason, so the design needs "
                                   "reasons=(...)")
         matching = {str(r): str(o) for r, o in dict(self.matching).items()}
+        if matching and not reasons:
+            raise DesignError("matching says which offer addresses each reason, so the design "
+                              "needs reasons=(...)")
         unknown = sorted(set(matching.values()) - set(ordered))
         if unknown:
             raise DesignError(f"matching names offer(s) {unknown} not in offers")
@@ -192,7 +211,12 @@ class StudyDesign:
         if unknown:
             raise DesignError(f"no offer named {unknown} in the design (offers: "
                               f"{list(self.offers)}); costs are keyed by offer received")
-        return replace(self, offers={**self.offers, **{str(k): v for k, v in costs.items()}})
+        changed = {str(k): v for k, v in costs.items() if float(v) != self.offers[str(k)]}
+        if not changed:
+            return self
+        label = ", ".join(f"{k} ${float(v):,.0f}" for k, v in changed.items())
+        return replace(self, offers={**self.offers, **changed},
+                       name=f"{self.name}, costs changed ({label})")
 
     def with_(self, **changes: Any) -> StudyDesign:
         """A copy with some fields changed."""
@@ -210,7 +234,8 @@ class StudyDesign:
             raise DesignError(f"arm must be one of {list(self.arms)} ({self.name}); got {arm!r}")
 
     # ------------------------------------------------------------------ assignment
-    def received_for(self, arm: str, reasons: pd.Series | None = None) -> np.ndarray:
+    def received_for(self, arm: str, reasons: pd.Series | None = None,
+                     n: int | None = None) -> np.ndarray:
         """The concrete offer each customer receives under ``arm``.
 
         Parameters
@@ -219,6 +244,8 @@ class StudyDesign:
             An arm of the design.
         reasons : pandas.Series, optional
             Defection reason per customer; needed for a rule arm.
+        n : int, optional
+            Number of customers when ``reasons`` is not given (an offer arm).
 
         Returns
         -------
@@ -233,11 +260,13 @@ class StudyDesign:
         """
         self._check_arm(arm)
         if arm not in self.rules:
-            n = 0 if reasons is None else len(reasons)
-            return np.full(n, arm, dtype=object)
+            if reasons is None and n is None:
+                raise DesignError("received_for needs the customers: pass reasons= or n=")
+            return np.full(len(reasons) if reasons is not None else int(n), arm, dtype=object)
         if reasons is None:
             raise DesignError(f"arm {arm!r} assigns offers by reason: the data need a "
-                              f"{REASON_COLUMN!r} column")
+                              f"{REASON_COLUMN!r} column", column=REASON_COLUMN,
+                              problem="missing_column")
         rule = self.rules[arm]
         text = reasons.astype(object).to_numpy()
         out = pd.Series(text).map(dict(rule)).to_numpy(dtype=object)
@@ -246,8 +275,10 @@ class StudyDesign:
             seen = sorted({str(v) for v in text[gap]})
             raise DesignError(
                 f"column {REASON_COLUMN!r}: reason(s) {seen} have no offer under the "
-                f"{arm!r} rule (it covers {list(rule)}); rows {_rows(gap, reasons.index)}. "
-                "Add them to the design's rules or recode the reasons")
+                f"{arm!r} rule (it covers {list(rule)}); {_rows(gap, reasons.index)}. "
+                "Add them to the design's rules or recode the reasons",
+                column=REASON_COLUMN, rows=_labels_of(gap, reasons.index),
+                n_rows=int(gap.sum()), problem="reason_not_in_rule")
         return out
 
     def matches(self, received: np.ndarray, reasons: pd.Series | None) -> np.ndarray:
@@ -278,12 +309,13 @@ class StudyDesign:
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        self._check_arm(arm)
         reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
         if reasons is None and arm in self.rules:
             raise DesignError(f"arm {arm!r} assigns offers by reason: the data need a "
-                              f"{REASON_COLUMN!r} column")
-        received = (self.received_for(arm, reasons) if reasons is not None
-                    else np.full(len(df), arm, dtype=object))
+                              f"{REASON_COLUMN!r} column", column=REASON_COLUMN,
+                              problem="missing_column")
+        received = self.received_for(arm, reasons, n=len(df))
         cost = pd.Series(received).map(dict(self.offers)).to_numpy(dtype=float)
         return df.assign(**{
             ARM_COLUMN: pd.Categorical(np.full(len(df), arm, dtype=object),
@@ -304,9 +336,83 @@ class StudyDesign:
             seen = sorted({str(v) for v in values[bad]})
             raise DesignError(
                 f"column {column!r}: value(s) {seen} are not arms of the design "
-                f"({self.name}: {list(known)}); rows {_rows(bad, df.index)}. Pass "
+                f"({self.name}: {list(known)}); {_rows(bad, df.index)}. Pass "
                 "design=StudyDesign(offers={...}) describing your arms, or "
-                "design=design_from_data(df)")
+                "design=design_from_data(df)",
+                column=column, rows=_labels_of(bad, df.index), n_rows=int(bad.sum()),
+                problem="unknown_arm")
+
+    def complete(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Fill in what the design implies from each customer's observed arm.
+
+        Adds, where ``df`` lacks them: ``offer_received`` (a rule arm: the offer the rule
+        gives the customer's reason), ``offer_matches_reason`` (when the design has
+        matching offers and ``df`` has reasons) and ``offer_cost`` (the design's cost of
+        the offer received). Columns already present are kept as they are. ``df`` is not
+        modified; the result carries the design in ``attrs["design"]``.
+
+        Raises
+        ------
+        DesignError
+            An arm the design does not know, or a reason a rule arm does not cover
+            (naming the column and the rows).
+        """
+        if ARM_COLUMN not in df.columns:
+            out = df.copy()
+            out.attrs["design"] = self.to_json()
+            return out
+        self.check_data(df)
+        arm = df[ARM_COLUMN].astype(object)
+        reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
+        changes: dict[str, Any] = {}
+        if RECEIVED_COLUMN in df.columns:
+            received = df[RECEIVED_COLUMN].astype(object).to_numpy()
+        else:
+            received = arm.to_numpy(dtype=object).copy()
+            for name in self.rules:
+                mask = (arm == name).to_numpy()
+                if mask.any():
+                    if reasons is None:
+                        raise DesignError(
+                            f"arm {name!r} assigns offers by reason: the data need a "
+                            f"{REASON_COLUMN!r} column", column=REASON_COLUMN,
+                            problem="missing_column")
+                    received[mask] = self.received_for(name, reasons[mask])
+            changes[RECEIVED_COLUMN] = pd.Categorical(received,
+                                                      categories=list(self.received_offers))
+        if MATCH_COLUMN not in df.columns and self.matching and reasons is not None:
+            changes[MATCH_COLUMN] = self.matches(received, reasons)
+        if COST_COLUMN not in df.columns:
+            changes[COST_COLUMN] = pd.Series(received).map(dict(self.offers)).to_numpy(float)
+        out = df.assign(**changes)
+        out.attrs["design"] = self.to_json()
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict view (JSON-ready); :meth:`from_dict` rebuilds the design."""
+        return {"offers": dict(self.offers), "control": self.control,
+                "rules": {a: dict(r) for a, r in self.rules.items()},
+                "reasons": list(self.reasons), "matching": dict(self.matching),
+                "name": self.name}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StudyDesign:
+        """Rebuild a design from :meth:`to_dict` output."""
+        known = {"offers", "control", "rules", "reasons", "matching", "name"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise DesignError(f"unknown StudyDesign field(s): {', '.join(unknown)}")
+        return cls(**{**d, "reasons": tuple(d.get("reasons", ()))})
+
+    def to_json(self) -> str:
+        """The design as JSON text (how a frame carries it in ``attrs["design"]``)."""
+        return json.dumps(self.to_dict())  # insertion order: the arms' display order
+
+    @classmethod
+    def from_json(cls, text: str) -> StudyDesign:
+        """Rebuild a design from :meth:`to_json` text."""
+        return cls.from_dict(json.loads(text))
 
     def describe(self) -> pd.DataFrame:
         """One row per arm: what it gives and what it costs per acceptor."""
@@ -391,14 +497,41 @@ def design_from_data(df: pd.DataFrame, *, control: str | None = None,
                        name=name)
 
 
+def design_of(df: pd.DataFrame) -> StudyDesign | None:
+    """The design a frame carries in ``attrs["design"]`` (simulated or completed), or None."""
+    raw = df.attrs.get("design") if isinstance(df, pd.DataFrame) else None
+    if raw is None:
+        return None
+    carried = raw if isinstance(raw, StudyDesign) else StudyDesign.from_json(raw)
+    return KUMAR_2015 if carried == KUMAR_2015 else carried
+
+
+def _observed_costs(df: pd.DataFrame) -> dict[str, float]:
+    """Mean ``offer_cost`` per offer received among those who accepted (came back)."""
+    if COST_COLUMN not in df.columns or RECEIVED_COLUMN not in df.columns:
+        return {}
+    paid = df[df["reacquired"] == 1] if "reacquired" in df.columns else df
+    if not len(paid):
+        return {}
+    mean = paid.groupby(paid[RECEIVED_COLUMN].astype(object))[COST_COLUMN].mean()
+    return {str(k): float(v) for k, v in mean.items() if np.isfinite(v)}
+
+
 def resolve_design(df: pd.DataFrame | None = None, design: StudyDesign | None = None,
-                   column: str = ARM_COLUMN) -> StudyDesign:
+                   column: str = ARM_COLUMN, *, control: str | None = None,
+                   costs: Mapping[str, float] | None = None) -> StudyDesign:
     """The design to analyse ``df`` with.
 
-    ``design`` when given (the data must fit it: :meth:`StudyDesign.check_data`); otherwise
-    :data:`KUMAR_2015` when the data's arms are the study's, else the arms read from the
-    data (:func:`design_from_data`). A file whose arms are ``none / free_month / points``
-    is therefore analysed with its own arms, never against the study's by mistake.
+    In this order: ``design`` when given (the data must fit it:
+    :meth:`StudyDesign.check_data`); the design the frame carries (``df.attrs["design"]``,
+    written by :func:`~winback_study.data.simulate.simulate_study` and
+    :meth:`StudyDesign.complete`); :data:`KUMAR_2015` when the data's arms are the study's
+    (with the frame's own costs when its ``offer_cost`` says the offers cost something
+    else); else the arms read from the data (:func:`design_from_data`). A file whose arms
+    are ``none / free_month / points`` is therefore analysed with its own arms, never
+    against the study's by mistake.
+
+    ``control`` and ``costs`` are used when the design is read from the data.
     """
     if design is not None:
         if not isinstance(design, StudyDesign):
@@ -406,16 +539,20 @@ def resolve_design(df: pd.DataFrame | None = None, design: StudyDesign | None = 
         if df is not None:
             design.check_data(df, column)
         return design
+    carried = design_of(df) if df is not None else None
+    if carried is not None:
+        try:  # attrs travel through pandas operations: use them only while the data fit
+            if column in df.columns:
+                carried.check_data(df, column)
+            return carried
+        except DesignError:
+            pass
     if df is None or column not in df.columns:
         return KUMAR_2015
     values = set(df[column].dropna().astype(object).unique())
     known = KUMAR_2015.arms if column == ARM_COLUMN else KUMAR_2015.received_offers
     if values <= set(known):
-        return KUMAR_2015
-    return design_from_data(df)
-
-
-def arm_levels(design: StudyDesign, present: Iterable[Any]) -> list[str]:
-    """The design's treatment arms that occur in ``present``, in design order."""
-    have = {str(v) for v in present}
-    return [a for a in design.treatment_arms if a in have]
+        observed = {k: v for k, v in _observed_costs(df).items() if k in KUMAR_2015.offers
+                    and abs(v - KUMAR_2015.offers[k]) > 1e-9}
+        return KUMAR_2015.with_costs(observed) if observed else KUMAR_2015
+    return design_from_data(df, control=control, costs=costs)

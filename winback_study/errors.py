@@ -6,8 +6,8 @@ caller (the command line, ``analyze``, a notebook) can catch the root and show t
     WinbackError
     ├── DataError            bad input: a missing column, a value out of range, a bad file
     │   └── StudyDataError   a study table that does not meet the data dictionary
-    ├── DesignError          a study design that is inconsistent, or a data set that does
-    │                        not fit the design (an arm with no cost, an unknown reason)
+    │   └── DesignError      a study design that is inconsistent, or data that do not fit
+    │                        the design (an arm with no cost, an unknown arm or reason)
     └── ModelError           what the data cannot support: separation, no events, a boundary
         ├── ReturnModelError         the return equation
         ├── SecondLifetimeError      the second-lifetime duration equation
@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "MAX_ROWS_SHOWN",
+    "rows_text",
     "WinbackError",
     "DataError",
     "StudyDataError",
@@ -44,6 +45,15 @@ __all__ = [
 
 #: Rows listed in a message (and in :attr:`DataError.rows`).
 MAX_ROWS_SHOWN = 10
+
+
+def rows_text(labels: Any, n_total: int | None = None) -> str:
+    """``"rows 3, 17, 20 (3 rows)"``: up to :data:`MAX_ROWS_SHOWN` row labels and the count."""
+    labels = list(labels)
+    n = len(labels) if n_total is None else int(n_total)
+    shown = ", ".join(str(v) for v in labels[:MAX_ROWS_SHOWN])
+    more = " ..." if n > MAX_ROWS_SHOWN else ""
+    return f"row{'s' if n != 1 else ''} {shown}{more} ({n:,} row{'s' if n != 1 else ''})"
 
 
 class WinbackError(Exception):
@@ -91,8 +101,9 @@ class StudyDataError(DataError):
     """A study table does not meet the data dictionary (``data/README.md``)."""
 
 
-class DesignError(WinbackError, ValueError):
-    """A study design is inconsistent, or the data do not fit it."""
+class DesignError(DataError):
+    """A study design is inconsistent, or the data do not fit it (``column`` and ``rows``
+    name the offending cells when the data are at fault)."""
 
 
 class ModelError(WinbackError, ValueError):

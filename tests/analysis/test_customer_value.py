@@ -4,18 +4,22 @@ import pytest
 
 from winback_study import simulate_study
 from winback_study.analysis.customer_value import (
-    expected_annuity,
-    expected_lifetime_value,
     expected_slv,
-    lifetime_value,
     slv_discount_sensitivity,
     value_routes,
     win_back_value,
     win_back_values,
     with_offer,
 )
-from winback_study.core.value import annuity_factor, monthly_rate
+from winback_study.core.value import (
+    annuity_factor,
+    expected_annuity,
+    expected_lifetime_value,
+    lifetime_value,
+    monthly_rate,
+)
 from winback_study.data.published import get
+from winback_study.errors import DataError, DesignError, ModelError
 from winback_study.models.sbg import (
     GeometricResult,
     SBGBoundaryError,
@@ -53,7 +57,7 @@ def test_value_rises_with_margin_and_length_and_falls_with_rate():
 
 
 def test_bad_rate():
-    with pytest.raises(ValueError, match="annual_rate"):
+    with pytest.raises(DataError, match="annual_rate"):
         monthly_rate(-1.5)
 
 
@@ -83,27 +87,13 @@ def test_expected_annuity_geometric_closed_form_and_columns():
 
 
 def test_expected_annuity_rejects_non_probabilities():
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(DataError, match="between 0 and 1"):
         expected_annuity([1.0, 1.2])
 
 
-class _KnownLifetime:
-    """A stand-in model: everyone stays exactly 24 months and earns $50."""
-
-    model = "weibull"
-    extrapolates = True
-
-    def predict_survival(self, df, times):
-        return pd.DataFrame(np.repeat((np.asarray(times) < 24)[:, None], len(df), axis=1)
-                            .astype(float), index=times, columns=df.index)
-
-    def predict_margin(self, df):
-        return pd.Series(50.0, index=df.index)
-
-
-def test_expected_slv_uses_the_one_value_definition():
+def test_expected_slv_uses_the_one_value_definition(known_lifetime):
     df = pd.DataFrame({"x": range(7)})
-    m = _KnownLifetime()
+    m = known_lifetime
     got = expected_slv(df, m, m, chunk_size=3)
     np.testing.assert_allclose(got, lifetime_value(50.0, 24))
     many = expected_slv(df, m, m, annual_rate=[0.0, 0.1])
@@ -117,9 +107,11 @@ def test_win_back_value_formula():
                           p_return_baseline=0.16, slv_baseline=1500.0) == pytest.approx(
         0.4 * 1280.0 - 5.0 - 0.16 * 1500.0)
     np.testing.assert_allclose(win_back_value([0.1, 0.5], [1000, 1000], 100), [90.0, 450.0])
-    with pytest.raises(ValueError, match="probability"):
-        win_back_value(1.2, 1000.0, 100.0)
-    with pytest.raises(ValueError, match="both"):
+    with pytest.raises(DataError, match="probability") as info:
+        win_back_value([0.5, 1.2], 1000.0, 100.0)
+    assert info.value.problem == "not_a_probability" and "1 value is not (e.g. 1.2)" in str(
+        info.value)
+    with pytest.raises(ValueError, match="both"):  # how it is called: a plain ValueError
         win_back_value(0.5, 1000.0, 100.0, p_return_baseline=0.1)
 
 
@@ -135,7 +127,7 @@ def test_with_offer_is_consistent_with_the_study_design():
     b = with_offer(df, "bundled")
     assert (b["offer_cost"] == 225.0).all()
     assert (b["offer_matches_reason"] == (b["defection_reason"] == "both")).all()
-    with pytest.raises(ValueError, match="arm must be one of"):
+    with pytest.raises(DesignError, match="arm must be one of"):
         with_offer(df, "gift")
 
 
@@ -161,7 +153,7 @@ def test_geometric_result_behaves_like_sbg():
     direct = sum(0.8 ** (k + 1) / (1 + d) ** k for k in range(2000))
     assert g.derl(d, renewals=3) == pytest.approx(direct)
     assert g.summary.loc["churn", "std_err"] > 0
-    with pytest.raises(ValueError, match="churn"):
+    with pytest.raises(ModelError, match="churn"):
         GeometricResult(churn=1.5)
 
 
@@ -175,9 +167,9 @@ def test_survivor_counts_never_count_censoring_as_churn():
     assert full.tolist() == [4, 3, 3]
     km = survivor_counts(t, e, 12, 2, "km")
     assert km.tolist() == [4, 3, 3]
-    with pytest.raises(ValueError, match="follow_up"):
+    with pytest.raises(DataError, match="follow_up"):
         survivor_counts(t, e, 12, 2, "complete")
-    with pytest.raises(ValueError, match="beyond the longest"):
+    with pytest.raises(DataError, match="beyond the longest"):
         survivor_counts(t, e, 12, 4, "km")
     complete = survivor_counts([5, 13, 25, 40], period=12, method="complete")
     assert complete.tolist() == [4, 3, 2, 1]
@@ -212,7 +204,7 @@ def test_cox_cannot_value_beyond_the_window(value_models):
     df, _, pm = value_models
     cox = fit_second_lifetime(df, model="cox", selection=True)
     back = df[df["reacquired"] == 1].head(10)
-    with pytest.raises(ValueError, match="model='weibull'"):
+    with pytest.raises(ModelError, match="model='weibull'"):
         expected_slv(back, cox, pm)
     assert (expected_slv(back, cox, pm, horizon_months=60) > 0).all()
 
@@ -252,7 +244,7 @@ def test_win_back_values_by_offer(value_models):
     mean = v.groupby(level="offer").mean()
     assert mean.loc["bundled", "p_return"] > mean.loc["upgrade", "p_return"]
     assert mean.loc["upgrade", "expected_slv"] > mean.loc["bundled", "expected_slv"]
-    with pytest.raises(ValueError, match="return model"):
+    with pytest.raises(ModelError, match="return model"):
         win_back_values(part, fit_second_lifetime(df, model="weibull", selection=None), pm)
 
 
@@ -263,3 +255,27 @@ def test_lifetime_value_leaves_its_inputs_alone_and_broadcasts():
     assert value.shape == (2, 2) and months.tolist() == [12.0, 24.0]
     assert lifetime_value(margin[0, 0], months[0]) == pytest.approx(value[0, 0])
     assert isinstance(lifetime_value(50.0, 12), float)  # scalar in, scalar out
+
+
+# ------------------------------------------------------------------ another design (issue 11)
+def test_value_functions_on_another_design(gifts, gift_design, by_offer, known_lifetime):
+    part = gifts.head(200)
+    cf = with_offer(part, "by_reason", design=gift_design)
+    want = part["defection_reason"].astype(str).map(dict(gift_design.rules["by_reason"]))
+    assert (cf["offer_received"].astype(str) == want).all()
+    assert (cf["offer_cost"] == want.map(gift_design.costs)).all()
+    known = known_lifetime
+    v = win_back_values(part, known, known, return_model=by_offer, contact_cost=1.0,
+                        design=gift_design)
+    assert len(v) == 5 * len(part)
+    assert list(v.index.get_level_values("offer").unique()) == list(gift_design.arms)
+    slv = lifetime_value(50.0, 24)
+    price = part.index[(part["defection_reason"] == "price").to_numpy()][0]
+    row = v.loc[(price, "by_reason")]  # a price leaver under by_reason gets the free month
+    assert (row["p_return"], row["cost_if_accepted"]) == (0.3, 30.0)
+    assert row["expected_slv"] == pytest.approx(slv)
+    assert row["value"] == pytest.approx(0.3 * (slv - 30.0) - 1.0)
+    assert row["incremental_value"] == pytest.approx(0.3 * (slv - 30.0) - 1.0 - 0.1 * slv)
+    none = v.xs("none", level="offer")
+    assert (none["incremental_value"] == 0).all() and (none["cost_if_accepted"] == 0).all()
+    assert none["value"].to_numpy() == pytest.approx(0.1 * slv)  # no contact cost for none

@@ -6,6 +6,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
+import winback_study.analysis.targeting as targeting
 from winback_study import KUMAR_2015, simulate_study, true_return_coefficients
 from winback_study.analysis.offer_experiment import offer_experiment
 from winback_study.analysis.targeting import (
@@ -21,13 +22,13 @@ from winback_study.analysis.targeting import (
     published_arm_points,
     qini_curve,
     rank_customers,
-    received_offers,
     sample_size_per_arm,
     sample_size_table,
     score_offers,
     top_fraction_response,
     uplift_by_segment,
 )
+from winback_study.errors import DataError, DesignError, ModelError
 from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
 
 
@@ -75,7 +76,7 @@ def test_counterfactual_rewrites_the_offer():
     assert (counterfactual(df, "upgrade", costs={"upgrade": 99})["offer_cost"] == 99).all()
     assert (counterfactual(df, "none")["offer_cost"] == 0).all()
     assert df["offer_received"].astype(str).isin(["none", "discount", "upgrade", "bundled"]).all()
-    with pytest.raises(ValueError, match="arm must be one of"):
+    with pytest.raises(DesignError, match="arm must be one of"):
         counterfactual(df, "coupon")
 
 
@@ -111,8 +112,10 @@ def test_value_can_be_a_function_of_the_counterfactual():
     df = simulate_study(1_000, seed=2)
     v = expected_values(df, "upgrade", lambda d: (d["offer_received"] == "upgrade") * 500.0)
     assert (v == 500).all()
-    with pytest.raises(ValueError, match="probabilities"):
+    with pytest.raises(ModelError, match="probabilities"):
         score_offers(df, ConstantModel(1.5))
+    with pytest.raises(ModelError, match="one probability of return per customer"):
+        score_offers(df, type("Short", (), {"predict": lambda self, d: np.ones(3)})())
 
 
 def test_model_targeting_beats_random_under_the_true_probabilities(study, model):
@@ -149,6 +152,14 @@ def test_gain_curve_realised_response_rises_when_targeting(study, scores):
     assert top20["profit"] > top20["random_profit"]
     assert (np.diff(c["reacquired"]) >= 0).all()
     assert "discount arm" in g.summary()
+    with pytest.raises(DesignError, match="arm must be one of"):
+        gain_curve(study, scores.probability["discount"], "coupon")
+    others = (study["offer"] != "discount").to_numpy()
+    with pytest.raises(DataError, match="no customers in the 'discount' arm") as info:
+        gain_curve(study[others], scores.probability["discount"][others], "discount")
+    assert info.value.problem == "empty_arm"
+    with pytest.raises(DataError, match="one value per row"):
+        gain_curve(study, scores.probability["discount"].iloc[:10], "discount")
 
 
 def test_gain_curve_by_hand_on_a_tiny_frame():
@@ -173,7 +184,7 @@ def test_top_fraction_response_and_cross_fitting(study):
     assert p.between(0, 1).all() and p.index.equals(study.index)
     t = top_fraction_response(study, p, fraction=0.2)
     assert t["contacted"] == 8_000 and t["offered"] == 40_000
-    assert t["top_ci_low"] > t["response_rate_all"] and t["pvalue"] < 1e-10
+    assert t["top_ci_low"] > t["response_rate_all"] and t["p_value"] < 1e-10
     lo, hi = stats.binomtest(int(round(t["response_rate_top"] * 8000)), 8000).proportion_ci(
         method="wilson")
     assert (t["top_ci_low"], t["top_ci_high"]) == pytest.approx((lo, hi))
@@ -309,8 +320,12 @@ def test_qini_bootstrap_interval(study, scores):
     c = q.curve
     assert q.random_area == pytest.approx(c["incremental"].iloc[-1] / 2
                                           / c["treated_targeted"].iloc[-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # an argument out of range: a plain ValueError
         qini_curve(study, scores.uplift["discount"], "discount", n_boot=-1)
+    treated = (study["offer"] != "none").to_numpy()
+    with pytest.raises(DataError, match="no-offer") as info:
+        qini_curve(study[treated], scores.uplift["discount"][treated], "discount")
+    assert info.value.problem == "no_baseline"
 
 
 def test_segment_margin_se_is_seeded_and_matches_the_segments():
@@ -333,9 +348,9 @@ def test_segment_margin_se_is_seeded_and_matches_the_segments():
     assert (se["regained"] < 0.1).all()
     again = segment_margin_se(df, train, _probit, best, n_boot=6, seed=2)
     pd.testing.assert_frame_equal(se, again)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown objective"):
         segment_margin_se(df, train, _probit, {"share": best["profit"]}, n_boot=6)
-    with pytest.raises(ValueError):
+    with pytest.raises(DataError, match="one entry per row"):
         segment_margin_se(df, train[:10], _probit, best, n_boot=6)
 
 
@@ -346,10 +361,68 @@ def test_scores_carry_their_design(study, model, scores):
     part = study.iloc[:300]
     dear = score_offers(part, model, costs={"upgrade": 99.0})
     assert dear.design.costs["upgrade"] == 99.0 and (dear.cost["upgrade"] == 99.0).all()
-    got = received_offers(part, "tailored")
+    # the offer each customer receives under an arm is the design's (received_for): the
+    # targeting package has no second copy of it
+    assert not hasattr(targeting, "received_offers")
+    got = KUMAR_2015.received_for("tailored", part["defection_reason"])
     assert (got == counterfactual(part, "tailored")["offer_received"].astype(str)).all()
-    assert (received_offers(part.drop(columns="defection_reason"), "bundled") == "bundled").all()
-    with pytest.raises(ValueError, match="arm must be one of"):
-        received_offers(part.drop(columns="defection_reason"), "coupon")
     with pytest.raises(TypeError):
         counterfactual(part, "upgrade", None, KUMAR_2015)  # design is keyword-only
+
+
+# --------------------------------------------------------------------------------------
+# another design: the same analyses, other arm names and costs (issue 11)
+# --------------------------------------------------------------------------------------
+def test_targeting_functions_on_another_design(gifts, gift_design, by_offer):
+    df, d = gifts, gift_design
+    sc = score_offers(df, by_offer, design=d)
+    assert list(sc.probability.columns) == list(d.arms) and sc.design == d
+    assert sc.control == "none" and sc.single_offers == list(d.targetable_offers)
+    i = df.index[(df["defection_reason"] == "price").to_numpy()][0]
+    back = df[(df["reacquired"] == 1) & (df["offer_received"] == "free_month")
+              & (df["defection_reason"] == "price")]
+    value = back["slv"].mean()
+    assert sc.value.loc[i, "free_month"] == pytest.approx(value)
+    assert sc.cost.loc[i, "free_month"] == 30.0 and sc.cost.loc[i, "by_reason"] == 30.0
+    assert sc.expected_profit.loc[i, "free_month"] == pytest.approx((0.3 - 0.1) * value - 0.3 * 30)
+    assert sc.expected_profit.loc[i, "by_reason"] == pytest.approx(
+        sc.expected_profit.loc[i, "free_month"])
+    assert sc.best()["best_offer"].isin(["none", *d.targetable_offers]).all()
+    # realised gain on the experiment: contacting everyone is the arm's net profit
+    res = offer_experiment(df, design=d, n_boot=10)
+    g = gain_curve(df, sc.probability["points"], "points", design=d)
+    assert g.curve["profit"].iloc[-1] == pytest.approx(res.arms.loc["points", "net_profit"])
+    assert g.curve["contacted"].iloc[-1] == 1_500
+    # policies: the rule arm is a policy of its own, every policy valued with the design's costs
+    pol = policy_table(sc, df, budgets=(20_000,))
+    assert {"no offers", "all free_month", "all points", "all both_gifts",
+            "by_reason by reason", "model, budget $20,000"} <= set(pol.index)
+    assert pol.loc["by_reason by reason", "kind"] == "by_reason"
+    assert pol.loc["no offers", "profit"] == 0
+    assert pol.loc["no offers", "regained"] == pytest.approx(0.1 * 10_000)
+    assert pol.loc["all points", "cost"] == pytest.approx(0.2 * 12.0 * 10_000)
+    assert pol.loc["by_reason by reason", "profit"] == pytest.approx(
+        sc.expected_profit["by_reason"].mean() * 10_000)
+    # the rule arm's policy when it was not scored: each reason's offer, from the design
+    singles = score_offers(df, by_offer, offers=d.targetable_offers, design=d)
+    assert pol.loc["by_reason by reason", "profit"] == pytest.approx(
+        policy_table(singles, df).loc["by_reason by reason", "profit"])
+    a = budget_policy(sc, 5_000.0)
+    assert a.isin(["none", *d.targetable_offers]).all()
+    assert evaluate_policy(sc, a, per=None)["cost"] <= 5_000.0 * (1 + 1e-6)
+    with pytest.raises(DesignError, match="unknown offers in the assignment"):
+        evaluate_policy(sc, "coupon")
+    # the experiment's other analyses take the design's arms
+    u = uplift_by_segment(df, design=d)
+    assert list(u.index.get_level_values("arm").categories) == list(d.treatment_arms)
+    top = top_fraction_response(df, sc.probability["points"], design=d)
+    assert top["offered"] == 4 * 1_500
+    q = qini_curve(df, sc.uplift["points"], "points", design=d)
+    assert q.curve["treated_targeted"].iloc[-1] == 1_500
+    # and sample size for the next test of these arms: the textbook formula
+    p0, p1 = (df.loc[df["offer"] == arm, "reacquired"].mean() for arm in ("none", "points"))
+    h = abs(2 * np.arcsin(np.sqrt(p1)) - 2 * np.arcsin(np.sqrt(p0)))
+    n = 2 * (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) ** 2 / h**2
+    assert sample_size_per_arm(p0, p1) == int(np.ceil(n))
+    assert design_power(p0, p1, 1_500) == pytest.approx(
+        stats.norm.cdf(h * np.sqrt(1_500 / 2) - stats.norm.ppf(0.975)), abs=1e-3)

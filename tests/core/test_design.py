@@ -211,3 +211,61 @@ def test_designs_are_values():
     assert same == KUMAR_2015 and hash(same) == hash(KUMAR_2015)
     assert KUMAR_2015.with_costs({"upgrade": 150.0}) != KUMAR_2015
     assert len({KUMAR_2015, same}) == 1
+
+
+def test_a_simulated_frame_carries_its_design_and_its_costs():
+    dearer = KUMAR_2015.with_costs({"upgrade": 150.0})
+    assert dearer.name != KUMAR_2015.name and "upgrade $150" in dearer.name
+    df = simulate_study(2_000, seed=6, design=dearer)
+    assert resolve_design(df) == dearer
+    assert resolve_design(df[df["reacquired"] == 1]) == dearer  # through pandas operations
+    # without the attrs, the frame's own offer_cost still says what the upgrade cost
+    plain = df.copy()
+    plain.attrs = {}
+    assert resolve_design(plain).costs["upgrade"] == 150.0
+    assert resolve_design(simulate_study(500, seed=6)) is KUMAR_2015
+    # a carried design the data no longer fit is not used
+    relabelled = df.assign(offer=df["offer"].astype(str).replace({"discount": "free_month"}),
+                           offer_received=df["offer_received"].astype(str).replace(
+                               {"discount": "free_month"}))
+    assert "free_month" in resolve_design(relabelled).received_offers
+
+
+def test_design_round_trips_through_json_in_order():
+    d = StudyDesign.from_json(KUMAR_2015.to_json())
+    assert d == KUMAR_2015 and d.arms == KUMAR_2015.arms
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"offers": {"none": 5, "gift": 1}}, "control arm 'none' gives no offer"),
+    ({"offers": {"none": 0, "gift": True}}, "finite numbers"),
+    ({"offers": {"none": 0, "gift": 1}, "reasons": "ps"}, "sequence of reason names"),
+    ({"offers": {"none": 0, "gift": 1}, "matching": {"price": "gift"}}, "needs reasons"),
+    ({"offers": {"none": 0, "gift": 1}, "control": None}, "name of the no-offer arm"),
+])
+def test_more_inconsistent_designs_are_refused(kwargs, match):
+    with pytest.raises(DesignError, match=match):
+        StudyDesign(**kwargs)
+
+
+def test_assign_refuses_an_unknown_arm_even_without_reasons():
+    df = simulate_study(200, seed=2).drop(columns="defection_reason")
+    with pytest.raises(DesignError, match="arm must be one of"):
+        KUMAR_2015.assign(df, "nope")
+    with pytest.raises(DesignError, match="pass reasons= or n="):
+        KUMAR_2015.received_for("discount")
+
+
+def test_complete_fills_what_the_design_implies():
+    df = simulate_study(3_000, seed=9)
+    bare = df[["customer_id", "defection_reason", "offer", "reacquired"]]
+    done = KUMAR_2015.complete(bare)
+    for col in ("offer_received", "offer_matches_reason", "offer_cost"):
+        assert (done[col].astype(str) if col == "offer_received" else done[col]).equals(
+            df[col].astype(str) if col == "offer_received" else df[col].astype(done[col].dtype)
+        ), col
+    assert "offer_received" not in bare.columns  # not modified
+    with pytest.raises(DesignError, match="column 'defection_reason'") as info:
+        KUMAR_2015.complete(bare.assign(defection_reason=bare["defection_reason"].astype(str)
+                                        .replace({"other": "moved"})))
+    assert info.value.column == "defection_reason" and info.value.rows

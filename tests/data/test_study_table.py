@@ -607,3 +607,21 @@ def test_offer_levels_come_from_the_design():
     assert "moved away" in out["defection_reason"].cat.categories
     with pytest.raises(StudyDataError, match="'moved away'"):
         validate_study(odd.assign(offer=df["offer"], offer_received=df["offer_received"]))
+
+
+def test_offers_received_and_match_flags_must_be_what_the_design_assigns():
+    df = simulate_study(400, seed=8)
+    disc = np.flatnonzero((df["offer"] == "discount").to_numpy())[:3]
+    bad = df.copy()
+    bad.loc[bad.index[disc], "offer_received"] = "upgrade"
+    with pytest.raises(StudyDataError, match=r"column 'offer_received'.*'upgrade'.*offer: "
+                                             r"'discount'") as info:
+        validate_study(bad)
+    assert info.value.problem == "received_not_assigned"
+    assert info.value.rows == list(bad.index[disc])
+    flag = df.copy()
+    flag["offer_matches_reason"] = 1
+    with pytest.raises(StudyDataError, match="column 'offer_matches_reason'") as info:
+        validate_study(flag)
+    assert info.value.problem == "match_flag_wrong"
+    validate_study(df)  # the simulated table is consistent with its design

@@ -1,12 +1,15 @@
 """One contract for every fitter of ``winback_study.models``: the same assertions on each.
 
-Every ``fit_*`` returns a :class:`~winback_study.core.results.FittedResult` with the same
-names and the same ``summary`` schema, takes ``alpha=`` for every interval, and reports
+Every ``fit_*`` has the same signature (the data first, ``formula`` second where it takes a
+frame, every option keyword-only, ``alpha=0.05``), reads a formula the same way (``"y ~ x"``,
+``"~ x"`` and ``"x"``), returns a :class:`~winback_study.core.results.FittedResult` with the
+same names and the same ``summary`` schema, takes ``alpha=`` for every interval, and reports
 bad input as a :class:`~winback_study.errors.WinbackError` that names the problem.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
-from scipy import stats
+from scipy import special, stats
 
-from winback_study.core.results import SUMMARY_COLUMNS, FittedResult
+from winback_study.core.results import INTERVAL_SCALES, SUMMARY_COLUMNS, FittedResult
 from winback_study.errors import DataError, ModelError, WinbackError
 from winback_study.models.return_probability import fit_return_model
 from winback_study.models.sbg import fit_geometric, fit_sbg
@@ -28,6 +31,18 @@ from winback_study.models.selection import fit_selection
 #: Fader & Hardie's (2007) "regular" cohort, years 0-7 (the sBG models take counts).
 REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241]
 RATIOS = {"odds_ratio", "hazard_ratio", "time_ratio", "margin_ratio"}
+#: Covariates of the formula-forms test (columns every frame fitter can use).
+COVARIATES = "referrals + complaints"
+
+#: Every public fitter, and whether it takes a customer frame (else survivor counts).
+FITTERS: dict[str, tuple[Callable[..., FittedResult], bool]] = {
+    "fit_return_model": (fit_return_model, True),
+    "fit_selection": (fit_selection, True),
+    "fit_second_lifetime": (fit_second_lifetime, True),
+    "fit_second_profit": (fit_second_profit, True),
+    "fit_sbg": (fit_sbg, False),
+    "fit_geometric": (fit_geometric, False),
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,8 @@ class Case:
     needs: str | None
     #: The library's own AIC, where the model has one to compare with.
     native_aic: Callable[[FittedResult], float] | None = None
+    #: The formula's left-hand side (None: the fitter takes counts, not a formula).
+    outcome: str | None = None
 
 
 def _counts(fitter: Callable[..., FittedResult]) -> Callable[..., FittedResult]:
@@ -49,11 +66,11 @@ def _counts(fitter: Callable[..., FittedResult]) -> Callable[..., FittedResult]:
 
 CASES: dict[str, Case] = {
     "return-logit": Case(lambda df, **kw: fit_return_model(df, link="logit", **kw), "return",
-                         "odds_ratio", "referrals", lambda r: r.results.aic),
+                         "odds_ratio", "referrals", lambda r: r.results.aic, "reacquired"),
     "return-probit": Case(lambda df, **kw: fit_return_model(df, link="probit", **kw), "return",
-                          None, "complaints", lambda r: r.results.aic),
+                          None, "complaints", lambda r: r.results.aic, "reacquired"),
     "selection": Case(fit_selection, "return", None, "months_since_defection",
-                      lambda r: r.results.aic),
+                      lambda r: r.results.aic, "reacquired"),
     **{
         f"lifetime-{model}-{'corrected' if corr else 'naive'}": Case(
             (lambda m, c: lambda df, **kw: fit_second_lifetime(
@@ -62,13 +79,16 @@ CASES: dict[str, Case] = {
             # the corrected fit also needs the probit's columns
             "months_since_defection" if corr else "complaints",
             (lambda r: r.fitter.AIC_partial_) if model == "cox" else (lambda r: r.fitter.AIC_),
+            "second_tenure_months",
         )
         for model in ("cox", "weibull", "loglogistic") for corr in (False, True)
     },
     "profit-log": Case(lambda df, **kw: fit_second_profit(df, **kw), "second_profit",
-                       "margin_ratio", "months_since_defection", lambda r: r.ols.aic),
+                       "margin_ratio", "months_since_defection", lambda r: r.ols.aic,
+                       "np.log(second_monthly_margin)"),
     "profit-level": Case(lambda df, **kw: fit_second_profit(df, log=False, **kw),
-                         "second_profit", None, "referrals", lambda r: r.ols.aic),
+                         "second_profit", None, "referrals", lambda r: r.ols.aic,
+                         "second_monthly_margin"),
     "sbg": Case(_counts(fit_sbg), "retention", None, None),
     "geometric": Case(_counts(fit_geometric), "retention", None, None),
 }
@@ -91,6 +111,48 @@ def fits(small_population):
 def fitted_model(request, fits):
     """(case name, case, result at the default alpha) for every fitter."""
     return request.param, CASES[request.param], fits(request.param)
+
+
+# ---------------------------------------------------------------------------- the call
+@pytest.mark.parametrize("name", list(FITTERS))
+def test_one_signature(name):
+    """The data first, then the formula (frame fitters), then keyword-only options."""
+    fitter, takes_frame = FITTERS[name]
+    params = list(inspect.signature(fitter).parameters.values())
+    first = params[0]
+    assert first.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, first
+    assert first.default is inspect.Parameter.empty, first
+    assert first.name == ("df" if takes_frame else "survivors")
+    rest = params[1:]
+    if takes_frame:
+        formula, rest = params[1], params[2:]
+        assert formula.name == "formula", formula
+        assert formula.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, formula
+        assert formula.default is None
+    else:
+        assert "formula" not in inspect.signature(fitter).parameters
+    assert rest, "every fitter has options"
+    positional = [p.name for p in rest if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    assert not positional, f"{name}: {positional} must be keyword-only"
+    options = {p.name: p for p in rest}
+    assert "alpha" in options and options["alpha"].default == 0.05
+    if takes_frame:  # the experiment's arms and reasons, resolved from the data by default
+        assert "design" in options and options["design"].default is None
+
+
+def test_the_formula_forms_are_one_fit(fitted_model, small_population):
+    """``"outcome ~ x"``, ``"~ x"`` and ``"x"`` fit the same model (the fitter's outcome)."""
+    _, case, _ = fitted_model
+    if case.outcome is None:  # counts: no formula
+        return
+    fits = [case.fit(small_population, formula=f)
+            for f in (f"{case.outcome} ~ {COVARIATES}", f"~ {COVARIATES}", COVARIATES)]
+    for fit in fits:
+        assert fit.formula.split("~")[0].strip() == case.outcome
+        assert {"referrals", "complaints"} <= set(fit.params_.index)
+    for fit in fits[1:]:
+        assert fit.formula == fits[0].formula
+        pd.testing.assert_frame_equal(fit.summary, fits[0].summary)
 
 
 # ---------------------------------------------------------------------------- the result
@@ -118,6 +180,8 @@ def test_summary_schema(fitted_model):
         np.testing.assert_allclose(table[f"{case.ratio}_ci_low"], np.exp(table["ci_low"]))
     assert table.notna().all().all()
     assert res.summary is table  # computed once
+    assert set(res.interval_scales) <= set(table.index)
+    assert set(res.interval_scales.values()) <= set(INTERVAL_SCALES)
 
 
 def test_attributes_are_the_summary_columns(fitted_model):
@@ -136,15 +200,31 @@ def test_intervals_contain_the_estimate(fitted_model):
     assert (t["ci_low"] < t["coef"]).all() and (t["coef"] < t["ci_high"]).all()
 
 
+def _on_interval_scale(res: FittedResult, values: pd.Series) -> pd.Series:
+    """``values`` (by term) on the scale each term's interval is computed on."""
+    out = values.astype(float).copy()
+    for term, scale in res.interval_scales.items():
+        out[term] = {"identity": lambda v: v, "log": np.log,
+                     "logit": special.logit}[scale](out[term])
+    return out
+
+
 def test_alpha_sets_every_interval(fitted_model, fits):
+    """Wald intervals: the half-width scales with z_{1 - alpha/2}, exactly, on the scale the
+    interval is computed on (the coefficient's, or the log / logit of a positive parameter
+    or a probability, where the interval is symmetric around the estimate)."""
     name, _, res = fitted_model
     other = fits(name, 0.10)
     assert other.confidence_level == pytest.approx(0.90)
     a, b = res.summary, other.summary
     pd.testing.assert_series_equal(a["coef"], b["coef"])
     pd.testing.assert_series_equal(a["std_err"], b["std_err"])
-    half_95 = (a["ci_high"] - a["ci_low"]) / 2
-    half_90 = (b["ci_high"] - b["ci_low"]) / 2
+    centre = _on_interval_scale(res, a["coef"])
+    for t in (a, b):
+        np.testing.assert_allclose(_on_interval_scale(res, t["ci_high"]) - centre,
+                                   centre - _on_interval_scale(res, t["ci_low"]), rtol=1e-9)
+    half_95 = (_on_interval_scale(res, a["ci_high"]) - _on_interval_scale(res, a["ci_low"])) / 2
+    half_90 = (_on_interval_scale(res, b["ci_high"]) - _on_interval_scale(res, b["ci_low"])) / 2
     assert (half_90 < half_95).all()
     np.testing.assert_allclose(half_90 / half_95, stats.norm.ppf(0.95) / stats.norm.ppf(0.975),
                                rtol=1e-9)

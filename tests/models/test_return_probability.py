@@ -18,7 +18,9 @@ from winback_study.models.return_probability import (
     DEFAULT_RETURN_FORMULA,
     ReturnModel,
     ReturnModelError,
+    _fitted_levels,
     fit_return_model,
+    study_factor_order,
 )
 
 TRUTH = wb.true_return_coefficients()
@@ -43,6 +45,8 @@ def logit(study) -> ReturnModel:
 
 def test_tidy_names_are_the_true_coefficient_names(probit):
     assert list(probit.params.index) == list(probit.terms.index)
+    assert probit.terms.index.name == probit.summary.index.name == "term"
+    assert list(probit.terms.columns) == ["raw", "variable", "level", "reference"]
     assert set(probit.params.index) == set(TRUTH.index)
     assert probit.terms.loc["defection_reason[both]", "reference"] == "price"
     assert probit.terms.loc["offer_received[upgrade]", "raw"] == "offer_received[T.upgrade]"
@@ -69,9 +73,9 @@ def test_text_factor_columns_get_the_study_reference_levels(study):
 def test_unknown_levels_are_left_to_patsy(study):
     small = study.iloc[:6_000].astype({"defection_reason": str})
     small.loc[small["defection_reason"] == "other", "defection_reason"] = "moved away"
-    out = wb.models.return_probability.study_factor_order(small)
+    out = study_factor_order(small)
     assert out["defection_reason"].dtype == object  # not forced into the study's levels
-    assert wb.models.return_probability.study_factor_order(study) is study
+    assert study_factor_order(study) is study
 
 
 def test_probit_recovers_the_true_coefficients():
@@ -195,7 +199,8 @@ def test_odds_ratios_and_summary(logit, probit, capsys):
 
 def test_marginal_effects_report_each_level(probit):
     me = probit.marginal_effects()
-    reason = me[me["term"] == "defection_reason"]
+    assert me.index.name == "term"
+    reason = me[me["variable"] == "defection_reason"]
     assert list(reason["level"]) == ["service", "both", "other"]
     assert set(reason["reference"]) == {"price"} and set(reason["kind"]) == {"vs reference"}
     assert me.loc["offer_matches_reason", "kind"] == "0 to 1"
@@ -257,9 +262,6 @@ def test_holdout_evaluation():
 
 
 
-
-
-
 def test_plots_return_axes(probit, tmp_path):
     ax = probit.plot_marginal_effects()
     assert ax.get_xlabel().startswith("average marginal effect")
@@ -270,6 +272,130 @@ def test_plots_return_axes(probit, tmp_path):
     assert ax2.get_xlabel() == "predicted return rate (%)" and "estimation" in (ax2.get_title() + ax2.get_title(loc="left"))
     fig.savefig(tmp_path / "c.png")
     plt.close("all")
+
+
+# --- a model of some arms, and of another design ---------------------------------------------
+
+def test_the_fitted_levels_are_read_from_the_model_spec(probit):
+    """statsmodels 0.15 keeps the formula as ``model.data.model_spec`` (0.14: design_info)."""
+    levels = _fitted_levels(probit.results)
+    assert levels == {"defection_reason": wb.KUMAR_2015.reasons,
+                      "offer_received": wb.KUMAR_2015.received_offers}
+
+    class Old:  # statsmodels 0.14: the same patsy DesignInfo under its old name
+        class model:
+            class data:
+                design_info = probit.results.model.data.model_spec
+
+    assert _fitted_levels(Old) == levels
+
+
+def test_the_fitted_levels_of_a_formulaic_spec(small, monkeypatch):
+    import statsmodels.formula
+
+    monkeypatch.setattr(statsmodels.formula.options, "formula_engine", "formulaic")
+    results = smf.probit(DEFAULT_RETURN_FORMULA, data=small).fit(disp=0)
+    assert type(results.model.data.model_spec).__module__.startswith("formulaic")
+    assert _fitted_levels(results)["offer_received"] == wb.KUMAR_2015.received_offers
+
+
+@pytest.fixture(scope="module")
+def two_arms(small) -> pd.DataFrame:
+    """Customers of the no-offer and the discount arm only (categories of every arm kept)."""
+    return small[small["offer"].isin(["none", "discount"])]
+
+
+def test_a_model_of_two_arms_scores_its_arms(two_arms):
+    model = fit_return_model(two_arms, link="probit")
+    assert model.design == wb.KUMAR_2015
+    assert [t for t in model.params.index if t.startswith("offer_received")] == [
+        "offer_received[discount]"]
+    # the counterfactual frame carries every category of the design; the model codes it
+    # with the levels it was fitted on
+    assert list(wb.KUMAR_2015.assign(two_arms, "discount")["offer_received"].cat.categories) \
+        == list(wb.KUMAR_2015.received_offers)
+    p_discount = model.predict(two_arms, offer="discount")
+    p_none = model.predict(two_arms, offer="none")
+    assert (p_discount > p_none).all()
+    treated = two_arms["offer"] == "discount"
+    np.testing.assert_allclose(p_discount[treated], model.predict(two_arms)[treated])
+    scores = wb.score_offers(two_arms, model, offers=["discount"])
+    np.testing.assert_allclose(scores.probability["discount"], p_discount)
+
+
+@pytest.mark.parametrize("arm", ["upgrade", "tailored"])
+def test_an_arm_outside_the_fitted_levels_is_named(two_arms, arm):
+    model = fit_return_model(two_arms, link="probit")
+    with pytest.raises(ReturnModelError, match=rf"under arm '{arm}': column 'offer_received' "
+                                               r"has levels? .*'upgrade'.*not fitted on \(its "
+                                               r"levels: 'none', 'discount'\)"):
+        model.predict(two_arms, offer=arm)
+    with pytest.raises(ReturnModelError, match="'upgrade'"):
+        wb.score_offers(two_arms, model, offers=["upgrade"])
+
+
+#: A design with other arms (tests/data/test_simulate.py), and parameters for its offers.
+OWN = wb.StudyDesign(
+    offers={"none": 0.0, "free_month": 30.0, "points": 12.0},
+    rules={"by_reason": {"price": "free_month", "service": "points", "both": "points",
+                         "other": "free_month"}},
+    reasons=("price", "service", "both", "other"),
+    matching={"price": "free_month", "service": "points"},
+    name="three arms",
+)
+OWN_PARAMS = wb.StudyParams().with_(
+    return_offer={"none": 0.0, "free_month": 0.6, "points": 0.3},
+    second_offer={"none": 0.0, "free_month": 0.1, "points": 0.2},
+    second_margin_offer={"none": 0.0, "free_month": -0.02, "points": 0.0},
+)
+
+
+@pytest.fixture(scope="module")
+def own() -> pd.DataFrame:
+    return wb.simulate_study(8_000, seed=6, params=OWN_PARAMS, design=OWN)
+
+
+def test_a_model_of_another_design(own):
+    model = fit_return_model(own, link="probit", design=OWN)
+    assert model.design is OWN
+    offers = model.terms[model.terms["variable"] == "offer_received"]
+    assert list(offers["level"]) == ["free_month", "points"]
+    assert set(offers["reference"]) == {"none"}
+    assert set(model.terms.loc[model.terms["variable"] == "defection_reason",
+                               "reference"]) == {"price"}
+    p = {arm: model.predict(own, offer=arm) for arm in OWN.arms}
+    assert p["free_month"].mean() > p["points"].mean() > p["none"].mean()
+    price = own["defection_reason"] == "price"
+    np.testing.assert_allclose(p["by_reason"][price], p["free_month"][price])
+    with pytest.raises(wb.DesignError, match="arm must be one of"):
+        model.predict(own, offer="discount")
+    # the same design read from the frame (simulate_study writes it), or the text columns
+    # of a CSV round trip against the design given
+    pd.testing.assert_frame_equal(fit_return_model(own, link="probit").summary, model.summary)
+    text = own.astype({"offer_received": str, "defection_reason": str, "offer": str})
+    text.attrs = {}
+    again = fit_return_model(text, link="probit", design=OWN)
+    pd.testing.assert_frame_equal(again.summary, model.summary)
+    assert list(study_factor_order(text, OWN)["offer_received"].cat.categories) == [
+        "none", "free_month", "points"]
+
+
+def test_the_design_must_fit_the_data(own, small):
+    with pytest.raises(wb.DesignError, match="not arms of the design"):
+        fit_return_model(own, design=wb.KUMAR_2015)
+    assert fit_return_model(small, design=wb.KUMAR_2015).design is wb.KUMAR_2015
+
+
+def test_arms_that_make_no_design_fit_without_one(own):
+    """Arms without costs (and not the study's) make no design: the model still fits, and
+    only a counterfactual arm asks for one."""
+    text = own.drop(columns="offer_cost").astype({"offer_received": str, "offer": str})
+    text.attrs = {}
+    model = fit_return_model(text, link="probit")
+    assert model.design is None
+    assert model.predict(text).between(0, 1).all()
+    with pytest.raises(ReturnModelError, match=r"no study design.*no cost for arm.*design="):
+        model.predict(text, offer="points")
 
 
 # --- clear errors --------------------------------------------------------------------------
@@ -299,9 +425,23 @@ def test_level_with_no_returners_is_named(small):
         fit_return_model(df, link="probit")
 
 
-def test_unused_category_is_named(small):
-    with pytest.raises(ReturnModelError, match="'none' of column 'offer_received' has no customers"):
-        fit_return_model(small[small["offer"] != "none"])
+def test_unused_categories_are_not_levels(small):
+    """A category nobody has is dropped before the fit, not reported as a level with no
+    returners: without the no-offer arm, the offers are coded against the first one left."""
+    model = fit_return_model(small[small["offer"] != "none"])
+    assert model.terms.loc["offer_received[upgrade]", "reference"] == "discount"
+    assert "offer_received[none]" not in model.params.index
+
+
+def test_a_level_the_holdout_took_is_named(small):
+    from winback_study.core.rng import independent_rng
+
+    df = small[small["offer"].isin(["none", "discount"])].copy()
+    held_out = independent_rng(1).permutation(len(df))[0]  # the split fit_return_model draws
+    df["few"] = pd.Categorical(np.where(np.arange(len(df)) == held_out, "b", "a"))
+    with pytest.raises(ReturnModelError, match="level 'b' of column 'few' has no customers "
+                                               "among the rows fitted"):
+        fit_return_model(df, "reacquired ~ referrals + few", holdout=0.5, seed=1)
 
 
 @pytest.mark.parametrize("link", ["logit", "probit"])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import special
+from scipy import special, stats
 
 from winback_study.core.results import FittedResult
 from winback_study.errors import ConvergenceError, DataError, ModelError
@@ -118,6 +118,27 @@ def test_result_convention(regular_fit: SBGResult, capsys) -> None:
     g = fit_geometric(REGULAR, alpha=0.1)
     assert isinstance(g, GeometricResult) and list(g.summary.index) == ["churn"]
     assert g.summary.loc["churn", "coef"] == g.churn and g.n_params_ == 1
+
+
+def test_intervals_stay_in_the_parameter_space() -> None:
+    """alpha and beta are positive and churn is a probability: a Wald interval on the
+    natural scale of a small cohort goes below zero, one on the log (logit) scale cannot."""
+    small = fit_sbg([40, 25, 18, 15])
+    t = small.summary
+    q = stats.norm.ppf(0.975)
+    assert ((t["coef"] - q * t["std_err"]) < 0).all()  # what the natural scale would say
+    assert (t["ci_low"] > 0).all() and (t["ci_low"] < t["coef"]).all()
+    np.testing.assert_allclose(np.log(t["ci_high"]) - np.log(t["coef"]),
+                               q * t["std_err"] / t["coef"], rtol=1e-12)
+    np.testing.assert_allclose(t["ci_low"] * t["ci_high"], t["coef"] ** 2, rtol=1e-12)
+    np.testing.assert_allclose(t["z"], t["coef"] / t["std_err"])  # z stays on the natural scale
+    assert dict(small.interval_scales) == {"alpha": "log", "beta": "log"}
+    assert "log scale for alpha, beta" in small.summary_text()
+    g = fit_geometric([20, 1, 0]).summary.loc["churn"]
+    assert 0 < g["ci_low"] < g["coef"] < g["ci_high"] < 1
+    assert g["coef"] + q * g["std_err"] > 1  # the natural scale would leave [0, 1]
+    np.testing.assert_allclose(special.logit(g["ci_high"]) - special.logit(g["coef"]),
+                               q * g["std_err"] / (g["coef"] * (1 - g["coef"])), rtol=1e-12)
 
 
 # ---------------------------------------------------------------- model identities

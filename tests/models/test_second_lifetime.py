@@ -28,7 +28,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter, LogLogisticAFTFitter, Weib
 from lifelines.statistics import logrank_test, multivariate_logrank_test
 from scipy import stats
 
-from winback_study import StudyParams
+from winback_study import KUMAR_2015, StudyDesign, StudyParams
 from winback_study.analysis.customer_value import with_offer
 from winback_study.data.describe import (
     first_vs_second_logrank,
@@ -47,6 +47,7 @@ from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
 from winback_study.models.second_lifetime import (
     DEFAULT_DURATION_FORMULA,
     clean_term,
+    design_references,
     fit_second_lifetime,
     true_second_lifetime_effects,
 )
@@ -217,8 +218,8 @@ def test_result_tables_and_ratios(weibull, cox) -> None:
 
 def test_ph_test_is_a_table(cox, weibull) -> None:
     tab = cox[1].ph_test()
-    assert set(tab.columns) == {"test_statistic", "p", "violated"}
-    assert "inverse_mills" in tab.index and tab["p"].between(0, 1).all()
+    assert set(tab.columns) == {"test_statistic", "p_value", "violated"}
+    assert "inverse_mills" in tab.index and tab["p_value"].between(0, 1).all()
     with pytest.raises(SecondLifetimeError, match="model='cox'"):
         weibull[1].ph_test()
 
@@ -259,6 +260,24 @@ def test_formula_forms(back) -> None:
                                 model="weibull", selection=None)
     assert other.duration_col == "months"
     pd.testing.assert_frame_equal(other.summary, fits[0].summary)
+
+
+def test_the_default_formula_takes_the_design_references() -> None:
+    assert design_references(DEFAULT_DURATION_FORMULA, KUMAR_2015) == DEFAULT_DURATION_FORMULA
+    assert design_references(DEFAULT_DURATION_FORMULA, None) == DEFAULT_DURATION_FORMULA
+    mine = StudyDesign(offers={"control": 0, "voucher": 10}, control="control",
+                       reasons=("moved", "price"))
+    rhs = design_references(DEFAULT_DURATION_FORMULA, mine)
+    assert "C(offer_received, Treatment('control'))" in rhs
+    assert "C(defection_reason, Treatment('moved'))" in rhs
+    no_reasons = StudyDesign(offers={"control": 0, "voucher": 10}, control="control")
+    assert "Treatment('price')" in design_references(DEFAULT_DURATION_FORMULA, no_reasons)
+
+
+def test_aic_is_lifelines(weibull, cox) -> None:
+    assert weibull[1].aic_ == pytest.approx(weibull[1].fitter.AIC_, rel=1e-12)
+    assert cox[1].aic_ == pytest.approx(cox[1].fitter.AIC_partial_, rel=1e-12)
+    assert "aic_" not in vars(type(weibull[1]))  # the convention's, not redefined
 
 
 def test_plain_errors(df53, back) -> None:
@@ -331,10 +350,12 @@ def test_logrank_tests_match_lifelines(df53, back) -> None:
     res = first_vs_second_logrank(df53)
     direct = logrank_test(back["first_tenure_months"], back[T], np.ones(len(back)), back[E])
     assert res.loc["all", "test_statistic"] == pytest.approx(direct.test_statistic)
+    assert res.loc["all", "p_value"] == pytest.approx(direct.p_value)
     assert res.loc["all", "median_second"] > res.loc["all", "median_first"]  # P7
     by = logrank_by(df53, "offer")
     multi = multivariate_logrank_test(back[T], back["offer"].astype(str), back[E])
     assert by.loc[("all", "all"), "test_statistic"] == pytest.approx(multi.test_statistic)
+    assert by.loc[("all", "all"), "p_value"] == pytest.approx(multi.p_value)
     assert len(by) == 1 + 10  # all, then every pair of 5 arms
 
 

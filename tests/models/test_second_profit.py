@@ -97,10 +97,28 @@ def test_level_model_and_formula_forms(df53) -> None:
         same = fit_second_profit(df53, formula, selection=None)
         assert same.formula == rhs.formula
         pd.testing.assert_frame_equal(same.summary, rhs.summary)
-    with pytest.raises(SecondProfitError, match="log=True"):
+
+def test_log_is_read_from_the_formula(df53) -> None:
+    """The outcome says whether the model is the log margin; ``log=`` need only be given
+    without an outcome, and contradicting the outcome is the only error."""
+    part = df53.head(6_000)
+    level = fit_second_profit(part, "second_monthly_margin ~ referrals", selection=None)
+    assert not level.log and "margin_ratio" not in level.summary
+    for same in (fit_second_profit(part, "second_monthly_margin ~ referrals", log=False,
+                                   selection=None),
+                 fit_second_profit(part, "~ referrals", log=False, selection=None)):
+        assert not same.log and same.formula == level.formula
+        pd.testing.assert_frame_equal(same.summary, level.summary)
+    logged = fit_second_profit(part, "np.log(second_monthly_margin) ~ referrals", selection=None)
+    assert logged.log and "margin_ratio" in logged.summary
+    pd.testing.assert_frame_equal(
+        fit_second_profit(part, "referrals", selection=None).summary, logged.summary)
+    default_level = fit_second_profit(part, log=False, selection=None)
+    assert default_level.formula.startswith("second_monthly_margin ~ first_monthly_margin")
+    with pytest.raises(SecondProfitError, match=r"is a log but log=False; pass log=True"):
         fit_second_profit(df53, formula="np.log(second_monthly_margin) ~ referrals", log=False)
-    with pytest.raises(SecondProfitError, match="log=False"):
-        fit_second_profit(df53, formula="second_monthly_margin ~ referrals")
+    with pytest.raises(SecondProfitError, match=r"is in levels but log=True; pass log=False"):
+        fit_second_profit(df53, formula="second_monthly_margin ~ referrals", log=True)
 
 
 def test_plain_errors(df53) -> None:

@@ -4,6 +4,7 @@ the second-stage fitters take it (``selection=``)."""
 from __future__ import annotations
 
 import inspect
+import pickle
 import warnings
 
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from winback_study import StudyParams, simulate_study, true_return_coefficients
-from winback_study.errors import DataError, ReturnModelError, SecondLifetimeError, SecondProfitError
+from winback_study import StudyDesign, StudyParams, simulate_study, true_return_coefficients
+from winback_study.errors import DataError, ReturnModelError, SecondProfitError
 from winback_study.models import selection as selection_module
 from winback_study.models.return_probability import (
     DEFAULT_RETURN_FORMULA,
@@ -27,7 +28,9 @@ from winback_study.models.selection import (
     DEFAULT_SELECTION,
     fit_selection,
     inverse_mills_ratio,
+    resolve_selection,
     selection_bias_table,
+    selection_sample,
 )
 
 
@@ -156,12 +159,22 @@ def small() -> pd.DataFrame:
     return simulate_study(8_000, seed=5)
 
 
-def test_one_default_for_every_second_stage_fitter() -> None:
-    assert DEFAULT_SELECTION is True
+def test_one_default_for_every_second_stage_fitter(small) -> None:
+    """The default is its own value (so that an explicit True can be told from it) and
+    means what True means: fit the default probit on the frame."""
+    assert DEFAULT_SELECTION is not True and bool(DEFAULT_SELECTION)
+    assert repr(DEFAULT_SELECTION) == "DEFAULT_SELECTION"
+    assert pickle.loads(pickle.dumps(DEFAULT_SELECTION)) is DEFAULT_SELECTION
+    assert type(DEFAULT_SELECTION)() is DEFAULT_SELECTION
     for fitter in (fit_second_lifetime, fit_second_profit):
         assert inspect.signature(fitter).parameters["selection"].default is DEFAULT_SELECTION
     assert inspect.signature(fit_second_profit).parameters["selection"].default is \
         selection_module.DEFAULT_SELECTION
+    part = small.head(3_000)
+    default = resolve_selection(part, DEFAULT_SELECTION)
+    pd.testing.assert_frame_equal(default.summary, resolve_selection(part, True).summary)
+    pd.testing.assert_frame_equal(default.summary, fit_selection(part).summary)
+    assert resolve_selection(part, None) is None and resolve_selection(part, False) is None
 
 
 def test_a_fitted_probit_is_the_same_as_selection_true(small) -> None:
@@ -191,12 +204,45 @@ def test_a_probit_fitted_on_a_subset_still_gives_the_two_step_covariance(small) 
 
 def test_the_first_step_must_be_a_probit(small) -> None:
     logit = fit_return_model(small, link="logit")
-    with pytest.raises(SecondLifetimeError, match="probit"):
-        fit_second_lifetime(small, model="weibull", selection=logit)
-    with pytest.raises(SecondProfitError, match="probit"):
-        fit_second_profit(small, selection=logit)
+    for fit in (lambda: fit_second_lifetime(small, model="weibull", selection=logit),
+                lambda: fit_second_profit(small, selection=logit)):
+        with pytest.raises(ReturnModelError, match="needs a probit return model.*logit link"):
+            fit()
     with pytest.raises(TypeError, match="selection must be"):
         fit_second_profit(small, selection="yes")
+
+
+def test_one_place_selects_the_reacquired_and_the_first_step(small) -> None:
+    back, first, here = selection_sample(small, True, SecondProfitError,
+                                         outcome="second_monthly_margin")
+    assert here and first.link == "probit" and first.nobs == len(small)
+    pd.testing.assert_frame_equal(back, small[small["reacquired"] == 1])
+    given = fit_selection(small)
+    _, first, here = selection_sample(small, given, SecondProfitError, outcome="x")
+    assert first is given and not here
+    # without a reacquired column: the rows with the outcome, for the naive fit only
+    rows = small[small["reacquired"] == 1].drop(columns="reacquired")
+    back, first, here = selection_sample(rows, None, SecondProfitError,
+                                         outcome="second_monthly_margin")
+    assert first is None and not here and len(back) == len(rows)
+    with pytest.raises(DataError, match="0/1 'reacquired' column") as info:
+        selection_sample(rows, DEFAULT_SELECTION, SecondProfitError, outcome="x")
+    assert info.value.column == "reacquired"
+    with pytest.raises(DataError, match="unique index"):
+        selection_sample(pd.concat([small, small.head(5)]), True, SecondProfitError,
+                         outcome="x", unique_index=True)
+
+
+def test_the_rows_are_checked_before_the_probit_is_fitted(small, monkeypatch) -> None:
+    def refuse(rows: pd.DataFrame) -> pd.DataFrame:
+        raise SecondProfitError(f"checked {len(rows)} rows")
+
+    def no_probit(*args, **kwargs):
+        raise AssertionError("the probit was fitted before the rows were checked")
+
+    monkeypatch.setattr(selection_module, "fit_selection", no_probit)
+    with pytest.raises(SecondProfitError, match=f"checked {int(small['reacquired'].sum())} rows"):
+        selection_sample(small, True, SecondProfitError, outcome="x", check=refuse)
 
 
 def test_deprecated_keywords_still_work_for_one_release(small) -> None:
@@ -219,3 +265,57 @@ def test_deprecated_keywords_still_work_for_one_release(small) -> None:
         old.summary, fit_second_lifetime(small, model="weibull", selection=None).summary)
     pd.testing.assert_frame_equal(old_corrected.summary,
                                   fit_second_lifetime(small, model="weibull").summary)
+    # the warnings point at the caller, and each keyword warns once
+    assert {w.filename for w in caught} == {__file__}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_second_profit(small, selection_formula=formula)
+    assert len(caught) == 1 and caught[0].filename == __file__
+
+
+def test_an_explicit_selection_wins_over_the_old_positional_default(small) -> None:
+    """``fit_second_lifetime(df, "weibull")`` is naive, as it was; an explicit
+    ``selection=`` is what the caller asked for."""
+    probit = fit_selection(small)
+    with pytest.warns(DeprecationWarning, match="model='weibull'"):
+        explicit = fit_second_lifetime(small, "weibull", selection=True)
+    with pytest.warns(DeprecationWarning, match="model='weibull'"):
+        given = fit_second_lifetime(small, "weibull", selection=probit)
+    corrected = fit_second_lifetime(small, model="weibull", selection=probit)
+    assert explicit.corrected and given.selection is probit
+    pd.testing.assert_frame_equal(explicit.summary, corrected.summary)
+    pd.testing.assert_frame_equal(given.summary, corrected.summary)
+    with pytest.warns(DeprecationWarning, match="correct_selection"), \
+            pytest.raises(SecondProfitError, match="not both"):
+        fit_second_profit(small, selection=None, correct_selection=True)
+
+
+#: A design with other arms (tests/data/test_simulate.py), and parameters for its offers.
+OWN = StudyDesign(
+    offers={"none": 0.0, "free_month": 30.0, "points": 12.0},
+    rules={"by_reason": {"price": "free_month", "service": "points", "both": "points",
+                         "other": "free_month"}},
+    reasons=("price", "service", "both", "other"),
+    matching={"price": "free_month", "service": "points"},
+    name="three arms",
+)
+OWN_PARAMS = StudyParams().with_(
+    return_offer={"none": 0.0, "free_month": 0.6, "points": 0.3},
+    second_offer={"none": 0.0, "free_month": 0.1, "points": 0.2},
+    second_margin_offer={"none": 0.0, "free_month": -0.02, "points": 0.0},
+)
+
+
+def test_the_design_reaches_the_first_step() -> None:
+    own = simulate_study(8_000, seed=6, params=OWN_PARAMS, design=OWN)
+    text = own.astype({"offer_received": str, "defection_reason": str, "offer": str})
+    text.attrs = {}  # a CSV round trip: the design must come from design=
+    for fit in (lambda **kw: fit_second_lifetime(text, model="weibull", **kw),
+                lambda **kw: fit_second_profit(text, **kw)):
+        res = fit(design=OWN)
+        assert res.selection.design is OWN
+        assert res.selection.terms.loc["offer_received[points]", "reference"] == "none"
+        assert {"offer_received[free_month]", "offer_received[points]"} <= set(res.params_.index)
+        np.testing.assert_allclose(  # the second stage under another arm of the design
+            res.selection.inverse_mills(OWN.assign(text, "by_reason")).to_numpy(),
+            fit_selection(text, design=OWN).inverse_mills(OWN.assign(text, "by_reason")))

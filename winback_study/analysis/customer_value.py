@@ -1,17 +1,13 @@
-"""Customer value before and after churn: the one definition of CLV and SLV.
+"""Customer value before and after churn, from the fitted models: expected SLV, the value
+of a win-back attempt under each offer, and CLV and SLV by several routes.
 
-Definition used everywhere in the package (code, data dictionary, reports):
-
-* margins are earned at the **end of each month** a customer is active;
-* they are discounted at a monthly rate ``d = (1 + annual_rate) ** (1 / 12) - 1``
-  (default annual rate 10%);
-* the value of a lifetime of ``T`` months with monthly margin ``m`` is
-  ``m * (1 - (1 + d) ** -T) / d`` (``m * T`` when the rate is zero), discounted to the
-  month the lifetime starts, with **no horizon cap** (the whole lifetime counts);
-* the first-lifetime CLV uses the first-lifetime margin and tenure; the second-lifetime value
-  (SLV, Stauss & Friege 1999) uses the second-lifetime margin and tenure and is discounted
-  to the month of reacquisition. Offer costs are *not* netted out of SLV: they enter ROI
-  as costs (see :mod:`winback_study.analysis.roi`).
+The definition of a lifetime's value (CLV and SLV) is :mod:`winback_study.core.value`'s,
+the package's one: margins earned at the end of each month, discounted at the monthly
+equivalent of an annual rate (10% by default), no horizon cap. This module applies it:
+the first-lifetime CLV to the first-lifetime margin and tenure, the second-lifetime value
+(SLV, Stauss & Friege 1999) to the second-lifetime margin and tenure, discounted to the
+month of reacquisition. Offer costs are *not* netted out of SLV: they enter ROI as costs
+(see :mod:`winback_study.analysis.roi`).
 
 Expected values from a survival curve
 -------------------------------------
@@ -22,8 +18,8 @@ months ``1..T``, and ``P(T >= t) = S(t - 1)``, so::
 
     E[value] = m * sum_{t >= 1} S(t - 1) / (1 + d) ** t          (expected_lifetime_value)
 
-which equals :func:`lifetime_value` exactly when ``S`` is the step function of a known
-``T``. Per customer, margin and survival come from the second-lifetime models
+which equals :func:`~winback_study.core.value.lifetime_value` exactly when ``S`` is the
+step function of a known ``T``. Per customer, margin and survival come from the second-lifetime models
 (:func:`expected_slv`); treating them as independent *given the covariates* ignores the
 small residual correlation through loyalty. The sum runs to a horizon (600 months by
 default), after which the remaining value is below ``S(600) / (1.1 ** 50)`` of a year's
@@ -49,6 +45,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from winback_study.analysis._checks import require_columns
 from winback_study.core.value import (
     ANNUAL_DISCOUNT_RATE,
     DEFAULT_HORIZON_MONTHS,
@@ -57,6 +54,7 @@ from winback_study.core.value import (
     lifetime_value,
 )
 from winback_study.design import COST_COLUMN, StudyDesign, resolve_design
+from winback_study.errors import DataError, ModelError
 
 __all__ = [
     "expected_slv",
@@ -101,11 +99,17 @@ def expected_slv(
     pandas.Series or pandas.DataFrame
         Expected SLV in USD per customer (a column per rate when ``annual_rate`` is a
         sequence).
+
+    Raises
+    ------
+    ModelError
+        The duration model cannot value months past the longest observed lifetime (Cox,
+        Kaplan-Meier) and ``horizon_months`` goes beyond them.
     """
     if not getattr(lifetime, "extrapolates", True) and horizon_months - 1 > (
         lifetime.max_observed_months
     ):
-        raise ValueError(
+        raise ModelError(
             f"a {lifetime.model} model's survival curve stops at the longest observed second "
             f"lifetime ({lifetime.max_observed_months:g} months) and cannot value the months "
             "after it; use a parametric model (model='weibull') for SLV, or pass "
@@ -189,10 +193,19 @@ def win_back_value(
     -------
     float or numpy.ndarray
         Expected value in USD.
+
+    Raises
+    ------
+    DataError
+        ``p_return`` is not a probability.
     """
     p = np.asarray(p_return, dtype=float)
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError("p_return must be a probability between 0 and 1")
+    bad = (p < 0) | (p > 1)
+    if np.any(bad):
+        n = int(np.sum(bad))
+        raise DataError(f"p_return must be a probability between 0 and 1; {n:,} value"
+                        f"{'s are' if n != 1 else ' is'} not (e.g. {p[bad].flat[0]:g})",
+                        problem="not_a_probability", n_rows=n)
     out = p * (np.asarray(slv, dtype=float) - np.asarray(cost_if_accepted, dtype=float))
     out = out - contact_cost
     if (p_return_baseline is None) != (slv_baseline is None):
@@ -245,10 +258,18 @@ def win_back_values(
         Long table indexed by (customer index, offer): ``p_return``, ``expected_slv``,
         ``cost_if_accepted``, ``value`` and, when the control is among the offers,
         ``incremental_value`` (value minus the no-offer value).
+
+    Raises
+    ------
+    ModelError
+        No return model: ``lifetime`` was fitted without selection and ``return_model``
+        is not given.
+    DesignError
+        An arm the design does not have, or a rule arm without ``defection_reason``.
     """
     model = return_model if return_model is not None else getattr(lifetime, "selection", None)
     if model is None:
-        raise ValueError(
+        raise ModelError(
             "no return model: fit the lifetime model with selection=True (the default) or pass "
             "return_model (a probit ReturnModel, fit_selection(df))"
         )
@@ -398,7 +419,16 @@ def value_routes(
         Indexed by (lifetime, route): ``value`` (USD), ``published``, ``vs_published``
         (relative difference) and ``note``. Published values come from
         :mod:`winback_study.data.published`.
+
+    Raises
+    ------
+    DataError
+        A column it needs is missing (the lifetimes, margins, ``reacquired``, the
+        second-lifetime follow-up).
     """
+    require_columns(df, ["clv_first", "first_tenure_months", "first_monthly_margin",
+                         "reacquired", "second_tenure_months", "second_churned",
+                         "second_monthly_margin", "second_start_month"], "value_routes")
     from lifelines import KaplanMeierFitter
 
     from winback_study.data.published import get

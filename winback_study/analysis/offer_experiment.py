@@ -10,7 +10,9 @@ ranking of the arms move with the assumptions is :mod:`winback_study.analysis.se
 
 Arms, the control arm and costs come from the design (``design=``, by default
 :func:`~winback_study.analysis.roi.experiment_design` of the data): the study's four
-offers and its no-offer group for the study's data, a user's own arms otherwise.
+offers and its no-offer group for the study's data, a user's own arms otherwise. Every
+p-value column is ``p_value`` (``p_value_holm`` after Holm's correction), as in the
+model summaries.
 
 The bootstrap resamples customers within each arm, independently across arms (the arms
 were randomised separately), and is exact and vectorised: in a resample of ``n``
@@ -43,10 +45,10 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
+from winback_study.analysis._checks import binary_outcome, flagged_rows, require_columns
 from winback_study.analysis.roi import (
     CostSpec,
     ValueSpec,
-    arm_summary,
     arms_present,
     baseline_mask,
     customer_costs,
@@ -57,7 +59,8 @@ from winback_study.analysis.roi import (
 )
 from winback_study.core.rng import SeedLike, independent_rng
 from winback_study.data.published import PUBLISHED
-from winback_study.design import ARM_COLUMN, COST_COLUMN, KUMAR_2015, RECEIVED_COLUMN, StudyDesign
+from winback_study.design import ARM_COLUMN, COST_COLUMN, RECEIVED_COLUMN, StudyDesign
+from winback_study.errors import DataError, DesignError, rows_text
 
 __all__ = [
     "bootstrap_roi",
@@ -66,14 +69,7 @@ __all__ = [
     "offer_experiment",
     "replicated_exhibit",
     "break_even_cost",
-    # importable from here for reporting/ and notebook 02 (their home: roi, design)
-    "OFFER_ARMS",
-    "arm_summary",
 ]
-
-#: The study's four randomised arms, in the order of the HBR exhibit. Kept for callers
-#: outside the analysis layer; analyses read a design's ``treatment_arms``.
-OFFER_ARMS: tuple[str, ...] = KUMAR_2015.treatment_arms
 
 
 # --------------------------------------------------------------------------------------
@@ -151,9 +147,10 @@ def bootstrap_roi(
     pandas.DataFrame
         ``n_boot`` rows (replicates), one column per arm, ROI as a fraction.
     """
+    require_columns(df, ["reacquired", arm_col, value], "bootstrap_roi")
     d = experiment_design(df, design, arm_col=arm_col, control=baseline_arm, costs=costs)
     baseline = d.control if baseline_arm is None else baseline_arm
-    y = df["reacquired"].to_numpy(dtype=bool)
+    y = binary_outcome(df, "reacquired", "bootstrap_roi").astype(bool)
     arm = df[arm_col].astype(str).to_numpy()
     c = customer_costs(df, costs, arm_col, design=d)
     v = customer_values(df, value)
@@ -179,7 +176,7 @@ def _bootstrap_roi(y: np.ndarray, arm: np.ndarray, c: np.ndarray, v: np.ndarray,
     return pd.DataFrame(out, index=pd.RangeIndex(n_boot, name="replicate"))
 
 
-def _bootstrap_pvalue(diff: np.ndarray) -> float:
+def _bootstrap_p_value(diff: np.ndarray) -> float:
     """Two-sided bootstrap p-value of ``H0: difference = 0`` from its replicates."""
     d = diff[np.isfinite(diff)]
     if d.size == 0:
@@ -242,12 +239,12 @@ class OfferExperimentResult:
         The no-offer group: ``offered``, ``reacquired``, ``response_rate`` and its interval.
     chi_square : pandas.Series
         Overall test that the arms' response rates are equal: ``statistic``, ``dof``,
-        ``pvalue``.
+        ``p_value``.
     pairwise_response, pairwise_roi : pandas.DataFrame
-        One row per pair of arms: the difference (first minus second), its ``1 - alpha``
-        interval (Newcombe for rates, bootstrap percentile for ROI), the unadjusted
-        p-value, the Holm-adjusted p-value and ``significant`` at ``alpha`` after
-        adjustment.
+        One row per pair of arms (``"a - b"``): ``difference`` (first minus second),
+        ``ci_low`` and ``ci_high`` (its ``1 - alpha`` interval: Newcombe for rates,
+        bootstrap percentile for ROI), ``p_value`` (unadjusted), ``p_value_holm``
+        (Holm-adjusted) and ``significant`` at ``alpha`` after adjustment.
     roi_replicates : pandas.DataFrame
         The bootstrap replicates of each arm's ROI.
     costs : dict or str
@@ -324,7 +321,7 @@ class OfferExperimentResult:
                          "tests need two or more).")
         else:
             lines.append(f"Equal response rates across arms: chi2 = {cs['statistic']:.1f}, "
-                         f"dof = {int(cs['dof'])}, p = {cs['pvalue']:.2g}")
+                         f"dof = {int(cs['dof'])}, p = {cs['p_value']:.2g}")
         lines += [
             "Ranking by response rate: " + " > ".join(self.ranking("response_rate")),
             "Ranking by ROI:           " + " > ".join(self.ranking("roi"))
@@ -346,8 +343,8 @@ class OfferExperimentResult:
 
 def _no_pairs() -> pd.DataFrame:
     """The pairwise table of an experiment with fewer than two arms: no rows."""
-    return pd.DataFrame(columns=["difference", "ci_low", "ci_high", "pvalue",
-                                 "pvalue_holm", "significant"],
+    return pd.DataFrame(columns=["difference", "ci_low", "ci_high", "p_value",
+                                 "p_value_holm", "significant"],
                         index=pd.Index([], name="pair"))
 
 
@@ -362,8 +359,8 @@ def _pairwise_response(arms: pd.DataFrame, alpha: float) -> pd.DataFrame:
     p = test_proportions_2indep(k1, n1, k2, n2, method="score").pvalue
     adj, rej = holm(p, alpha)
     return pd.DataFrame(
-        {"difference": k1 / n1 - k2 / n2, "ci_low": lo, "ci_high": hi, "pvalue": p,
-         "pvalue_holm": adj, "significant": rej},
+        {"difference": k1 / n1 - k2 / n2, "ci_low": lo, "ci_high": hi, "p_value": p,
+         "p_value_holm": adj, "significant": rej},
         index=pd.Index([f"{a} - {b}" for a, b in pairs], name="pair"),
     )
 
@@ -375,12 +372,12 @@ def _pairwise_roi(arms: pd.DataFrame, reps: pd.DataFrame, alpha: float) -> pd.Da
         lo, hi = np.nanquantile(d, [alpha / 2, 1 - alpha / 2]) if np.isfinite(d).any() else (
             np.nan, np.nan)
         rows[f"{a} - {b}"] = {"difference": arms.loc[a, "roi"] - arms.loc[b, "roi"],
-                              "ci_low": lo, "ci_high": hi, "pvalue": _bootstrap_pvalue(d)}
+                              "ci_low": lo, "ci_high": hi, "p_value": _bootstrap_p_value(d)}
     if not rows:
         return _no_pairs()
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "pair"
-    out["pvalue_holm"], out["significant"] = holm(out["pvalue"].to_numpy(), alpha)
+    out["p_value_holm"], out["significant"] = holm(out["p_value"].to_numpy(), alpha)
     return out
 
 
@@ -444,27 +441,34 @@ def offer_experiment(
     ------
     DesignError
         ``df`` holds an arm ``design`` does not know, or an offer without a cost.
+    DataError
+        A column it needs is missing; ``reacquired`` is not 0/1; a reacquired customer has
+        no value; no customer is in an offer arm, or none in the baseline arm (the message
+        names the column and, where rows are at fault, the rows).
     """
-    if "reacquired" not in df or arm_col not in df:
-        raise KeyError(f"the frame needs columns 'reacquired' and {arm_col!r}")
+    require_columns(df, ["reacquired", arm_col, value], "offer_experiment")
     d = experiment_design(df, design, arm_col=arm_col, control=baseline_arm, costs=costs)
     baseline_arm = d.control if baseline_arm is None else baseline_arm
-    y = df["reacquired"].to_numpy(dtype=float)
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("'reacquired' must be 0/1 for every customer")
-    y = y.astype(bool)
+    y = binary_outcome(df, "reacquired", "offer_experiment").astype(bool)
     arm = df[arm_col].astype(str).to_numpy()
     c = customer_costs(df, costs, arm_col, design=d)
     v = customer_values(df, value)
     missing = y & ~np.isfinite(v)
     if missing.any():
-        raise ValueError(
-            f"{int(missing.sum())} reacquired customers have no value; pass value= a "
-            "column, number or function that values every reacquired customer"
+        rows, n = flagged_rows(missing, df.index)
+        raise DataError(
+            f"{n:,} reacquired customers have no value"
+            + (f" in column {value!r}" if isinstance(value, str) else "")
+            + f" ({rows_text(rows, n)}); pass value= a column, number or function that "
+            "values every reacquired customer",
+            column=value if isinstance(value, str) else None, rows=rows, n_rows=n,
+            problem="missing_value",
         )
     arms = arms_present(d, arm, baseline_arm)
     if not arms:
-        raise ValueError(f"no offer arms besides {baseline_arm!r} in column {arm_col!r}")
+        raise DataError(f"no customers in an offer arm besides {baseline_arm!r} in column "
+                        f"{arm_col!r} (the design's arms: {list(d.treatment_arms)})",
+                        column=arm_col, problem="no_offer_arm")
     base = baseline_mask(arm, baseline_arm, arm_col)
 
     # per arm sums (a loop over arms, never over customers)
@@ -518,7 +522,7 @@ def offer_experiment(
             "reported, but there is nothing to compare it with, so the chi-square and "
             "pairwise tests are undefined (NaN, dof 0)", UserWarning, stacklevel=2)
         stat, pval, dof = np.nan, np.nan, 0
-    chi = pd.Series({"statistic": float(stat), "dof": int(dof), "pvalue": float(pval)},
+    chi = pd.Series({"statistic": float(stat), "dof": int(dof), "p_value": float(pval)},
                     name="chi_square")
     pairwise_roi = _pairwise_roi(table, reps, alpha)
     notes = []
@@ -618,7 +622,17 @@ def break_even_cost(result: OfferExperimentResult, arm: str, rival: str) -> floa
     -------
     float
         USD per reacquired customer of ``arm``.
+
+    Raises
+    ------
+    DesignError
+        ``arm`` or ``rival`` is not an analysed arm of ``result``.
     """
+    unknown = [x for x in (arm, rival) if x not in result.arms.index]
+    if unknown:
+        raise DesignError(f"no analysed arm named {', '.join(repr(x) for x in unknown)} "
+                          f"(the experiment's arms: {list(result.arms.index)})",
+                          problem="unknown_arm")
     a, r = result.arms.loc[arm], result.arms.loc[rival]
     b = result.baseline_rate
     return float((a["response_rate"] - b) * a["value_per_reacquired"]

@@ -37,17 +37,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from winback_study.analysis._checks import flagged_rows, numeric_column, require_columns
 from winback_study.design import (
     ARM_COLUMN,
     COST_COLUMN,
-    KUMAR_2015,
     REASON_COLUMN,
     RECEIVED_COLUMN,
     StudyDesign,
     design_from_data,
     resolve_design,
 )
-from winback_study.errors import MAX_ROWS_SHOWN, DataError, DesignError
+from winback_study.errors import DataError, DesignError, ModelError, rows_text
 
 __all__ = [
     "ValueSpec",
@@ -79,16 +79,12 @@ def _arm_view(df: pd.DataFrame, arm_col: str) -> pd.DataFrame:
     if arm_col == ARM_COLUMN or arm_col not in df.columns:
         return df
     cols = {ARM_COLUMN: df[arm_col]}
-    for c in (RECEIVED_COLUMN, COST_COLUMN, REASON_COLUMN):
+    for c in (RECEIVED_COLUMN, COST_COLUMN, REASON_COLUMN, "reacquired"):
         if c in df.columns and c != arm_col:
             cols[c] = df[c]
-    return pd.DataFrame(cols, index=df.index)
-
-
-def _has_study_arms(view: pd.DataFrame) -> bool:
-    if ARM_COLUMN not in view.columns:
-        return True
-    return set(view[ARM_COLUMN].dropna().astype(object).unique()) <= set(KUMAR_2015.arms)
+    view = pd.DataFrame(cols, index=df.index)
+    view.attrs = dict(df.attrs)  # a design the frame carries
+    return view
 
 
 def experiment_design(
@@ -102,11 +98,14 @@ def experiment_design(
 ) -> StudyDesign:
     """The design to analyse an experiment's frame with, checked against the data.
 
-    :func:`~winback_study.design.resolve_design` reading ``arm_col`` as the arm column:
-    ``design`` when given, else :data:`~winback_study.design.KUMAR_2015` when the arms are
-    the study's, else :func:`~winback_study.design.design_from_data` (with ``control`` as
-    its control arm and ``costs`` as its costs). A mapping ``costs`` then changes the
-    design's costs of the offers it names (:meth:`StudyDesign.with_costs`).
+    :func:`~winback_study.design.resolve_design` reading ``arm_col`` as the arm column
+    (``design`` when given, else the design the frame carries, else
+    :data:`~winback_study.design.KUMAR_2015` for the study's arms, else the arms read from
+    the data). Where the arms read from the data need what only the caller knows, the
+    control arm (``control``) or the costs (``costs``, or none at all with
+    ``need_costs=False``), :func:`~winback_study.design.design_from_data` is given them. A
+    mapping ``costs`` then changes the design's costs of the offers it names
+    (:meth:`StudyDesign.with_costs`).
 
     Parameters
     ----------
@@ -135,21 +134,23 @@ def experiment_design(
     """
     view = _arm_view(df, arm_col)
     given = dict(costs) if isinstance(costs, Mapping) else {}
-    if design is None and not _has_study_arms(view):
-        col = RECEIVED_COLUMN if RECEIVED_COLUMN in view.columns else ARM_COLUMN
+    try:
+        d = resolve_design(view, design)
+    except DesignError:
+        if design is not None:
+            raise
+        # the arms read from the data lack a control arm or costs: the caller's, if given
         if not need_costs and COST_COLUMN not in view.columns:
-            levels = pd.unique(view[col].dropna().astype(str))
-            given = {**dict.fromkeys(levels, 0.0), **given}
-        design = design_from_data(view, control=control, costs=given or None)
-    inferred = design is None
-    d = resolve_design(view, design)
-    if inferred:
-        d.check_data(view)  # arms read from offer_received may miss a rule arm of offer
+            col = RECEIVED_COLUMN if RECEIVED_COLUMN in view.columns else ARM_COLUMN
+            given = {**dict.fromkeys(pd.unique(view[col].dropna().astype(str)), 0.0), **given}
+        d = design_from_data(view, control=control, costs=given or None)
+    d.check_data(view)  # arms read from offer_received may miss a rule arm of offer
     if given:
         d = d.with_costs({k: v for k, v in given.items() if k not in d.rules})
     if control is not None and control not in d.arms:
         raise DesignError(f"the control arm {control!r} is not an arm of the design "
-                          f"({d.name}: {list(d.arms)})")
+                          f"({d.name}: {list(d.arms)})", column=arm_col,
+                          problem="unknown_control")
     return d
 
 
@@ -173,13 +174,6 @@ def arms_present(design: StudyDesign, labels: Iterable[Any],
     baseline = design.control if baseline is None else baseline
     have = {str(v) for v in pd.unique(np.asarray(labels, dtype=object))}
     return [a for a in design.arms if a != baseline and a in have]
-
-
-def _rows(mask: np.ndarray, index: pd.Index) -> str:
-    pos = np.flatnonzero(mask)
-    shown = ", ".join(str(index[i]) for i in pos[:MAX_ROWS_SHOWN])
-    return shown + (f" ... ({len(pos):,} rows)" if len(pos) > MAX_ROWS_SHOWN
-                    else f" ({len(pos):,} rows)")
 
 
 def baseline_mask(labels: np.ndarray, baseline: str, arm_col: str = ARM_COLUMN) -> np.ndarray:
@@ -282,7 +276,7 @@ def arm_summary(
     DesignError
         ``df`` holds an arm ``design`` does not know.
     DataError
-        Nobody is in the baseline arm.
+        A column it needs is missing, or nobody is in the baseline arm.
 
     Examples
     --------
@@ -291,6 +285,7 @@ def arm_summary(
     >>> list(t.index)
     ['discount', 'upgrade', 'bundled', 'tailored']
     """
+    require_columns(df, [arm_col, "reacquired", value_col], "arm_summary")
     d = experiment_design(df, design, arm_col=arm_col, control=baseline_arm, costs=costs)
     baseline = d.control if baseline_arm is None else baseline_arm
     labels = df[arm_col].astype(object).to_numpy()
@@ -391,22 +386,27 @@ def customer_costs(df: pd.DataFrame, costs: CostSpec = None, arm_col: str = ARM_
     ------
     DesignError
         An offer without a cost (the message names the column, the offers and the rows).
+    DataError
+        A cost column (``costs=`` or ``offer_cost``) missing or not numeric.
     """
     if isinstance(costs, str):
-        return df[costs].to_numpy(dtype=float)
+        return numeric_column(df, costs, "the cost column (costs=)")
     if costs is None and RECEIVED_COLUMN not in df and COST_COLUMN in df:
-        return df[COST_COLUMN].to_numpy(dtype=float)
+        return numeric_column(df, COST_COLUMN, "the offer costs")
+    key = RECEIVED_COLUMN if RECEIVED_COLUMN in df else arm_col
+    require_columns(df, [key], "the offer costs")
     d = experiment_design(df, design, arm_col=arm_col, costs=costs)
     table = offer_cost_table(costs, design=d)
-    key = RECEIVED_COLUMN if RECEIVED_COLUMN in df else arm_col
     labels = df[key].astype(str)
     unknown = ~labels.isin(list(table)).to_numpy()
     if unknown.any():
         seen = sorted(set(labels[unknown]))
+        rows, n = flagged_rows(unknown, df.index)
         raise DesignError(
-            f"no cost for offer(s) {seen} in column {key!r} (costs known: {table}); rows "
-            f"{_rows(unknown, df.index)}. Pass costs={{...}} with a cost for each, or "
-            "design=StudyDesign(offers={...})")
+            f"no cost for offer(s) {seen} in column {key!r} (costs known: {table}); "
+            f"{rows_text(rows, n)}. Pass costs={{...}} with a cost for each, or "
+            "design=StudyDesign(offers={...})",
+            column=key, rows=rows, n_rows=n, problem="no_cost")
     return labels.map(table).to_numpy(dtype=float)
 
 
@@ -426,15 +426,21 @@ def customer_values(df: pd.DataFrame, value: ValueSpec = "slv") -> np.ndarray:
     -------
     numpy.ndarray
         One value per row.
+
+    Raises
+    ------
+    DataError
+        The value column is missing or holds text.
+    ModelError
+        ``value(df)`` does not return one number per row.
     """
     if isinstance(value, str):
-        if value not in df:
-            raise KeyError(f"value column {value!r} is not in the frame")
-        return df[value].to_numpy(dtype=float)
+        return numeric_column(df, value, "the customers' value (value=)")
     if callable(value):
         out = np.asarray(value(df), dtype=float)
         if out.shape != (len(df),):
-            raise ValueError(f"value(df) must return one number per row, got shape {out.shape}")
+            raise ModelError(f"value(df) must return one number per row ({len(df):,}), got "
+                             f"shape {out.shape}")
         return out
     return np.full(len(df), float(value))
 
@@ -468,6 +474,7 @@ def tailored_cost_mix(df: pd.DataFrame, costs: CostSpec = None, arm: str | None 
         One row per offer received by at least one returner of ``arm``: ``returners``,
         ``share`` of the arm's returners and ``cost`` (USD per returner).
     """
+    require_columns(df, [arm_col, "reacquired", RECEIVED_COLUMN], "tailored_cost_mix")
     d = experiment_design(df, design, arm_col=arm_col, costs=costs)
     if arm is None:
         if len(d.rules) != 1:
@@ -478,7 +485,9 @@ def tailored_cost_mix(df: pd.DataFrame, costs: CostSpec = None, arm: str | None 
         raise DesignError(f"arm must be one of {list(d.arms)} ({d.name}); got {arm!r}")
     back = df[(df[arm_col] == arm) & (df["reacquired"] == 1)]
     if back.empty:
-        raise ValueError(f"nobody in the {arm!r} arm came back")
+        raise DataError(f"nobody in the {arm!r} arm (column {arm_col!r}) came back "
+                        "(column 'reacquired'): there is no cost mix to describe",
+                        column="reacquired", problem="no_returners")
     cost = pd.Series(customer_costs(back, costs, arm_col, design=d), index=back.index)
     mix = cost.groupby(back[RECEIVED_COLUMN], observed=True).agg(["size", "mean"])
     return pd.DataFrame({"returners": mix["size"], "share": mix["size"] / len(back),

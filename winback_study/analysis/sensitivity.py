@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from winback_study.analysis._checks import binary_outcome, require_columns
 from winback_study.analysis.roi import (
     arms_present,
     baseline_mask,
@@ -36,8 +37,18 @@ from winback_study.analysis.roi import (
 )
 from winback_study.core.value import ANNUAL_DISCOUNT_RATE, lifetime_value
 from winback_study.design import ARM_COLUMN, RECEIVED_COLUMN, StudyDesign
+from winback_study.errors import DesignError
 
 __all__ = ["horizon_value", "SensitivityResult", "roi_sensitivity"]
+
+
+def _tenure_column(df: pd.DataFrame, tenure_col: str | None) -> str:
+    """``tenure_col``, else the complete latent second tenure when the frame has it, else
+    the observed one."""
+    if tenure_col is not None:
+        return tenure_col
+    return ("latent_second_tenure_months" if "latent_second_tenure_months" in df
+            else "second_tenure_months")
 
 
 def horizon_value(
@@ -72,10 +83,14 @@ def horizon_value(
     -------
     numpy.ndarray
         One value per row (NaN for customers who did not come back).
+
+    Raises
+    ------
+    DataError
+        The tenure or margin column is missing.
     """
-    if tenure_col is None:
-        tenure_col = ("latent_second_tenure_months" if "latent_second_tenure_months" in df
-                      else "second_tenure_months")
+    tenure_col = _tenure_column(df, tenure_col)
+    require_columns(df, [tenure_col, margin_col], "horizon_value")
     t = df[tenure_col].to_numpy(dtype=float)
     if horizon_months is not None:
         t = np.minimum(t, float(horizon_months))
@@ -240,7 +255,17 @@ def roi_sensitivity(
     -------
     SensitivityResult
         ``.table`` (long), ``.scenarios``, ``.flips()``, ``.pivot()``, ``.summary()``.
+
+    Raises
+    ------
+    DesignError
+        An offer to scale that the design does not have, or an arm it does not know.
+    DataError
+        A column it needs is missing, or ``reacquired`` is not 0/1.
     """
+    tenure_col = _tenure_column(df, tenure_col)
+    require_columns(df, [arm_col, "reacquired", "second_monthly_margin", tenure_col],
+                    "roi_sensitivity")
     d = experiment_design(df, design, arm_col=arm_col, control=baseline_arm, costs=costs)
     baseline_arm = d.control if baseline_arm is None else baseline_arm
     table = offer_cost_table(costs, design=d)
@@ -251,10 +276,11 @@ def roi_sensitivity(
         scaled = (scaled_offers,) if isinstance(scaled_offers, str) else tuple(scaled_offers)
     unknown = set(scaled) - set(table)
     if unknown:
-        raise ValueError(f"unknown offers to scale: {sorted(unknown)} (offers: {received})")
+        raise DesignError(f"unknown offers to scale: {sorted(unknown)} (offers of the design "
+                          f"{d.name}: {received})", problem="unknown_offer")
     arm = df[arm_col].astype(str).to_numpy()
     arms = arms_present(d, arm, baseline_arm)
-    y = df["reacquired"].to_numpy(dtype=bool)
+    y = binary_outcome(df, "reacquired", "roi_sensitivity").astype(bool)
     codes = pd.Categorical(arm, categories=arms).codes
     k = len(arms)
     inarm = codes >= 0

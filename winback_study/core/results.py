@@ -13,24 +13,36 @@ A fitted model is a :class:`FittedResult`:
   model has a parameter named alpha).
 
 Intervals and p-values are Wald (normal) ones, ``coef +/- z_{1 - alpha/2} * std_err``, as
-in lifelines and statsmodels' discrete and robust-covariance models.
+in lifelines and statsmodels' discrete and robust-covariance models. A result may name
+terms whose interval is computed on another scale (:attr:`FittedResult.interval_scales`):
+a positive parameter on the log scale, ``exp(log(coef) -/+ z * std_err / coef)``, and a
+probability on the logit scale, ``expit(logit(coef) -/+ z * std_err / (coef (1 - coef)))``
+(the delta method), so that neither interval leaves the parameter's range. ``std_err``,
+``z`` and ``p_value`` stay on the coefficient's own scale.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from winback_study.errors import ModelError
 
-__all__ = ["SUMMARY_COLUMNS", "FittedResult", "check_alpha", "coefficient_table"]
+__all__ = ["SUMMARY_COLUMNS", "INTERVAL_SCALES", "FittedResult", "check_alpha",
+           "coefficient_table"]
 
 #: Columns of every ``summary`` table, in order.
 SUMMARY_COLUMNS: tuple[str, ...] = ("coef", "std_err", "z", "p_value", "ci_low", "ci_high")
+
+#: Scales an interval can be computed on: the coefficient's own (``identity``, the default),
+#: ``log`` (a positive parameter) or ``logit`` (a probability).
+INTERVAL_SCALES: tuple[str, ...] = ("identity", "log", "logit")
 
 
 def check_alpha(alpha: float) -> float:
@@ -44,8 +56,22 @@ def check_alpha(alpha: float) -> float:
     return a
 
 
+def _interval(c: np.ndarray, se: np.ndarray, q: float, scale: str
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bound of ``c``'s interval, computed on ``scale`` and mapped back."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scale == "log":  # d log(c) = dc / c
+            half = q * se / c
+            return c * np.exp(-half), c * np.exp(half)
+        if scale == "logit":  # d logit(c) = dc / (c (1 - c))
+            centre, half = special.logit(c), q * se / (c * (1 - c))
+            return special.expit(centre - half), special.expit(centre + half)
+    return c - q * se, c + q * se
+
+
 def coefficient_table(coef: pd.Series, std_err: pd.Series, alpha: float = 0.05,
-                      ratio: str | None = None) -> pd.DataFrame:
+                      ratio: str | None = None,
+                      scales: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The summary schema from coefficients and standard errors.
 
     Parameters
@@ -57,6 +83,10 @@ def coefficient_table(coef: pd.Series, std_err: pd.Series, alpha: float = 0.05,
     ratio : str, optional
         Name of the exponentiated scale (``odds_ratio``, ``hazard_ratio``, ``time_ratio``,
         ``margin_ratio``); adds ``ratio``, ``ratio_ci_low``, ``ratio_ci_high``.
+    scales : mapping of str to str, optional
+        Term -> scale of its interval (:data:`INTERVAL_SCALES`): ``log`` for a positive
+        parameter, ``logit`` for a probability. Terms not named get the Wald interval on
+        the coefficient's own scale; ``z`` and ``p_value`` are always on that scale.
 
     Returns
     -------
@@ -69,9 +99,16 @@ def coefficient_table(coef: pd.Series, std_err: pd.Series, alpha: float = 0.05,
     q = float(stats.norm.ppf(1 - alpha / 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = c / se
+    low, high = c - q * se, c + q * se
+    for term, scale in dict(scales or {}).items():
+        if scale not in INTERVAL_SCALES:
+            raise ModelError(f"the interval scale of {term!r} must be one of "
+                             f"{list(INTERVAL_SCALES)}, got {scale!r}")
+        at = np.flatnonzero(np.asarray(coef.index) == term)
+        low[at], high[at] = _interval(c[at], se[at], q, scale)
     out = pd.DataFrame(
         {"coef": c, "std_err": se, "z": z, "p_value": 2 * stats.norm.sf(np.abs(z)),
-         "ci_low": c - q * se, "ci_high": c + q * se},
+         "ci_low": low, "ci_high": high},
         index=pd.Index(list(coef.index), name="term"),
     )
     if ratio:
@@ -93,6 +130,11 @@ class FittedResult(ABC):
     equation: str = ""
     #: Name of the exponentiated scale, or None.
     ratio_name: str | None = None
+    #: Terms whose interval is computed on another scale than the coefficient's:
+    #: ``{"alpha": "log"}`` for a positive parameter, ``{"churn": "logit"}`` for a
+    #: probability (:data:`INTERVAL_SCALES`, :func:`coefficient_table`). Empty: every
+    #: interval is ``coef +/- z * std_err``.
+    interval_scales: Mapping[str, str] = MappingProxyType({})
     #: 1 - confidence level of every interval the result reports (the fitter's ``alpha``).
     _alpha: float = 0.05
 
@@ -126,8 +168,12 @@ class FittedResult(ABC):
     @cached_property
     def summary(self) -> pd.DataFrame:
         """Coefficient table: ``coef, std_err, z, p_value, ci_low, ci_high`` (+ ratios)."""
+        return self._coefficient_table(self._alpha)
+
+    def _coefficient_table(self, alpha: float) -> pd.DataFrame:
+        """The summary table at confidence level ``1 - alpha``."""
         coef, se = self._coefficients()
-        return coefficient_table(coef, se, self._alpha, self.ratio_name)
+        return coefficient_table(coef, se, alpha, self.ratio_name, self.interval_scales)
 
     @property
     def params_(self) -> pd.Series:
@@ -180,7 +226,7 @@ class FittedResult(ABC):
         ll = self.log_likelihood_
         if np.isfinite(ll):
             head += [("log-likelihood", f"{ll:,.2f}"), ("AIC", f"{self.aic_:,.2f}")]
-        head.append(("intervals", f"{self.confidence_level:.0%} (Wald)"))
+        head.append(("intervals", f"{self.confidence_level:.0%} (Wald{self._scales_note()})"))
         label = max(len(k) for k, _ in head)
         lines = ["=" * width, *[f"{k:<{label}}  {v}" for k, v in head], "-" * width, body]
         foot = self._footer()
@@ -188,6 +234,15 @@ class FittedResult(ABC):
             lines += ["-" * width, *foot]
         lines.append("=" * width)
         return "\n".join(lines)
+
+    def _scales_note(self) -> str:
+        """``; log scale for alpha, beta`` when some intervals are on another scale."""
+        by_scale: dict[str, list[str]] = {}
+        for term, scale in self.interval_scales.items():
+            if scale != "identity":
+                by_scale.setdefault(scale, []).append(term)
+        return "".join(f"; {scale} scale for {', '.join(terms)}"
+                       for scale, terms in by_scale.items())
 
     def __repr__(self) -> str:
         return (f"<{type(self).__name__}: {self.equation} equation, nobs={self.nobs:,}, "

@@ -31,6 +31,8 @@ __all__ = [
     "complaint_status",
     "referral_band",
     "return_rate_table",
+    "curve_median",
+    "curve_rmst",
     "lifetime_spells",
     "km_curves",
     "km_summary",
@@ -113,8 +115,9 @@ def return_rate_table(
     return table
 
 
-def _curve_median(t: np.ndarray, s: np.ndarray) -> float:
-    """First time the curve reaches 0.5 (linear interpolation); inf if it never does."""
+def curve_median(t: np.ndarray, s: np.ndarray) -> float:
+    """First time a survival curve ``s(t)`` reaches 0.5 (linear interpolation); inf if it
+    never does."""
     below = np.nonzero(s <= 0.5)[0]
     if len(below) == 0:
         return float("inf")
@@ -124,8 +127,9 @@ def _curve_median(t: np.ndarray, s: np.ndarray) -> float:
     return float(np.interp(0.5, [s[i], s[i - 1]], [t[i], t[i - 1]]))
 
 
-def _curve_rmst(t: np.ndarray, s: np.ndarray, horizon: float) -> float:
-    """Area under the survival curve from 0 to ``horizon`` (trapezoids)."""
+def curve_rmst(t: np.ndarray, s: np.ndarray, horizon: float) -> float:
+    """Restricted mean: the area under a survival curve ``s(t)`` from 0 to ``horizon``
+    (trapezoids)."""
     keep = t <= horizon
     tt, ss = t[keep], s[keep]
     if tt[-1] < horizon:
@@ -291,7 +295,7 @@ def first_vs_second_logrank(
                 "median_second": float(KaplanMeierFitter().fit(s["months"], s["churned"])
                                        .median_survival_time_),
                 "test_statistic": float(res.test_statistic),
-                "p": float(res.p_value),
+                "p_value": float(res.p_value),
             }
         )
     return pd.DataFrame(rows).set_index(by or "segment")
@@ -307,7 +311,7 @@ def logrank_by(
     pandas.DataFrame
         One row ``("all", "all")`` with the multivariate log-rank test of equal curves in
         every segment, then one row per pair of segments; columns ``test_statistic``,
-        ``df`` (degrees of freedom) and ``p``.
+        ``df`` (degrees of freedom) and ``p_value``.
     """
     spells = lifetime_spells(df, population)
     s = spells[spells["lifetime"] == lifetime]
@@ -316,8 +320,9 @@ def logrank_by(
     overall = multivariate_logrank_test(s["months"], s[by].astype(str), s["churned"])
     pair = pairwise_logrank_test(s["months"], s[by].astype(str), s["churned"]).summary
     rows = [{"a": "all", "b": "all", "test_statistic": float(overall.test_statistic),
-             "df": int(overall.degrees_of_freedom), "p": float(overall.p_value)}]
+             "df": int(overall.degrees_of_freedom),
+             "p_value": float(overall.p_value)}]
     for (a, b), r in pair.iterrows():
         rows.append({"a": a, "b": b, "test_statistic": float(r["test_statistic"]), "df": 1,
-                     "p": float(r["p"])})
+                     "p_value": float(r["p"])})
     return pd.DataFrame(rows).set_index(["a", "b"])

@@ -64,6 +64,7 @@ __all__ = [
 
 
 def _frozen(d: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``d`` (StudyParams is frozen; its mappings are copied, not shared)."""
     return dict(d)
 
 
@@ -508,4 +509,5 @@ def simulate_study(
     # made slicing and selecting columns of a simulated frame 3.5x slower
     df.attrs["params"] = json.dumps(asdict(p), sort_keys=True)
     df.attrs["seed"] = seed
+    df.attrs["design"] = design.to_json()
     return df

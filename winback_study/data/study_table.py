@@ -196,6 +196,7 @@ class _Context:
     row_word: str = "row"
     prefix: str = ""
     specs: dict[str, ColumnSpec] = field(default_factory=lambda: COLUMN_SPECS)
+    design: StudyDesign = KUMAR_2015
 
 
 def _py(value: Any) -> Any:
@@ -525,6 +526,54 @@ def _cross_error(work: pd.DataFrame, ctx: _Context) -> StudyDataError | None:
     return None
 
 
+def _design_error(work: pd.DataFrame, ctx: _Context) -> StudyDataError | None:
+    """The offers received and the matched-reason flags must be what the design assigns.
+
+    ``offer_cost`` is not compared with the design's costs: a file may record what each
+    customer's offer really cost.
+    """
+    d = ctx.design
+    if not {"offer", "offer_received"} <= set(work.columns):
+        return None
+    arm = work["offer"].to_numpy(dtype=object)
+    got = work["offer_received"].to_numpy(dtype=object)
+    expected = arm.copy()  # an offer arm gives itself
+    reasons = work["defection_reason"] if "defection_reason" in work.columns else None
+    for name, rule in d.rules.items():
+        mask = arm == name
+        if mask.any():
+            if reasons is None:
+                expected[mask] = None  # cannot tell without reasons
+            else:
+                expected[mask] = reasons[mask].map(dict(rule)).to_numpy(dtype=object)
+    known = pd.notna(arm) & pd.notna(got) & pd.notna(expected)
+    rows = np.flatnonzero(known & (got != expected))
+    if len(rows):
+        return _row_error(
+            ctx, "offer_received", rows, "received_not_assigned",
+            "{hold} {values} (offer: {arms})",
+            f"the offer the design gives each arm ({d.name}: an offer arm gives itself"
+            + (", " + "; ".join(f"{a} by reason: " + ", ".join(f"{r} -> {o}"
+                                                             for r, o in rule.items())
+                                for a, rule in d.rules.items()) if d.rules else "") + ")",
+            values=got[rows], arms=arm[rows],
+        )
+    if "offer_matches_reason" in work.columns and reasons is not None and d.matching:
+        flag = work["offer_matches_reason"].to_numpy()
+        want = d.matches(got, reasons).astype(float)
+        ok = pd.notna(got) & reasons.notna().to_numpy() & ~np.isnan(flag)
+        rows = np.flatnonzero(ok & (flag != want))
+        if len(rows):
+            return _row_error(
+                ctx, "offer_matches_reason", rows, "match_flag_wrong",
+                "{hold} {values} (offer_received: {offers}, defection_reason: {why})",
+                "1 exactly where the offer received is the one the design matches to the "
+                "reason (" + ", ".join(f"{r} -> {o}" for r, o in d.matching.items()) + ")",
+                values=flag[rows], offers=got[rows], why=reasons.to_numpy(dtype=object)[rows],
+            )
+    return None
+
+
 def _finish(df: pd.DataFrame, work: pd.DataFrame, specs: dict[str, ColumnSpec]) -> pd.DataFrame:
     """A deep copy of ``df`` with the dictionary's columns in their canonical dtypes.
 
@@ -558,7 +607,8 @@ def _validate(df: pd.DataFrame, required: Iterable[str] | str, ctx: _Context) ->
             problem="no_rows",
         )
     work = _prepare(df, required, ctx)
-    error = _schema_error(work, required, ctx) or _cross_error(work, ctx)
+    error = (_schema_error(work, required, ctx) or _cross_error(work, ctx)
+             or _design_error(work, ctx))
     if error is not None:
         raise error
     return _finish(df, work, ctx.specs)
@@ -595,7 +645,8 @@ def validate_study(df: pd.DataFrame, *, required: Iterable[str] = REQUIRED_COLUM
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"validate_study expects a pandas DataFrame, got {type(df).__name__}")
-    return _validate(df, required, _Context(labels=df.index, specs=column_specs(design)))
+    return _validate(df, required, _Context(labels=df.index, specs=column_specs(design),
+                                            design=design or KUMAR_2015))
 
 
 # --------------------------------------------------------------------------------------------
@@ -745,5 +796,6 @@ def load_study(
         raise _file_error(path, "the file has a header but no data rows; expected one row per "
                           "lapsed customer", "no_rows")
     ctx = _Context(labels=pd.RangeIndex(1, len(df) + 1), row_word="data row",
-                   prefix=f"{path.name}: ", specs=column_specs(design))
+                   prefix=f"{path.name}: ", specs=column_specs(design),
+                   design=design or KUMAR_2015)
     return _validate(df, required, ctx)

@@ -54,7 +54,7 @@ import pandas as pd
 
 from winback_study.data.study_table import StudyDataError, load_study, validate_study
 from winback_study.design import KUMAR_2015, StudyDesign
-from winback_study.errors import DesignError
+from winback_study.errors import DataError, DesignError
 
 __all__ = [
     "ROLES",
@@ -264,18 +264,7 @@ def prepare_user_data(
         col = ROLES[role]
         if col in df:
             df[col] = df[col].map(lambda v, _lab=labels: _lab.get(v, v))
-    # offer_received defaults to the arm; a rule arm (the study's tailored) gives each
-    # reason the design's offer
     design = m.design
-    if "offer" in df and "offer_received" not in df:
-        received = df["offer"].astype(object)
-        for arm, rule in design.rules.items():
-            by_rule = received == arm
-            if by_rule.any():
-                by_reason = (df["defection_reason"].map(dict(rule))
-                             if "defection_reason" in df else np.nan)
-                received = received.where(~by_rule, by_reason)
-        df["offer_received"] = received
     factor = _MONTHS_PER[m.tenure_unit]
     for col in ("first_tenure_months", "second_tenure_months"):
         if col in df and factor != 1.0:
@@ -286,9 +275,12 @@ def prepare_user_data(
             df[col] = _scaled(df[col], per)
     required = tuple(ROLES[r] for r in m.columns)
     try:
-        return validate_study(df, required=tuple(c for c in required if not c.startswith("second")),
-                              design=design)
-    except StudyDataError as err:
+        valid = validate_study(df, required=tuple(c for c in required if not c.startswith("second")),
+                               design=design)
+        # what the design implies from the observed arm: the offer each rule arm gave,
+        # whether it matched the reason, its cost (columns the file has are kept)
+        return design.complete(valid)
+    except DataError as err:
         back = {ROLES[r]: (r, c) for r, c in m.columns.items()}
         if err.column in back and back[err.column][1] != err.column:
             role, col = back[err.column]
@@ -308,12 +300,3 @@ def _scaled(s: pd.Series, factor: float, ceil: bool = False) -> pd.Series:
     if ceil:
         scaled = np.ceil(scaled.round(9))
     return scaled.astype(object).where(num.notna(), s)
-
-
-# --- analysis of a user's file -------------------------------------------------------------
-
-
-
-
-
-

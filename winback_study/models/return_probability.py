@@ -49,11 +49,11 @@ from statsmodels.tools.sm_exceptions import (
 )
 
 from winback_study.core.formula import formula_columns, split_formula
-from winback_study.core.results import check_alpha, coefficient_table
+from winback_study.core.results import check_alpha
 from winback_study.core.rng import SeedLike, independent_rng
 from winback_study.data.describe import SEGMENTS, return_rate_table
-from winback_study.design import KUMAR_2015, StudyDesign
-from winback_study.errors import DataError, ReturnModelError
+from winback_study.design import StudyDesign, resolve_design
+from winback_study.errors import DataError, DesignError, ReturnModelError
 from winback_study.models.base import RegressionResult
 from winback_study.models.evaluation import ReturnModelEvaluation
 
@@ -73,18 +73,21 @@ __all__ = [
     "ReturnModelError",
     "fit_return_model",
     "inverse_mills_ratio",
+    "model_design",
     "study_factor_order",
 ]
 
 #: The study's return equation (statsmodels/patsy formula). The offer enters as the
 #: concrete offer received plus whether it matches the stated reason, which is how the
 #: tailored arm works (it gives each reason its matching offer). The two factors are
-#: treatment-coded against the first level of the study's order: ``price`` leavers and
-#: ``none`` (no offer). The study table stores them as categoricals in that order, and
-#: :func:`fit_return_model` puts plain-text columns into it (:func:`study_factor_order`).
-#: Spelling the reference out as ``C(defection_reason, Treatment('price'))`` gives the same
-#: estimates, but patsy then converts the column value by value in Python, which made
-#: fitting 2.4x and predicting 10x slower.
+#: treatment-coded against the first level of the design's order
+#: (:meth:`~winback_study.design.StudyDesign.factor_levels`): in the study, ``price``
+#: leavers and ``none`` (no offer). The study table stores them as categoricals in that
+#: order, and :func:`fit_return_model` puts plain-text columns into it
+#: (:func:`study_factor_order`). Spelling the reference out as
+#: ``C(defection_reason, Treatment('price'))`` gives the same estimates, but patsy then
+#: converts the column value by value in Python, which made fitting 2.4x and predicting
+#: 10x slower.
 DEFAULT_RETURN_FORMULA: str = (
     "reacquired ~ referrals + complaints + complaints_resolved"
     " + defection_reason + offer_received + offer_matches_reason"
@@ -97,36 +100,83 @@ RETURN_OUTCOME: str = "reacquired"
 #: Name of the control-function column :meth:`ReturnModel.add_control` adds.
 CONTROL_COLUMN: str = "inverse_mills"
 
-#: The study's factor columns and their levels, reference level first.
-STUDY_FACTORS: dict[str, tuple[str, ...]] = KUMAR_2015.factor_levels()
+
+def _design_or_reason(df: pd.DataFrame, design: StudyDesign | None
+                      ) -> tuple[StudyDesign | None, str | None]:
+    """:func:`model_design`, and why there is none when there is none."""
+    if design is not None:
+        return resolve_design(df, design), None
+    try:
+        return resolve_design(df), None
+    except DesignError as exc:
+        return None, str(exc)
 
 
-def study_factor_order(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with its study factor columns as categoricals in the study's level order.
+def model_design(df: pd.DataFrame, design: StudyDesign | None = None) -> StudyDesign | None:
+    """The design a model of ``df`` is fitted under.
 
-    ``defection_reason``, ``offer_received`` and ``offer`` held as text (or as
-    categoricals in another order, e.g. alphabetical after ``astype("category")``) are
-    converted so that a formula's treatment coding uses the study's reference levels
-    (``price``, ``none``) whenever they are present. Text columns get the levels they
-    contain, in the study's order; a column with a level the study does not know is left
-    as it is (its reference is then its first level in sorted order). ``df`` is returned
-    itself when nothing needs converting, otherwise a copy: the input is never modified.
+    :func:`~winback_study.design.resolve_design` of ``df``: ``design`` when given (the
+    data must fit it, else :class:`~winback_study.errors.DesignError`), else the design the
+    frame carries, the study's :data:`~winback_study.design.KUMAR_2015` for the study's
+    arms, or the arms read from the data. A model needs the arms and their order, not what
+    they cost, so when ``design`` is not given and the data's arms cannot be read into a
+    design (no ``none`` arm, no costs), this is None: the factors keep the data's own
+    order and counterfactual predictions ask for ``design=``.
     """
+    return _design_or_reason(df, design)[0]
+
+
+def _order_factors(df: pd.DataFrame, levels: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """``df`` with the columns of ``levels`` as categoricals in that order (see
+    :func:`study_factor_order`); ``df`` itself when nothing needs converting."""
     changes = {}
-    for col, levels in STUDY_FACTORS.items():
+    for col, order in levels.items():
         if col not in df.columns:
             continue
         s = df[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
             have = set(s.cat.categories)
-            if have <= set(levels) and tuple(s.cat.categories) != tuple(
-                    lv for lv in levels if lv in have):
-                changes[col] = s.cat.reorder_categories([lv for lv in levels if lv in have])
+            if have <= set(order) and tuple(s.cat.categories) != tuple(
+                    lv for lv in order if lv in have):
+                changes[col] = s.cat.reorder_categories([lv for lv in order if lv in have])
             continue
         values = set(s.dropna().astype(object).unique())
-        if all(isinstance(v, str) for v in values) and values <= set(levels):
+        if all(isinstance(v, str) for v in values) and values <= set(order):
             changes[col] = pd.Categorical(s.astype(object),
-                                          categories=[lv for lv in levels if lv in values])
+                                          categories=[lv for lv in order if lv in values])
+    return df.assign(**changes) if changes else df
+
+
+def study_factor_order(df: pd.DataFrame, design: StudyDesign | None = None) -> pd.DataFrame:
+    """``df`` with its design's factor columns as categoricals in the design's level order.
+
+    ``defection_reason``, ``offer_received`` and ``offer`` held as text (or as
+    categoricals in another order, e.g. alphabetical after ``astype("category")``) are
+    converted so that a formula's treatment coding uses the design's reference levels
+    (its first reason and its control arm: ``price`` and ``none`` in the study) whenever
+    they are present. Text columns get the levels they contain, in the design's order; a
+    column with a level the design does not know is left as it is (its reference is then
+    its first level in sorted order). ``df`` is returned itself when nothing needs
+    converting, otherwise a copy: the input is never modified.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Customers.
+    design : StudyDesign, optional
+        Default :func:`model_design` of ``df`` (the study's design for the study's arms);
+        when the data's arms cannot be read into a design, ``df`` is returned as it is.
+    """
+    d = model_design(df, design)
+    return df if d is None else _order_factors(df, d.factor_levels())
+
+
+def _drop_unused_categories(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``df`` without the categories of ``columns`` that no row has (an unused category is
+    not a level with no returners: it is not a level of these data at all)."""
+    changes = {c: df[c].cat.remove_unused_categories() for c in columns
+               if isinstance(df[c].dtype, pd.CategoricalDtype)
+               and len(df[c].cat.categories) != df[c].nunique(dropna=True)}
     return df.assign(**changes) if changes else df
 
 
@@ -135,13 +185,24 @@ LINKS: dict[str, Callable[..., Any]] = {"logit": smf.logit, "probit": smf.probit
 
 
 def _fitted_levels(results: Any) -> dict[str, tuple[Any, ...]]:
-    """Levels of each plain-named categorical column of a fitted patsy formula."""
-    info = getattr(getattr(results.model, "data", None), "design_info", None)
+    """Levels of each plain-named categorical column of a fitted formula.
+
+    statsmodels keeps the formula's specification as ``model.data.model_spec`` (0.15; a
+    patsy ``DesignInfo`` or a formulaic ``ModelSpec``, whichever engine built it) and as
+    ``model.data.design_info`` before (0.14, patsy).
+    """
+    data = getattr(results.model, "data", None)
+    spec = getattr(data, "model_spec", None)
+    if spec is None:
+        spec = getattr(data, "design_info", None)
     out: dict[str, tuple[Any, ...]] = {}
-    for factor, finfo in getattr(info, "factor_infos", {}).items():
+    for factor, finfo in (getattr(spec, "factor_infos", None) or {}).items():  # patsy
         name = factor.name()
         if finfo.type == "categorical" and name.isidentifier():
             out[name] = tuple(finfo.categories)
+    for name, (kind, state) in (getattr(spec, "encoder_state", None) or {}).items():  # formulaic
+        if getattr(kind, "value", kind) == "categorical" and str(name).isidentifier():
+            out[str(name)] = tuple(state.get("categories", ()))
     return out
 
 
@@ -160,17 +221,25 @@ def _align_levels(df: pd.DataFrame, levels: Mapping[str, tuple[Any, ...]]) -> pd
     return df.assign(**changes) if changes else df
 
 
-
-
-
-
-
-
-
-
-
-
-
+def _check_fitted_levels(df: pd.DataFrame, levels: Mapping[str, tuple[Any, ...]],
+                         offer: str | None) -> None:
+    """Raise :class:`ReturnModelError` naming the factor levels the model was not fitted on."""
+    problems = []
+    for col, cats in levels.items():
+        if col not in df.columns:
+            continue
+        values = df[col].dropna().astype(object)
+        unseen = sorted({str(v) for v in values[~values.isin(cats)].unique()})
+        if unseen:
+            problems.append(f"column {col!r} has level{'s' if len(unseen) > 1 else ''} "
+                            f"{', '.join(repr(u) for u in unseen)}, which the model was not "
+                            f"fitted on (its levels: {', '.join(repr(str(c)) for c in cats)})")
+    if problems:
+        under = f" under arm {offer!r}" if offer is not None else ""
+        raise ReturnModelError(
+            f"cannot predict for these data{under}: " + "; ".join(problems) + ". A model "
+            "fitted on customers of some levels only (some arms, some reasons) can predict "
+            "for those levels only; fit it on customers of every level you want to predict for")
 
 
 def inverse_mills_ratio(index: np.ndarray | pd.Series) -> np.ndarray:
@@ -238,7 +307,11 @@ def _check_outcome(df: pd.DataFrame, outcome: str) -> None:
 
 
 def _check_levels(df: pd.DataFrame, outcome: str, factors: Sequence[str]) -> None:
-    """Every factor level must have customers, returners and non-returners (else separation)."""
+    """Every factor level must have customers, returners and non-returners (else separation).
+
+    Unused categories are dropped before (:func:`fit_return_model`), so a level without
+    customers here is one the holdout split took every customer of.
+    """
     problems: list[str] = []
     y = df[outcome].astype(float)
     for col in factors:
@@ -246,9 +319,9 @@ def _check_levels(df: pd.DataFrame, outcome: str, factors: Sequence[str]) -> Non
         for level, n, k in zip(tab.index, tab["size"], tab["sum"], strict=True):
             if n == 0:
                 problems.append(
-                    f"level {level!r} of column {col!r} has no customers (an unused category). "
-                    f"Fix: df[{col!r}] = df[{col!r}].cat.remove_unused_categories(), and "
-                    "if it was the reference level of Treatment(...), name another one"
+                    f"level {level!r} of column {col!r} has no customers among the rows "
+                    "fitted (the holdout took all of them). Fix: a smaller holdout, another "
+                    f"seed, or merge {level!r} with a similar level"
                 )
             elif k == 0:
                 problems.append(
@@ -301,19 +374,19 @@ def _term_table(raw_names: Sequence[str], df: pd.DataFrame) -> pd.DataFrame:
                 term, level = var, m.group("level")
                 t = _TREATMENT_REF.search(part)
                 ref = t.group("ref") if t else None
-        rows.append({"raw": raw, "tidy": ":".join(parts), "term": term, "level": level,
+        rows.append({"raw": raw, "tidy": ":".join(parts), "variable": term, "level": level,
                      "reference": ref})
     table = pd.DataFrame(rows)
     if table["tidy"].duplicated().any():  # two spellings of one factor: keep raw names
         table["tidy"] = table["raw"]
     # reference levels not spelled out in the formula: the level without a dummy
-    for var, g in table[table["level"].notna()].groupby("term"):
+    for var, g in table[table["level"].notna()].groupby("variable"):
         if g["reference"].notna().all() or var not in df.columns:
             continue
         shown = {str(v) for v in g["level"]}
         rest = [lv for lv in _levels_of(df[var]) if str(lv) not in shown]
         table.loc[g.index, "reference"] = str(rest[0]) if rest else None
-    return table.set_index("tidy").rename_axis("coefficient")
+    return table.set_index("tidy").rename_axis("term")
 
 
 # ---------------------------------------------------------------------------------------
@@ -403,6 +476,7 @@ def fit_return_model(
     seed: SeedLike = 0,
     fit_kwargs: dict[str, Any] | None = None,
     alpha: float = 0.05,
+    design: StudyDesign | None = None,
 ) -> ReturnModel:
     """Fit the probability of return (reacquisition) with a logit or probit.
 
@@ -428,6 +502,12 @@ def fit_return_model(
         Passed to statsmodels' ``fit`` (e.g. ``maxiter``, ``method``); ``disp=0`` by default.
     alpha : float
         1 - confidence level of every interval the model reports (0.05: 95%).
+    design : StudyDesign, optional
+        The experiment's arms and reasons (:mod:`winback_study.design`). Its factor levels
+        set the treatment coding (references: its first reason and its control arm) and
+        its arms are what ``predict(df, offer=...)`` can assign. Default
+        :func:`model_design` of ``df``: the study's design for the study's arms, else the
+        design the frame carries or the arms read from it. Stored as ``model.design``.
 
     Returns
     -------
@@ -437,6 +517,8 @@ def fit_return_model(
     ------
     DataError
         Missing columns (all named at once) or an outcome that is not 0/1.
+    DesignError
+        ``design`` is given and the data have arms it does not know.
     ReturnModelError
         A bad formula or link, a factor level with no returners (or only returners),
         perfect separation, a singular design or a fit that did not converge; every
@@ -451,7 +533,10 @@ def fit_return_model(
     formula = _return_formula(formula)
     outcome, columns = formula_columns(formula, df.columns, ReturnModelError)
     _check_outcome(df, outcome)
-    df = study_factor_order(df)
+    design, no_design = _design_or_reason(df, design)
+    if design is not None:
+        df = _order_factors(df, design.factor_levels())
+    df = _drop_unused_categories(df, _factor_columns(formula, df, columns))
     train, test = df, None
     if holdout is not None:
         if not 0 < holdout < 1:
@@ -466,10 +551,14 @@ def fit_return_model(
     _check_levels(train, outcome, _factor_columns(formula, train, columns))
     results = _fit_statsmodels(train, formula, link, dict(fit_kwargs or {}))
     model = ReturnModel(results, formula=formula, link=link, outcome=outcome, columns=columns,
-                        terms=_term_table(list(results.model.exog_names), train), alpha=alpha)
+                        terms=_term_table(list(results.model.exog_names), train), alpha=alpha,
+                        design=design)
+    model._no_design = no_design
     if test is not None:
         model.holdout_evaluation = model.evaluate(test)
     return model
+
+
 # ---------------------------------------------------------------------------------------
 # the results object
 # ---------------------------------------------------------------------------------------
@@ -490,9 +579,14 @@ _LABELS = {
 
 
 def _with_offer(df: pd.DataFrame, offer: str, columns: Sequence[str],
-                design: StudyDesign) -> pd.DataFrame:
+                design: StudyDesign | None, no_design: str | None = None) -> pd.DataFrame:
     """``df[columns]`` as if every customer had been sent arm ``offer`` (the design's
     one counterfactual, :meth:`StudyDesign.assign`)."""
+    if design is None:
+        raise ReturnModelError(
+            f"cannot predict under arm {offer!r}: the model has no study design to assign "
+            f"it with ({no_design or 'none was resolved'}). Refit with "
+            "fit_return_model(df, ..., design=StudyDesign(offers={...}))")
     keep = [c for c in columns if c not in ("offer", "offer_received", "offer_matches_reason",
                                             "offer_cost")]
     if "defection_reason" in df.columns and "defection_reason" not in keep:
@@ -523,8 +617,13 @@ class ReturnModel(RegressionResult):
     columns : list of str
         Data columns the right-hand side uses (``predict`` needs them).
     terms : pandas.DataFrame
-        Per coefficient: statsmodels name (``raw``), variable (``term``), factor ``level``
-        and ``reference`` level.
+        Indexed by ``term`` (the tidy coefficient name, as :attr:`summary`): statsmodels
+        name (``raw``), the data column it belongs to (``variable``), factor ``level`` and
+        ``reference`` level.
+    design : StudyDesign or None
+        The design the model was fitted under (``design=`` of :func:`fit_return_model`):
+        its factor levels set the treatment coding, and ``predict(df, offer=...)`` assigns
+        its arms. None when the data's arms could not be read into a design.
     results : statsmodels BinaryResultsWrapper
         The underlying statsmodels results.
     holdout_evaluation : ReturnModelEvaluation or None
@@ -534,7 +633,8 @@ class ReturnModel(RegressionResult):
     equation = "return"
 
     def __init__(self, results: Any, *, formula: str, link: str, outcome: str,
-                 columns: Sequence[str], terms: pd.DataFrame, alpha: float = 0.05) -> None:
+                 columns: Sequence[str], terms: pd.DataFrame, alpha: float = 0.05,
+                 design: StudyDesign | None = None) -> None:
         self.results = results
         self.formula = formula
         self.link = link
@@ -542,7 +642,8 @@ class ReturnModel(RegressionResult):
         self.columns = list(columns)
         self.terms = terms
         self.holdout_evaluation: ReturnModelEvaluation | None = None
-        self.design: StudyDesign = KUMAR_2015
+        self.design: StudyDesign | None = design
+        self._no_design: str | None = None
         self._alpha = check_alpha(alpha)
         self._margeff: Any = None
 
@@ -615,8 +716,7 @@ class ReturnModel(RegressionResult):
         """The ``summary`` table, at another confidence level if ``alpha`` is given."""
         if alpha is None:
             return self.summary.copy()
-        coef, se = self._coefficients()
-        return coefficient_table(coef, se, check_alpha(alpha), self.ratio_name)
+        return self._coefficient_table(check_alpha(alpha))
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance matrix of the coefficients."""
@@ -714,7 +814,7 @@ class ReturnModel(RegressionResult):
         Returns
         -------
         pandas.DataFrame
-            Indexed by tidy name: ``term``, ``level``, ``reference``, ``kind``
+            Indexed by ``term`` (tidy name): ``variable``, ``level``, ``reference``, ``kind``
             (``"vs reference"``, ``"0 to 1"``, ``"per unit"``), ``effect``, ``std_err``, ``z``,
             ``p_value``, ``ci_low``, ``ci_high`` (probability scale, 0.05 = 5 points).
         """
@@ -732,7 +832,7 @@ class ReturnModel(RegressionResult):
         ci = np.asarray(me.conf_int(alpha))
         return pd.DataFrame(
             {
-                "term": terms["term"].to_numpy(),
+                "variable": terms["variable"].to_numpy(),
                 "level": terms["level"].to_numpy(),
                 "reference": terms["reference"].to_numpy(),
                 "kind": kind,
@@ -752,7 +852,7 @@ class ReturnModel(RegressionResult):
         labels = [
             f"{_LABELS.get(t, t)}: {lv} (vs {ref})" if isinstance(lv, str)
             else _LABELS.get(name, f"{name} (+1)")
-            for name, t, lv, ref in zip(terms.index, terms["term"], terms["level"],
+            for name, t, lv, ref in zip(terms.index, terms["variable"], terms["level"],
                                         terms["reference"], strict=True)
         ]
         return pd.Series(labels, index=terms.index, name="label")
@@ -774,8 +874,11 @@ class ReturnModel(RegressionResult):
                  ) -> np.ndarray:
         """statsmodels' prediction (``which="mean"`` or ``"linear"``) aligned with ``df``."""
         self._require(df, self.columns, purpose)
-        data = df if offer is None else _with_offer(df, offer, self.columns, self.design)
-        data = _align_levels(data, _fitted_levels(self.results))
+        data = (df if offer is None
+                else _with_offer(df, offer, self.columns, self.design, self._no_design))
+        levels = _fitted_levels(self.results)
+        _check_fitted_levels(data, levels, offer)
+        data = _align_levels(data, levels)
         try:
             p = self.results.predict(data, which=which)
         except _FormulaError as exc:
@@ -796,9 +899,11 @@ class ReturnModel(RegressionResult):
         df : pandas.DataFrame
             Customers with the model's columns (``columns``).
         offer : str, optional
-            Counterfactual: predict as if every customer were sent this experiment arm
-            (``none``, ``discount``, ``upgrade``, ``bundled``, ``tailored``), setting
-            ``offer_received`` and ``offer_matches_reason`` the way the experiment does.
+            Counterfactual: predict as if every customer were sent this arm of the model's
+            :attr:`design` (in the study ``none``, ``discount``, ``upgrade``, ``bundled``,
+            ``tailored``), setting ``offer_received`` and ``offer_matches_reason`` the way
+            the experiment does (:meth:`StudyDesign.assign`). The arm must give offers
+            the model was fitted on.
 
         Returns
         -------

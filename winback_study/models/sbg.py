@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from numbers import Integral, Real
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -215,6 +216,13 @@ class _CohortResult(FittedResult):
         """Maximised log-likelihood on the calibration periods (NaN if not fitted)."""
         return float(self.log_likelihood)
 
+    def plot_projection(self, periods: int | None = None, ax: Axes | None = None) -> Axes:
+        """Observed and expected survivors by period
+        (:func:`winback_study.plotting.charts.plot_retention`)."""
+        from winback_study.plotting.charts import plot_retention
+
+        return plot_retention(self, periods=periods, ax=ax)
+
 
 @dataclass(frozen=True, repr=False)
 class SBGResult(_CohortResult):
@@ -224,8 +232,9 @@ class SBGResult(_CohortResult):
     parameters, e.g. ``SBGResult(alpha=0.704, beta=1.182)``, to project or value a cohort.
     Follows the package's result convention (:class:`~winback_study.core.results.
     FittedResult`): ``summary`` has one row per model parameter, ``alpha`` and ``beta``
-    (Wald intervals from the observed information; NaN for a result that was not fitted).
-    The model's ``alpha`` is not the interval level: that is ``confidence_level``.
+    (standard errors from the observed information; Wald intervals on the log scale, so
+    they stay above zero; NaN for a result that was not fitted). The model's ``alpha`` is
+    not the interval level: that is ``confidence_level``.
 
     Attributes
     ----------
@@ -255,6 +264,8 @@ class SBGResult(_CohortResult):
     _alpha: float = field(default=0.05, compare=False)
 
     equation = "retention"
+    #: Both parameters are positive: their intervals are Wald intervals of log(alpha), log(beta).
+    interval_scales = MappingProxyType({"alpha": "log", "beta": "log"})
 
     def __post_init__(self) -> None:
         check_alpha(self._alpha)
@@ -416,13 +427,6 @@ class SBGResult(_CohortResult):
         return [f"churn probability ~ Beta(alpha, beta); mean churn in period 1: "
                 f"{self.alpha / (self.alpha + self.beta):.4f}"]
 
-    def plot_projection(self, periods: int | None = None, ax: Axes | None = None) -> Axes:
-        """Observed and expected survivors by period
-        (:func:`winback_study.plotting.charts.plot_retention`)."""
-        from winback_study.plotting.charts import plot_retention
-
-        return plot_retention(self, periods=periods, ax=ax)
-
     def __repr__(self) -> str:
         cohort = int(self.survivors.iloc[0]) if len(self.survivors) else None
         return (
@@ -582,7 +586,8 @@ class GeometricResult(_CohortResult):
     exposure : float
         Customer-periods at risk in the calibration periods (for the standard error).
 
-    ``summary`` has one row, ``churn``, with its binomial standard error and Wald interval.
+    ``summary`` has one row, ``churn``, with its binomial standard error and a Wald interval
+    on the logit scale (it stays between 0 and 1).
     """
 
     churn: float
@@ -598,6 +603,8 @@ class GeometricResult(_CohortResult):
     _alpha: float = field(default=0.05, compare=False)
 
     equation = "retention"
+    #: A probability: its interval is the Wald interval of logit(churn).
+    interval_scales = MappingProxyType({"churn": "logit"})
 
     def __post_init__(self) -> None:
         check_alpha(self._alpha)
@@ -645,13 +652,6 @@ class GeometricResult(_CohortResult):
     def _header(self) -> list[tuple[str, str]]:
         return [("specification", "geometric (constant churn)"),
                 ("calibration periods", f"1..{self.n_periods}")]
-
-    def plot_projection(self, periods: int | None = None, ax: Axes | None = None) -> Axes:
-        """Observed and expected survivors by period
-        (:func:`winback_study.plotting.charts.plot_retention`)."""
-        from winback_study.plotting.charts import plot_retention
-
-        return plot_retention(self, periods=periods, ax=ax)
 
     def __repr__(self) -> str:
         cohort = int(self.survivors.iloc[0]) if len(self.survivors) else None

@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,9 +44,9 @@ from lifelines.utils import restricted_mean_survival_time
 
 from winback_study.core.formula import check_columns, required_columns, split_formula
 from winback_study.core.results import check_alpha, coefficient_table
-from winback_study.data.describe import DURATION_COL, EVENT_COL, _curve_median, _curve_rmst
+from winback_study.data.describe import DURATION_COL, EVENT_COL, curve_median, curve_rmst
 from winback_study.data.simulate import StudyParams, study_params
-from winback_study.design import KUMAR_2015
+from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import (
     DataError,
     ModelError,
@@ -54,11 +54,8 @@ from winback_study.errors import (
     SecondLifetimeError,
 )
 from winback_study.models.base import RegressionResult
-from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel
-from winback_study.models.selection import DEFAULT_SELECTION, SelectionArg, resolve_selection
-
-if TYPE_CHECKING:
-    pass
+from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel, model_design
+from winback_study.models.selection import DEFAULT_SELECTION, SelectionArg, selection_sample
 
 __all__ = [
     "SecondLifetimeError",
@@ -71,12 +68,14 @@ __all__ = [
     "fit_second_lifetime",
     "true_second_lifetime_effects",
     "clean_term",
+    "design_references",
 ]
 
 
 #: Covariates of the simulator's second-lifetime equation (``z``): the right-hand side of
 #: the default formula (the outcome is ``duration_col``). The same treatment coding as the
-#: return formula.
+#: return formula: against the study's reference reason and control arm, which a fit
+#: under another design replaces by its own (:func:`design_references`).
 DEFAULT_DURATION_FORMULA: str = (
     "referrals + complaints + first_tenure_months"
     " + C(defection_reason, Treatment('price'))"
@@ -92,6 +91,22 @@ MODELS: Mapping[str, tuple[type, str | None, str]] = {
 
 _CATEGORICAL = re.compile(r"^C\((\w+)[^\[]*\)\[(?:T\.)?(.+)\]$")
 _PLAIN_CATEGORICAL = re.compile(r"^(\w+)\[T\.(.+)\]$")
+
+
+def design_references(rhs: str, design: StudyDesign | None) -> str:
+    """A default right-hand side with the design's reference levels in its ``Treatment(...)``.
+
+    The default second-stage formulas code the reason against ``'price'`` and the offer
+    against ``'none'`` (the study's); under ``design`` they are its first reason and its
+    control arm. Unchanged for the study's design, for None and for a design without
+    reasons (the reason's reference then stays ``'price'``).
+    """
+    if design is None:
+        return rhs
+    out = rhs.replace("Treatment('none')", f"Treatment({design.control!r})")
+    if design.reference_reason is not None:
+        out = out.replace("Treatment('price')", f"Treatment({design.reference_reason!r})")
+    return out
 
 
 def clean_term(name: str) -> str:
@@ -195,7 +210,9 @@ class SecondLifetimeResult(RegressionResult):
 
     Follows the package's result convention (:class:`~winback_study.core.results.
     FittedResult`): ``summary`` has ``hazard_ratio`` (Cox) or ``time_ratio`` (AFT) columns;
-    the AFT shape parameter is in :attr:`ancillary`, same schema.
+    the AFT shape parameter is in :attr:`ancillary`, same schema. ``aic_`` counts the
+    ancillary parameters too (lifelines' ``AIC_``); for Cox it is the partial AIC
+    (lifelines' ``AIC_partial_``), comparable only between Cox models.
 
     Attributes
     ----------
@@ -248,12 +265,6 @@ class SecondLifetimeResult(RegressionResult):
     def log_likelihood_(self) -> float:
         """Maximised (partial, for Cox) log-likelihood."""
         return float(self.fitter.log_likelihood_)
-
-    @property
-    def aic_(self) -> float:
-        """AIC, ``2k - 2 log L`` (lifelines' ``AIC_``; for Cox its partial AIC, comparable
-        only between Cox models)."""
-        return super().aic_
 
     @cached_property
     def ancillary(self) -> pd.DataFrame:
@@ -369,10 +380,10 @@ class SecondLifetimeResult(RegressionResult):
                 "AFT models with result.aic_ and their fit to the Kaplan-Meier curves"
             )
         res = proportional_hazard_test(self.fitter, self.data, time_transform=time_transform)
-        out = res.summary[["test_statistic", "p"]].copy()
+        out = res.summary[["test_statistic", "p"]].rename(columns={"p": "p_value"})
         out.index = [clean_term(str(t)) for t in out.index]
         out.index.name = "term"
-        out["violated"] = out["p"] < 0.01
+        out["violated"] = out["p_value"] < 0.01
         return out
 
     # ------------------------------------------------------------------ prediction
@@ -461,8 +472,8 @@ class SecondLifetimeResult(RegressionResult):
                 by or "segment": label,
                 "customers": len(g),
                 "events": int(g[self.event_col].sum()) if self.event_col in g else np.nan,
-                "model_median": _curve_median(grid, s),
-                "model_rmst": _curve_rmst(grid, s, horizon),
+                "model_median": curve_median(grid, s),
+                "model_rmst": curve_rmst(grid, s, horizon),
             }
             if {self.duration_col, self.event_col} <= set(g.columns):
                 kmf = KaplanMeierFitter().fit(g[self.duration_col], g[self.event_col])
@@ -503,24 +514,9 @@ class SecondLifetimeResult(RegressionResult):
         )
 
 
-
 # ----------------------------------------------------------------------------- fitting
-def _reacquired_rows(
-    df: pd.DataFrame, duration_col: str, event_col: str, needs_everyone: bool
-) -> pd.DataFrame:
-    """The reacquired customers, with checked durations and events."""
-    check_columns(df, [duration_col, event_col], "fit_second_lifetime")
-    if "reacquired" in df.columns:
-        back = df[df["reacquired"] == 1]
-    elif needs_everyone:
-        raise DataError(
-            "selection=True (the default) fits the return probit on every lapsed customer "
-            "and needs a 0/1 'reacquired' column (returners and non-returners alike); pass "
-            "selection=None for the naive fit on these rows, or a fitted return model",
-            column="reacquired", problem="missing_column",
-        )
-    else:
-        back = df[df[duration_col].notna()]
+def _checked_spells(back: pd.DataFrame, duration_col: str, event_col: str) -> pd.DataFrame:
+    """The reacquired customers' spells, checked: positive lengths, 0/1 events, one churn."""
     if len(back) == 0:
         raise SecondLifetimeError("no reacquired customers: there is no second lifetime to model")
     t = pd.to_numeric(back[duration_col], errors="coerce")
@@ -562,6 +558,7 @@ def fit_second_lifetime(
     event_col: str = EVENT_COL,
     penalizer: float = 0.0,
     alpha: float = 0.05,
+    design: StudyDesign | None = None,
     correct_selection: bool | None = None,
     selection_formula: str | None = None,
 ) -> SecondLifetimeResult:
@@ -580,10 +577,11 @@ def fit_second_lifetime(
         Cox proportional hazards (Efron ties) or a Weibull / log-logistic AFT model.
     selection : ReturnModel, True or None
         The selection correction (:mod:`winback_study.models.selection`): a fitted probit
-        return model, ``True`` (:data:`~winback_study.models.selection.DEFAULT_SELECTION`)
-        to fit :func:`~winback_study.models.selection.fit_selection` on every customer of
-        ``df``, or ``None``/``False`` for the naive fit. Its inverse Mills ratio enters as
-        the covariate ``inverse_mills``.
+        return model; ``True`` or the default
+        :data:`~winback_study.models.selection.DEFAULT_SELECTION` to fit
+        :func:`~winback_study.models.selection.fit_selection` on every customer of ``df``
+        (which needs a 0/1 ``reacquired`` column); or ``None``/``False`` for the naive fit.
+        Its inverse Mills ratio enters as the covariate ``inverse_mills``.
     duration_col, event_col : str
         Second-lifetime months and churn flag (1 = churned, 0 = censored).
     penalizer : float
@@ -591,6 +589,11 @@ def fit_second_lifetime(
         converge because of collinear or near-constant covariates).
     alpha : float
         1 - confidence level of every interval the result reports.
+    design : StudyDesign, optional
+        The experiment's arms and reasons: the reference levels of the default formula
+        (:func:`design_references`) and the design of the probit fitted for the selection
+        correction. Default the design of ``df``
+        (:func:`~winback_study.models.return_probability.model_design`).
     correct_selection, selection_formula : optional
         Deprecated (``DeprecationWarning``): ``selection=True/None`` and
         ``selection=fit_selection(df, formula)``.
@@ -603,6 +606,8 @@ def fit_second_lifetime(
     ------
     DataError
         Missing columns, missing or invalid durations or events.
+    ReturnModelError
+        ``selection`` is a return model with another link than the probit.
     SecondLifetimeError
         Unknown model or a bad formula, no reacquired customer, or no churn event (all
         spells censored).
@@ -614,6 +619,7 @@ def fit_second_lifetime(
     alpha = check_alpha(alpha)
     if isinstance(formula, str) and formula.strip() in MODELS:
         # the old calling convention fit_second_lifetime(df, "weibull"), naive by default
+        # (an explicit selection= or correct_selection= is kept)
         warnings.warn(
             f"fit_second_lifetime(df, {formula.strip()!r}) is deprecated: pass "
             f"model={formula.strip()!r}. Note that the selection correction is now on by "
@@ -621,12 +627,13 @@ def fit_second_lifetime(
             DeprecationWarning, stacklevel=2,
         )
         model, formula = formula.strip(), None
-        if correct_selection is None and selection is True:
-            selection = False
+        if correct_selection is None and selection is DEFAULT_SELECTION:
+            selection = None
     if model not in MODELS:
         raise SecondLifetimeError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
-    outcome, rhs = split_formula(formula, DEFAULT_DURATION_FORMULA, duration_col,
-                                 SecondLifetimeError)
+    design = model_design(df, design)
+    outcome, rhs = split_formula(formula, design_references(DEFAULT_DURATION_FORMULA, design),
+                                 duration_col, SecondLifetimeError)
     if not outcome.isidentifier():
         raise SecondLifetimeError(
             f"the left-hand side of the formula must be the duration column, got {outcome!r}; "
@@ -639,12 +646,12 @@ def fit_second_lifetime(
         )
     duration_col = outcome
     check_columns(df, required_columns(rhs), "the duration formula")
-    fit_here = (bool(correct_selection) if correct_selection is not None
-                else selection is True)
-    back = _reacquired_rows(df, duration_col, event_col, fit_here)
-    first_step = resolve_selection(
-        df, selection, SecondLifetimeError, correct_selection=correct_selection,
-        selection_formula=selection_formula, alpha=alpha, caller="fit_second_lifetime")
+    check_columns(df, [duration_col, event_col], "fit_second_lifetime")
+    back, first_step, _ = selection_sample(
+        df, selection, SecondLifetimeError, outcome=duration_col,
+        check=lambda rows: _checked_spells(rows, duration_col, event_col),
+        correct_selection=correct_selection, selection_formula=selection_formula,
+        alpha=alpha, design=design, caller="fit_second_lifetime")
     if first_step is not None:
         back = first_step.add_control(back)
         rhs = f"{rhs} + {CONTROL_COLUMN}"

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,20 +39,17 @@ import statsmodels.formula.api as smf
 from winback_study.core.formula import check_columns, required_columns, split_formula
 from winback_study.core.results import check_alpha
 from winback_study.data.simulate import StudyParams, study_params
-from winback_study.design import KUMAR_2015
+from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import DataError, SecondProfitError
 from winback_study.models.base import RegressionResult
-from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel
-from winback_study.models.second_lifetime import clean_term, contrast
+from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel, model_design
+from winback_study.models.second_lifetime import clean_term, contrast, design_references
 from winback_study.models.selection import (
     DEFAULT_SELECTION,
     SelectionArg,
-    resolve_selection,
+    selection_sample,
     two_step_covariance,
 )
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "MARGIN_COL",
@@ -68,7 +65,9 @@ __all__ = [
 MARGIN_COL: str = "second_monthly_margin"
 
 #: Right-hand side of the default (log) margin equation: first-lifetime behaviour, reason
-#: and the concrete offer received. The outcome is ``np.log(second_monthly_margin)``
+#: and the concrete offer received (against the study's reference reason and control arm;
+#: a fit under another design uses its own, :func:`~winback_study.models.second_lifetime.
+#: design_references`). The outcome is ``np.log(second_monthly_margin)``
 #: (``second_monthly_margin`` with ``log=False``, which also puts ``first_monthly_margin``
 #: in dollars).
 DEFAULT_PROFIT_FORMULA: str = (
@@ -245,83 +244,8 @@ class SecondProfitResult(RegressionResult):
         )
 
 
-
-def fit_second_profit(
-    df: pd.DataFrame,
-    formula: str | None = None,
-    *,
-    log: bool = True,
-    selection: SelectionArg = DEFAULT_SELECTION,
-    alpha: float = 0.05,
-    correct_selection: bool | None = None,
-    selection_formula: str | None = None,
-) -> SecondProfitResult:
-    """Regress second-lifetime monthly margin on first-lifetime behaviour, reason and offer.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        The study table (one row per lapsed customer); rows with ``reacquired == 1`` are
-        fitted.
-    formula : str, optional
-        ``"outcome ~ covariates"`` (statsmodels); the outcome may be left out (``"~ x"`` or
-        ``"x"``) to keep ``np.log(second_monthly_margin)`` (``second_monthly_margin`` when
-        ``log=False``). Default :data:`DEFAULT_PROFIT_FORMULA` (with
-        ``first_monthly_margin`` in dollars when ``log=False``).
-    log : bool
-        Model the log margin (effects are proportional) or the margin in dollars.
-    selection : ReturnModel, True or None
-        The selection correction: a fitted probit return model, ``True``
-        (:data:`~winback_study.models.selection.DEFAULT_SELECTION`) to fit
-        :func:`~winback_study.models.selection.fit_selection` on every customer of ``df``,
-        or ``None``/``False`` for the naive fit. When corrected, the reported covariance is
-        the two-step robust sandwich.
-    alpha : float
-        1 - confidence level of every interval the result reports.
-    correct_selection, selection_formula : optional
-        Deprecated (``DeprecationWarning``): ``selection=True/None`` and
-        ``selection=fit_selection(df, formula)``.
-
-    Returns
-    -------
-    SecondProfitResult
-
-    Raises
-    ------
-    DataError
-        Missing columns, missing or (for ``log``) non-positive margins.
-    SecondProfitError
-        No reacquired customers, a formula whose outcome does not match ``log``, or a
-        selection model fitted on other customers.
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    alpha = check_alpha(alpha)
-    default_outcome = f"np.log({MARGIN_COL})" if log else MARGIN_COL
-    outcome, rhs = split_formula(formula, DEFAULT_PROFIT_FORMULA if log else _LEVEL_RHS,
-                                 default_outcome, SecondProfitError)
-    lhs_is_log = outcome.replace(" ", "").startswith("np.log(")
-    if lhs_is_log != log:
-        raise SecondProfitError(
-            f"the formula's outcome is {'a log' if lhs_is_log else 'in levels'} but "
-            f"log={log}; pass log={lhs_is_log} or change the outcome"
-        )
-    full = f"{outcome} ~ {rhs}"
-    check_columns(df, required_columns(full), "fit_second_profit")
-    fit_here = (bool(correct_selection) if correct_selection is not None
-                else selection is True)
-    if "reacquired" in df.columns:
-        mask = (df["reacquired"] == 1).to_numpy()
-    elif fit_here:
-        raise DataError(
-            "selection=True (the default) fits the return probit on every lapsed customer "
-            "and needs a 0/1 'reacquired' column (returners and non-returners alike); pass "
-            "selection=None for the naive fit on these rows, or a fitted return model",
-            column="reacquired", problem="missing_column",
-        )
-    else:
-        mask = df[MARGIN_COL].notna().to_numpy()
-    back = df[mask]
+def _checked_margins(back: pd.DataFrame, outcome: str, log: bool) -> pd.DataFrame:
+    """The reacquired customers, checked: a margin for each, positive for the log model."""
     if len(back) == 0:
         raise SecondProfitError("no reacquired customers: there is no second-lifetime margin "
                                 "to model")
@@ -338,12 +262,98 @@ def fit_second_profit(
                 "undefined; fit log=False (margin in dollars) or drop them deliberately",
                 column=MARGIN_COL, rows=back.index[(m <= 0).to_numpy()], problem="not_positive",
             )
-    if fit_here and not df.index.is_unique:
-        raise DataError("the selection correction needs a unique index on df",
-                        problem="duplicate_index")
-    first_step = resolve_selection(
-        df, selection, SecondProfitError, correct_selection=correct_selection,
-        selection_formula=selection_formula, alpha=alpha, caller="fit_second_profit")
+    return back
+
+
+def _outcome_and_log(formula: str | None, log: bool | None, design: StudyDesign | None
+                     ) -> tuple[str, str, bool]:
+    """The formula's outcome and right-hand side, and whether the outcome is the log margin:
+    ``log`` when given (it must agree with a left-hand side), else read from the left-hand
+    side (``np.log(...)``), else True."""
+    lhs, rhs = split_formula(formula, "", "", SecondProfitError)
+    lhs_is_log = lhs.replace(" ", "").startswith("np.log(")
+    if log is None:
+        log = lhs_is_log if lhs else True
+    elif lhs and lhs_is_log != bool(log):
+        raise SecondProfitError(
+            f"the formula's outcome {lhs!r} is {'a log' if lhs_is_log else 'in levels'} but "
+            f"log={log}; pass log={lhs_is_log} (or leave log out) or change the outcome"
+        )
+    log = bool(log)
+    outcome = lhs or (f"np.log({MARGIN_COL})" if log else MARGIN_COL)
+    rhs = rhs or design_references(DEFAULT_PROFIT_FORMULA if log else _LEVEL_RHS, design)
+    return outcome, rhs, log
+
+
+def fit_second_profit(
+    df: pd.DataFrame,
+    formula: str | None = None,
+    *,
+    log: bool | None = None,
+    selection: SelectionArg = DEFAULT_SELECTION,
+    alpha: float = 0.05,
+    design: StudyDesign | None = None,
+    correct_selection: bool | None = None,
+    selection_formula: str | None = None,
+) -> SecondProfitResult:
+    """Regress second-lifetime monthly margin on first-lifetime behaviour, reason and offer.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The study table (one row per lapsed customer); rows with ``reacquired == 1`` are
+        fitted.
+    formula : str, optional
+        ``"outcome ~ covariates"`` (statsmodels); the outcome may be left out (``"~ x"`` or
+        ``"x"``) to keep ``np.log(second_monthly_margin)`` (``second_monthly_margin`` when
+        ``log=False``). Default :data:`DEFAULT_PROFIT_FORMULA` (with
+        ``first_monthly_margin`` in dollars when ``log=False``).
+    log : bool, optional
+        Model the log margin (effects are proportional) or the margin in dollars. Default:
+        what the formula's outcome says (``np.log(...)`` or not), and the log margin when
+        the formula has no outcome. Given together with an outcome, the two must agree.
+    selection : ReturnModel, True or None
+        The selection correction: a fitted probit return model; ``True`` or the default
+        :data:`~winback_study.models.selection.DEFAULT_SELECTION` to fit
+        :func:`~winback_study.models.selection.fit_selection` on every customer of ``df``
+        (which needs a 0/1 ``reacquired`` column); or ``None``/``False`` for the naive fit.
+        When corrected, the reported covariance is the two-step robust sandwich.
+    alpha : float
+        1 - confidence level of every interval the result reports.
+    design : StudyDesign, optional
+        The experiment's arms and reasons: the reference levels of the default formula
+        and the design of the probit fitted for the selection correction. Default the
+        design of ``df`` (:func:`~winback_study.models.return_probability.model_design`).
+    correct_selection, selection_formula : optional
+        Deprecated (``DeprecationWarning``): ``selection=True/None`` and
+        ``selection=fit_selection(df, formula)``.
+
+    Returns
+    -------
+    SecondProfitResult
+
+    Raises
+    ------
+    DataError
+        Missing columns, missing or (for ``log``) non-positive margins.
+    ReturnModelError
+        ``selection`` is a return model with another link than the probit.
+    SecondProfitError
+        No reacquired customers, a formula whose outcome contradicts ``log``, or a
+        selection model fitted on other customers.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    alpha = check_alpha(alpha)
+    design = model_design(df, design)
+    outcome, rhs, log = _outcome_and_log(formula, log, design)
+    full = f"{outcome} ~ {rhs}"
+    check_columns(df, required_columns(full), "fit_second_profit")
+    back, first_step, fit_here = selection_sample(
+        df, selection, SecondProfitError, outcome=MARGIN_COL,
+        check=lambda rows: _checked_margins(rows, outcome, log), unique_index=True,
+        correct_selection=correct_selection, selection_formula=selection_formula,
+        alpha=alpha, design=design, caller="fit_second_profit")
     if first_step is not None:
         back = first_step.add_control(back)
         full = f"{full} + {CONTROL_COLUMN}"

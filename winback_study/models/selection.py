@@ -31,8 +31,10 @@ The method (Heckman 1979 two-step, as a control function)
 3. Add ``lambda_i`` as a covariate (column ``inverse_mills``) to the second-stage model
    fitted on the reacquired (``selection=`` of
    :func:`~winback_study.models.second_lifetime.fit_second_lifetime` and
-   :func:`~winback_study.models.second_profit.fit_second_profit`; :data:`DEFAULT_SELECTION`). Its coefficient estimates ``tau * rho`` (duration, AFT scale)
-   or ``kappa * rho`` (log margin), and the other coefficients are purged of selection.
+   :func:`~winback_study.models.second_profit.fit_second_profit`, by default
+   :data:`DEFAULT_SELECTION`: fit the probit on the same frame). Its coefficient estimates
+   ``tau * rho`` (duration, AFT scale) or ``kappa * rho`` (log margin), and the other
+   coefficients are purged of selection.
 
 For the **linear** margin equation this is the textbook Heckman estimator and is consistent;
 :func:`two_step_covariance` gives the robust sandwich covariance of the stacked
@@ -71,14 +73,17 @@ Assumptions (each one checkable on the simulated data, none on real data)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Final, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from winback_study.errors import ModelError
+from winback_study.design import StudyDesign
+from winback_study.errors import DataError, ModelError, ReturnModelError
 from winback_study.models.return_probability import (
     CONTROL_COLUMN,
+    RETURN_OUTCOME,
     ReturnModel,
     fit_return_model,
     inverse_mills_ratio,
@@ -87,19 +92,53 @@ from winback_study.models.return_probability import (
 __all__ = [
     "CONTROL_COLUMN",
     "DEFAULT_SELECTION",
+    "SelectionSample",
     "fit_selection",
     "resolve_selection",
+    "selection_sample",
     "inverse_mills_ratio",
     "two_step_covariance",
     "selection_bias_table",
 ]
 
-#: Default of every second-stage fitter's ``selection=``: fit the study's return probit on
-#: the same frame and correct for selection (``None`` or ``False``: the naive fit).
-DEFAULT_SELECTION: bool = True
 
-#: A fitted probit return model, ``True`` (fit the default one) or ``None``/``False``.
-SelectionArg = ReturnModel | bool | None
+class _DefaultSelection:
+    """The type of :data:`DEFAULT_SELECTION` (one instance; true, like ``selection=True``)."""
+
+    __slots__ = ()
+    _instance: _DefaultSelection | None = None
+
+    def __new__(cls) -> _DefaultSelection:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "DEFAULT_SELECTION"
+
+    def __reduce__(self) -> str:
+        return "DEFAULT_SELECTION"  # pickles as this module's constant
+
+
+#: Default of every second-stage fitter's ``selection=``: fit the study's return probit
+#: (:func:`fit_selection`) on the same frame and correct for selection, exactly as
+#: ``selection=True``. It is a distinct value so that a fitter can tell the default from
+#: an explicit ``selection=True`` (an explicit value always wins, e.g. over the naive
+#: default of the deprecated ``fit_second_lifetime(df, "weibull")``). ``None`` or
+#: ``False``: the naive fit; a fitted probit :class:`ReturnModel`: that first step.
+DEFAULT_SELECTION: Final[_DefaultSelection] = _DefaultSelection()
+
+#: A fitted probit return model, ``True`` or :data:`DEFAULT_SELECTION` (fit the default
+#: one), or ``None``/``False`` (no correction).
+SelectionArg = ReturnModel | bool | None | _DefaultSelection
+
+
+def _fits_here(selection: SelectionArg) -> bool:
+    """Whether ``selection`` asks to fit the probit on the frame (True or the default)."""
+    return selection is True or selection is DEFAULT_SELECTION
 
 
 def _inverse_mills_derivative(index: np.ndarray) -> np.ndarray:
@@ -109,10 +148,11 @@ def _inverse_mills_derivative(index: np.ndarray) -> np.ndarray:
 
 
 def fit_selection(df: pd.DataFrame, formula: str | None = None, *,
-                  alpha: float = 0.05) -> ReturnModel:
+                  alpha: float = 0.05, design: StudyDesign | None = None) -> ReturnModel:
     """Fit the first step: a probit of return on every lapsed customer.
 
-    The same fit as ``fit_return_model(df, formula, link="probit", alpha=alpha)``.
+    The same fit as ``fit_return_model(df, formula, link="probit", alpha=alpha,
+    design=design)``.
 
     Parameters
     ----------
@@ -123,6 +163,9 @@ def fit_selection(df: pd.DataFrame, formula: str | None = None, *,
         :data:`~winback_study.models.return_probability.DEFAULT_RETURN_FORMULA`.
     alpha : float
         1 - confidence level of the probit's intervals.
+    design : StudyDesign, optional
+        The experiment's arms and reasons (reference levels, counterfactual arms); default
+        the design of ``df`` (:func:`~winback_study.models.return_probability.model_design`).
 
     Returns
     -------
@@ -137,7 +180,31 @@ def fit_selection(df: pd.DataFrame, formula: str | None = None, *,
     ReturnModelError
         Nobody (or everybody) returned, or the probit cannot be fitted.
     """
-    return fit_return_model(df, formula, link="probit", alpha=alpha)
+    return fit_return_model(df, formula, link="probit", alpha=alpha, design=design)
+
+
+def _deprecated(selection: SelectionArg, correct_selection: bool | None,
+                selection_formula: str | None, error: type[ModelError],
+                caller: str) -> SelectionArg:
+    """``selection`` with the deprecated keywords applied (each with a DeprecationWarning)."""
+    if correct_selection is not None:
+        warnings.warn(
+            f"{caller}(correct_selection=...) is deprecated and will be removed in the next "
+            "release; pass selection=True (the default: fit the return probit), "
+            "selection=None (naive) or selection=<a fitted probit ReturnModel>",
+            DeprecationWarning, stacklevel=4,
+        )
+        if selection is not DEFAULT_SELECTION:
+            raise error(f"give selection= or the deprecated correct_selection=, not both "
+                        f"(got selection={selection!r}, correct_selection={correct_selection!r})")
+        selection = bool(correct_selection)
+    if selection_formula is not None:
+        warnings.warn(
+            f"{caller}(selection_formula=...) is deprecated and will be removed in the next "
+            "release; pass selection=fit_selection(df, formula)",
+            DeprecationWarning, stacklevel=4,
+        )
+    return selection
 
 
 def resolve_selection(
@@ -148,6 +215,7 @@ def resolve_selection(
     correct_selection: bool | None = None,
     selection_formula: str | None = None,
     alpha: float = 0.05,
+    design: StudyDesign | None = None,
     caller: str = "the fitter",
 ) -> ReturnModel | None:
     """The first-step probit a second-stage fitter should use, or None for the naive fit.
@@ -156,38 +224,42 @@ def resolve_selection(
     ----------
     df : pandas.DataFrame
         Every lapsed customer (``selection=True`` fits the probit on it).
-    selection : ReturnModel, bool or None
-        A fitted probit return model; ``True`` to fit :func:`fit_selection` on ``df``;
-        ``None`` or ``False`` for no correction.
+    selection : ReturnModel, bool, DEFAULT_SELECTION or None
+        A fitted probit return model; ``True`` or :data:`DEFAULT_SELECTION` to fit
+        :func:`fit_selection` on ``df``; ``None`` or ``False`` for no correction.
     error : exception class
-        Raised for a model that cannot serve as the first step (a logit, say).
+        Raised for contradictory arguments (the calling model's error class).
     correct_selection, selection_formula : optional
         The deprecated keywords of the same fitters (a ``DeprecationWarning``):
-        ``correct_selection`` replaces ``selection`` (True/False) and
-        ``selection_formula`` is the formula of the probit ``selection=True`` fits.
+        ``correct_selection`` replaces ``selection`` (True/False; with an explicit
+        ``selection`` as well, ``error``) and ``selection_formula`` is the formula of the
+        probit ``selection=True`` fits.
     alpha : float
         1 - confidence level of the probit's intervals when it is fitted here.
+    design : StudyDesign, optional
+        The design of the probit fitted here (:func:`fit_selection`).
     caller : str
         Name of the fitter, for messages.
+
+    Raises
+    ------
+    ReturnModelError
+        ``selection`` is a return model with another link than the probit.
+    TypeError
+        ``selection`` is neither a return model, a bool nor None.
     """
-    if correct_selection is not None:
-        warnings.warn(
-            f"{caller}(correct_selection=...) is deprecated and will be removed in the next "
-            "release; pass selection=True (the default: fit the return probit), "
-            "selection=None (naive) or selection=<a fitted probit ReturnModel>",
-            DeprecationWarning, stacklevel=3,
-        )
-        selection = bool(correct_selection)
-    if selection_formula is not None:
-        warnings.warn(
-            f"{caller}(selection_formula=...) is deprecated and will be removed in the next "
-            "release; pass selection=fit_selection(df, formula)",
-            DeprecationWarning, stacklevel=3,
-        )
+    selection = _deprecated(selection, correct_selection, selection_formula, error, caller)
+    return _resolve(df, selection, error, selection_formula, alpha, design)
+
+
+def _resolve(df: pd.DataFrame, selection: SelectionArg, error: type[ModelError],
+             selection_formula: str | None, alpha: float,
+             design: StudyDesign | None) -> ReturnModel | None:
+    """:func:`resolve_selection` once the deprecated keywords are applied."""
     if selection is None or selection is False:
         return None
-    if selection is True:
-        return fit_selection(df, selection_formula, alpha=alpha)
+    if _fits_here(selection):
+        return fit_selection(df, selection_formula, alpha=alpha, design=design)
     if not isinstance(selection, ReturnModel):
         raise TypeError(
             "selection must be a fitted probit ReturnModel (fit_selection(df)), True or None, "
@@ -196,11 +268,97 @@ def resolve_selection(
     if selection_formula is not None:
         raise error("give either a fitted selection model or selection_formula, not both")
     if selection.link != "probit":
-        raise error(
-            f"the selection correction needs a probit return model, got the {selection.link} "
-            "link; fit it with fit_selection(df) or fit_return_model(df, link='probit')"
+        raise ReturnModelError(
+            f"the selection correction needs a probit return model (a normal return error), "
+            f"got the {selection.link} link; fit it with fit_selection(df) or "
+            "fit_return_model(df, link='probit')"
         )
     return selection
+
+
+class SelectionSample(NamedTuple):
+    """What :func:`selection_sample` gives a second-stage fitter."""
+
+    #: The reacquired customers the second stage is fitted on (checked).
+    rows: pd.DataFrame
+    #: The first-step probit, or None for the naive fit.
+    first_step: ReturnModel | None
+    #: Whether the probit was fitted here, on every row of the frame.
+    fitted_here: bool
+
+
+def selection_sample(
+    df: pd.DataFrame,
+    selection: SelectionArg,
+    error: type[ModelError],
+    *,
+    outcome: str,
+    check: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    unique_index: bool = False,
+    correct_selection: bool | None = None,
+    selection_formula: str | None = None,
+    alpha: float = 0.05,
+    design: StudyDesign | None = None,
+    caller: str = "the fitter",
+) -> SelectionSample:
+    """The rows a second-stage model is fitted on and its first step, checked in one place.
+
+    With a ``reacquired`` column the rows are the returners (``reacquired == 1``). Without
+    one they are the rows where ``outcome`` is known, which is only possible for the naive
+    fit or a given probit: fitting the probit here (``selection=True``, the default) needs
+    every lapsed customer with a 0/1 ``reacquired`` column. ``check`` validates the rows
+    before the probit is fitted, so a bad outcome is reported without waiting for it.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The study table, one row per lapsed customer.
+    selection, correct_selection, selection_formula, alpha, design, caller
+        As :func:`resolve_selection`.
+    error : exception class
+        The calling model's error class.
+    outcome : str
+        The second stage's outcome column (the rows where it is known, without a
+        ``reacquired`` column).
+    check : callable, optional
+        ``check(rows) -> rows``: validates (and may convert) the reacquired rows.
+    unique_index : bool
+        The probit fitted here must be matched to the rows by index label (the two-step
+        covariance): refuse a duplicated index.
+
+    Returns
+    -------
+    SelectionSample
+        ``rows``, ``first_step`` (None: naive) and ``fitted_here``.
+
+    Raises
+    ------
+    DataError
+        No ``reacquired`` column when the probit is to be fitted here, or a duplicated
+        index with ``unique_index``.
+    ReturnModelError
+        ``selection`` is not a probit.
+    """
+    selection = _deprecated(selection, correct_selection, selection_formula, error, caller)
+    here = _fits_here(selection)
+    if RETURN_OUTCOME in df.columns:
+        rows = df[(df[RETURN_OUTCOME] == 1).to_numpy()]
+    elif here:
+        raise DataError(
+            f"selection=True (the default) fits the return probit on every lapsed customer "
+            f"and needs a 0/1 {RETURN_OUTCOME!r} column (returners and non-returners alike); "
+            "pass selection=None for the naive fit on these rows, or a fitted return model",
+            column=RETURN_OUTCOME, problem="missing_column",
+        )
+    else:
+        rows = df[df[outcome].notna().to_numpy()]
+    if check is not None:
+        rows = check(rows)
+    if here and unique_index and not df.index.is_unique:
+        raise DataError("the selection correction needs a unique index on df",
+                        problem="duplicate_index")
+    first_step = _resolve(df, selection, error, selection_formula, alpha, design)
+    return SelectionSample(rows, first_step, here)
 
 
 def two_step_covariance(

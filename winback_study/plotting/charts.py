@@ -170,7 +170,7 @@ def plot_marginal_effects(model: Any, ax: Any = None, alpha: float | None = None
     level = model.confidence_level if alpha is None else 1 - alpha
     cols = list(model.columns)
     order = sorted(range(len(me)), key=lambda i: (
-        cols.index(me["term"].iloc[i]) if me["term"].iloc[i] in cols else len(cols), i))
+        cols.index(me["variable"].iloc[i]) if me["variable"].iloc[i] in cols else len(cols), i))
     me = me.iloc[order]
     if ax is None:
         _, ax = plt.subplots(figsize=(8.5, 0.38 * len(me) + 1.6))

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from winback_study.analysis.customer_value import ANNUAL_DISCOUNT_RATE, lifetime_value
+from winback_study.core.value import ANNUAL_DISCOUNT_RATE, lifetime_value
 from winback_study.data.describe import complaint_status, referral_band, return_rate_table
 from winback_study.data.study_table import StudyDataError
 from winback_study.data.user_data import (
@@ -33,7 +33,7 @@ from winback_study.data.user_data import (
     read_mapping,
 )
 from winback_study.design import StudyDesign, resolve_design
-from winback_study.errors import ModelError
+from winback_study.errors import DesignError, ModelError
 from winback_study.plotting.style import use_house_style
 
 Result = tuple[dict[str, pd.DataFrame], dict[str, plt.Figure]]
@@ -88,7 +88,8 @@ def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
             len(back), np.mean(second), np.median(second),
             "lower bound: months after the end of the data are missing"),
     }
-    from winback_study.analysis.customer_value import DEFAULT_HORIZON_MONTHS, expected_slv
+    from winback_study.analysis.customer_value import expected_slv
+    from winback_study.core.value import DEFAULT_HORIZON_MONTHS
     from winback_study.models.second_lifetime import SecondLifetimeError
 
     try:
@@ -117,9 +118,10 @@ def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
 def offer_experiment(df: pd.DataFrame, design: StudyDesign | None = None,
                      **_: object) -> Result:
     """Return rate per arm, in the design's order (the mapping's ``[design]`` or the study's)."""
-    arms = resolve_design(df, design).arms
+    d = _fit_design(df, design)
     table = return_rate_table(df, "offer")
-    table = table.reindex([o for o in arms if o in table.index])
+    if d is not None:
+        table = table.reindex([o for o in d.arms if o in table.index])
     return {"offer_response": table}, {}
 
 
@@ -154,11 +156,20 @@ def _present_levels_only(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(**{c: df[c].cat.remove_unused_categories() for c in cats}) if cats else df
 
 
+def _fit_design(df: pd.DataFrame, design: StudyDesign | None) -> StudyDesign | None:
+    """The design to fit with: the mapping's, else the one the data imply (None if they
+    imply none, e.g. no control arm: the model then fits without counterfactual arms)."""
+    try:
+        return resolve_design(df, design)
+    except DesignError:
+        return None
+
+
 def _references(df: pd.DataFrame, design: StudyDesign | None) -> list[str]:
     """The reason and offer factors, against the design's reference reason and control."""
-    d = resolve_design(df, design)
-    return (_factor(df, "defection_reason", d.reference_reason)
-            + _factor(df, "offer_received", d.control))
+    d = _fit_design(df, design)
+    return (_factor(df, "defection_reason", d.reference_reason if d else None)
+            + _factor(df, "offer_received", d.control if d else None))
 
 
 def return_model(df: pd.DataFrame, design: StudyDesign | None = None, **_: object) -> Result:
@@ -173,7 +184,8 @@ def return_model(df: pd.DataFrame, design: StudyDesign | None = None, **_: objec
         "months_since_defection": "months_since_defection",
     })
     terms += _references(df, design)
-    model = fit_return_model(df, " + ".join(terms) or "1", link="probit")
+    model = fit_return_model(df, " + ".join(terms) or "1", link="probit",
+                             design=_fit_design(df, design))
     use_house_style()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     model.plot_marginal_effects(ax=ax)

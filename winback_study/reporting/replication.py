@@ -13,9 +13,11 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from statsmodels.stats.proportion import proportion_confint
 
-from winback_study.analysis.offer_experiment import OFFER_ARMS, arm_summary, offer_experiment
+from winback_study.analysis.offer_experiment import offer_experiment
+from winback_study.analysis.roi import arm_summary
 from winback_study.analysis.targeting import cross_fit_predict, top_fraction_response
 from winback_study.data.published import PUBLISHED
+from winback_study.design import KUMAR_2015
 from winback_study.models.selection import fit_selection
 
 __all__ = ["replication_table", "to_markdown", "format_number"]
@@ -64,7 +66,7 @@ def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame
     """
     rows: list[dict] = []
     n = len(df)
-    in_test = df["offer"].isin(OFFER_ARMS)
+    in_test = df["offer"].isin(KUMAR_2015.treatment_arms)
     rows.append(_row("P1.customers", n, test="rows in the study table"))
     rows.append(_row("P1.window", window_months, test="observation window of the simulation"))
     rows.append(_row("P2", int(in_test.sum()), test="customers randomised to the four offers"))

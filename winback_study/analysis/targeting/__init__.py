@@ -54,21 +54,19 @@ from winback_study.analysis.targeting.power import (
 )
 from winback_study.analysis.targeting.scores import (
     OfferScores,
-    ReturnModel,
+    ProbabilityModel,
     counterfactual,
     cross_fit_predict,
     expected_values,
     holdout_mask,
     rank_customers,
-    received_offers,
     score_offers,
 )
 
 __all__ = [
     # scores
-    "ReturnModel",
+    "ProbabilityModel",
     "counterfactual",
-    "received_offers",
     "expected_values",
     "OfferScores",
     "score_offers",

@@ -21,15 +21,18 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
+from winback_study.analysis._checks import binary_outcome, numeric_column, require_columns
 from winback_study.analysis.roi import (
     CostSpec,
     ValueSpec,
+    baseline_mask,
     customer_costs,
     customer_values,
     experiment_design,
 )
 from winback_study.core.rng import independent_rng
 from winback_study.design import ARM_COLUMN, REASON_COLUMN, StudyDesign
+from winback_study.errors import DataError, DesignError
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -47,11 +50,25 @@ DEFAULT_FRACTIONS: np.ndarray = np.round(np.linspace(0.05, 1.0, 20), 4)
 
 def _as_series(score: pd.Series | np.ndarray | str, df: pd.DataFrame) -> np.ndarray:
     if isinstance(score, str):
-        return df[score].to_numpy(dtype=float)
+        return numeric_column(df, score, "the score (score=)")
     s = np.asarray(score, dtype=float).reshape(-1)
     if s.shape != (len(df),):
-        raise ValueError(f"score must have one value per row ({len(df)}), got {s.shape}")
+        raise DataError(f"score must have one value per row ({len(df):,}), got shape "
+                        f"{s.shape}", problem="wrong_length")
     return s
+
+
+def _arm_and_control(labels: np.ndarray, arm: str, control: str, design: StudyDesign,
+                     arm_col: str) -> tuple[np.ndarray, np.ndarray]:
+    """Who is in ``arm`` and who in ``control``; an error if either is unknown or empty."""
+    if arm not in design.arms:
+        raise DesignError(f"arm must be one of {list(design.arms)} ({design.name}); got "
+                          f"{arm!r}", problem="unknown_arm")
+    t = labels == arm
+    if not t.any():
+        raise DataError(f"no customers in the {arm!r} arm of column {arm_col!r}: nothing to "
+                        "evaluate", column=arm_col, problem="empty_arm")
+    return t, baseline_mask(labels, control, arm_col)
 
 
 def _order(score: np.ndarray) -> np.ndarray:
@@ -163,16 +180,15 @@ def gain_curve(
     -------
     GainCurve
     """
+    require_columns(df, [arm_col, "reacquired", score, value], "gain_curve")
     d = experiment_design(df, design, arm_col=arm_col, control=control, costs=costs)
     control = d.control if control is None else control
     s = _as_series(score, df)
     labels = df[arm_col].astype(str).to_numpy()
-    y = df["reacquired"].to_numpy(dtype=float)
+    y = binary_outcome(df, "reacquired", "gain_curve")
     v = np.nan_to_num(customer_values(df, value)) * y
     c = customer_costs(df, costs, arm_col, design=d) * y
-    t, k = labels == arm, labels == control
-    if not t.any() or not k.any():
-        raise ValueError(f"need customers in both {arm!r} and {control!r}")
+    t, k = _arm_and_control(labels, arm, control, d, arm_col)
     ot, oc = np.flatnonzero(t)[_order(s[t])], np.flatnonzero(k)[_order(s[k])]
     f = _fractions(fractions)
     nt, nc = len(ot), len(oc)
@@ -244,17 +260,21 @@ def top_fraction_response(
     pandas.Series
         ``fraction``, ``contacted``, ``response_rate_top`` with Wilson ``top_ci_low``/
         ``top_ci_high``, ``offered``, ``response_rate_all`` with its interval,
-        ``difference`` (top minus all), ``rest_rate`` and ``pvalue`` (top against the rest,
+        ``difference`` (top minus all), ``rest_rate`` and ``p_value`` (top against the rest,
         score test).
     """
     if not 0 < fraction <= 1:
         raise ValueError("fraction must be in (0, 1]")
+    require_columns(df, [arm_col, "reacquired", score], "top_fraction_response")
     d = experiment_design(df, design, arm_col=arm_col, need_costs=False)
     arms = d.treatment_arms if arms is None else arms
     s = _as_series(score, df)
     inarm = df[arm_col].astype(str).isin(arms).to_numpy()
+    if not inarm.any():
+        raise DataError(f"no customers in the arms {list(arms)} of column {arm_col!r}",
+                        column=arm_col, problem="empty_arm")
     sub = pd.DataFrame({"arm": df[arm_col].astype(str).to_numpy()[inarm], "s": s[inarm],
-                        "y": df["reacquired"].to_numpy(dtype=float)[inarm]})
+                        "y": binary_outcome(df, "reacquired", "top_fraction_response")[inarm]})
     rank = sub.groupby("arm")["s"].rank(ascending=False, method="first")
     size = sub.groupby("arm")["s"].transform("size")
     top = (rank <= np.maximum(1, np.round(fraction * size))).to_numpy()
@@ -268,7 +288,7 @@ def top_fraction_response(
         "fraction": fraction, "contacted": nt, "response_rate_top": kt / nt,
         "top_ci_low": tl, "top_ci_high": th, "offered": na, "response_rate_all": ka / na,
         "all_ci_low": al, "all_ci_high": ah, "difference": kt / nt - ka / na,
-        "rest_rate": kr / nr if nr else np.nan, "pvalue": float(p),
+        "rest_rate": kr / nr if nr else np.nan, "p_value": float(p),
     })
 
 
@@ -307,12 +327,14 @@ def uplift_by_segment(
         One row per segment and arm: ``treated``, ``treated_rate``, ``control``,
         ``control_rate``, ``uplift`` (difference of rates), ``ci_low``, ``ci_high``.
     """
+    keys = [by] if isinstance(by, str | pd.Series) else list(by)
+    require_columns(df, [arm_col, "reacquired", *keys], "uplift_by_segment")
     d = experiment_design(df, design, arm_col=arm_col, control=control, need_costs=False)
     control = d.control if control is None else control
     arms = [a for a in d.treatment_arms if a != control] if arms is None else list(arms)
-    keys = [by] if isinstance(by, str | pd.Series) else list(by)
     keys = [df[k] if isinstance(k, str) else k for k in keys]
     arm = df[arm_col].astype(str).rename("arm")
+    baseline_mask(arm.to_numpy(), control, arm_col)
     g = df["reacquired"].groupby([*keys, arm], observed=True).agg(["size", "sum"])
     names = list(g.index.names[:-1])
     ctrl = g.xs(control, level="arm")
@@ -442,14 +464,13 @@ def qini_curve(
     """
     if n_boot < 0:
         raise ValueError(f"n_boot must be 0 or more, got {n_boot}")
+    require_columns(df, [arm_col, "reacquired", score], "qini_curve")
     d = experiment_design(df, design, arm_col=arm_col, control=control, need_costs=False)
     control = d.control if control is None else control
     s = _as_series(score, df)
     labels = df[arm_col].astype(str).to_numpy()
-    y = df["reacquired"].to_numpy(dtype=float)
-    t, k = labels == arm, labels == control
-    if not t.any() or not k.any():
-        raise ValueError(f"need customers in both {arm!r} and {control!r}")
+    y = binary_outcome(df, "reacquired", "qini_curve")
+    t, k = _arm_and_control(labels, arm, control, d, arm_col)
     yt, yc = y[np.flatnonzero(t)[_order(s[t])]], y[np.flatnonzero(k)[_order(s[k])]]
     f = np.unique(np.concatenate([[0.0], _fractions(fractions)]))
     q, nt, nc = _qini_values(yt, yc, f)

@@ -21,17 +21,18 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from winback_study.analysis._checks import require_columns
 from winback_study.analysis.roi import ValueSpec
 from winback_study.analysis.targeting.scores import (
     OfferScores,
-    ReturnModel,
-    received_offers,
+    ProbabilityModel,
     score_offers,
 )
 from winback_study.core.rng import independent_rng
 from winback_study.data.describe import complaint_status
 from winback_study.data.published import OFFER_EXHIBIT
 from winback_study.design import REASON_COLUMN, StudyDesign, resolve_design
+from winback_study.errors import DataError, DesignError
 
 __all__ = [
     "behaviour_segment",
@@ -46,13 +47,23 @@ __all__ = [
 ]
 
 
+#: Columns :func:`behaviour_segment` reads.
+_BEHAVIOUR_COLUMNS = ("complaints", "complaints_resolved", "referrals")
+
+
 def behaviour_segment(df: pd.DataFrame) -> pd.Series:
     """First-lifetime behaviour: complaint status x referrer (six levels).
 
     Complaint status is ``no complaint``, ``all resolved`` or ``some unresolved``
     (:func:`~winback_study.data.describe.complaint_status`); a referrer made at least one
     referral.
+
+    Raises
+    ------
+    DataError
+        ``complaints``, ``complaints_resolved`` or ``referrals`` is missing.
     """
+    require_columns(df, _BEHAVIOUR_COLUMNS, "behaviour_segment")
     status = complaint_status(df).astype(str)
     ref = np.where(df["referrals"].to_numpy() > 0, "referrer", "no referral")
     cats = [f"{s}, {r}" for s in ("no complaint", "all resolved", "some unresolved")
@@ -101,6 +112,7 @@ def best_offer_by_segment(
     if objective not in ("profit", "roi", "regained"):
         raise ValueError("objective must be 'profit', 'roi' or 'regained'")
     offers = list(offers or scores.single_offers)
+    require_columns(df, [REASON_COLUMN] if by is None else by, "best_offer_by_segment")
     if by is None:
         by = [df[REASON_COLUMN], behaviour_segment(df)]
     keys = [df[b] if isinstance(b, str) else b for b in by]
@@ -142,7 +154,7 @@ _OBJECTIVE_PREFIX = {"profit": "profit_", "roi": "roi_", "regained": "uplift_"}
 def segment_margin_se(
     df: pd.DataFrame,
     train: np.ndarray,
-    fit: Callable[[pd.DataFrame], ReturnModel],
+    fit: Callable[[pd.DataFrame], ProbabilityModel],
     best: Mapping[str, pd.DataFrame],
     *,
     offers: Sequence[str] | None = None,
@@ -201,7 +213,9 @@ def segment_margin_se(
         raise ValueError(f"unknown objective(s) {unknown}; use {sorted(_OBJECTIVE_PREFIX)}")
     train = np.asarray(train, dtype=bool)
     if train.shape != (len(df),):
-        raise ValueError(f"train must be a boolean mask with one entry per row ({len(df)})")
+        raise DataError(f"train must be a boolean mask with one entry per row of df "
+                        f"({len(df):,}), got shape {train.shape}", problem="wrong_length")
+    require_columns(df, [REASON_COLUMN, *_BEHAVIOUR_COLUMNS], "segment_margin_se")
     d = resolve_design(df, design).with_costs(costs)
     offers = list(d.targetable_offers if offers is None else offers)
     # the two offers compared in each segment: the top-scoring one (also where no offer is
@@ -212,7 +226,8 @@ def segment_margin_se(
         top = t[cols].to_numpy().argmax(axis=1)
         second = pd.Index(offers).get_indexer(t["runner_up"].astype(str))
         if (second < 0).any():
-            raise ValueError(f"runner-up offers of the {obj!r} table are not among {offers}")
+            raise DesignError(f"runner-up offers of the {obj!r} table are not among {offers}",
+                              problem="unknown_offer")
         pairs[obj] = (cols, top, second)
     rng = independent_rng(seed)
     tr, ev = np.flatnonzero(train), np.flatnonzero(~train)
@@ -414,9 +429,10 @@ def policy_table(
     pol: dict[str, tuple[str, pd.Series | str]] = {"no offers": ("baseline", scores.control)}
     for o in scores.single_offers:
         pol[f"all {o}"] = ("one offer", o)
+    reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
     for rule in design.rules:
-        pol[f"{rule} by reason"] = (rule, rule if rule in scores.offers else
-                                    received_offers(df, rule, design=design))
+        pol[f"{rule} by reason"] = (rule, rule if rule in scores.offers else pd.Series(
+            design.received_for(rule, reasons, n=len(df)), index=idx))
     seg = best_offer_by_segment(scores, df)
     keys = pd.MultiIndex.from_arrays([df[REASON_COLUMN], behaviour_segment(df)])
     pol["best offer per segment"] = ("segment-targeted",

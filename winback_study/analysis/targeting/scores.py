@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from winback_study.analysis._checks import require_columns
 from winback_study.analysis.roi import ValueSpec, customer_values
 from winback_study.core.rng import independent_rng
 from winback_study.design import (
@@ -43,11 +44,11 @@ from winback_study.design import (
     StudyDesign,
     resolve_design,
 )
+from winback_study.errors import DesignError, ModelError
 
 __all__ = [
-    "ReturnModel",
+    "ProbabilityModel",
     "counterfactual",
-    "received_offers",
     "expected_values",
     "OfferScores",
     "score_offers",
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-class ReturnModel(Protocol):
+class ProbabilityModel(Protocol):
     """Anything with ``predict(df) -> P(return)`` per row."""
 
     def predict(self, df: pd.DataFrame) -> Any: ...
@@ -89,41 +90,17 @@ def counterfactual(df: pd.DataFrame, offer: str, costs: Mapping[str, float] | No
     return resolve_design(df, design).with_costs(costs).assign(df, offer)
 
 
-def received_offers(df: pd.DataFrame, offer: str, *,
-                    design: StudyDesign | None = None) -> pd.Series:
-    """The concrete offer each customer receives under arm ``offer``.
-
-    :meth:`StudyDesign.received_for <winback_study.design.StudyDesign.received_for>`:
-    the arm itself for a concrete offer, each reason's offer for a rule arm.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Customers (a rule arm needs ``defection_reason``).
-    offer : str
-        An arm of the design.
-    design : StudyDesign, optional
-        Default :func:`~winback_study.design.resolve_design` of ``df``.
-
-    Returns
-    -------
-    pandas.Series
-        One offer per customer, indexed like ``df``.
-    """
-    d = resolve_design(df, design)
-    reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
-    if reasons is None and offer not in d.rules:
-        d.cost_of(offer)  # an arm of the design, or DesignError
-        return pd.Series(np.full(len(df), offer, dtype=object), index=df.index)
-    return pd.Series(d.received_for(offer, reasons), index=df.index)
-
-
-def _predict(model: ReturnModel, frame: pd.DataFrame) -> np.ndarray:
+def _predict(model: ProbabilityModel, frame: pd.DataFrame) -> np.ndarray:
+    """``model.predict(frame)`` checked: one probability per row, or :class:`ModelError`."""
     p = np.asarray(model.predict(frame), dtype=float).reshape(-1)
     if p.shape != (len(frame),):
-        raise ValueError(f"model.predict returned shape {p.shape} for {len(frame)} rows")
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError("model.predict must return probabilities in [0, 1]")
+        raise ModelError(f"model.predict returned shape {p.shape} for {len(frame):,} rows: "
+                         "it must give one probability of return per customer")
+    bad = (p < 0) | (p > 1)
+    if np.any(bad):
+        raise ModelError(f"model.predict must return probabilities in [0, 1]; "
+                         f"{int(bad.sum()):,} of {len(p):,} are not (e.g. {p[bad][0]:g}): "
+                         "predict the probability (the mean), not the linear index")
     return p
 
 
@@ -157,17 +134,27 @@ def expected_values(
     -------
     numpy.ndarray
         One value per row.
+
+    Raises
+    ------
+    DataError
+        A column it needs is missing (the value column, ``reacquired``,
+        ``offer_received``, the ``by`` segments).
+    DesignError
+        An arm the design does not have, or a rule arm without ``defection_reason``.
     """
     d = resolve_design(df, design)
     if callable(value):
         return customer_values(d.assign(df, offer), value)
     if not isinstance(value, str):
         return np.full(len(df), float(value))
+    require_columns(df, [value, "reacquired", RECEIVED_COLUMN, *by], "expected_values")
     back = df[df["reacquired"] == 1]
     keys = [*by, RECEIVED_COLUMN]
     cell = back.groupby([back[k].astype(str) for k in keys])[value].mean()
     per_offer = back.groupby(back[RECEIVED_COLUMN].astype(str))[value].mean()
-    received = received_offers(df, offer, design=d)
+    reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
+    received = pd.Series(d.received_for(offer, reasons, n=len(df)), index=df.index)
     idx = pd.MultiIndex.from_arrays([*(df[k].astype(str) for k in by), received])
     out = cell.reindex(idx).to_numpy(dtype=float)
     gap = ~np.isfinite(out)
@@ -269,8 +256,9 @@ class OfferScores:
         cols = list(self.probability.columns)
         j = pd.Index(cols).get_indexer(choice.astype(str))
         if (j < 0).any():
-            raise ValueError(f"unknown offers in the assignment: "
-                             f"{sorted(set(choice[j < 0].astype(str)))}")
+            raise DesignError(f"unknown offers in the assignment: "
+                              f"{sorted(set(choice[j < 0].astype(str)))} (scored: {cols})",
+                              problem="unknown_offer")
         rows = np.arange(len(choice))
         p = self.probability.to_numpy()[rows, j]
         p0 = self.probability[self.control].to_numpy()
@@ -307,7 +295,7 @@ class OfferScores:
 
 def score_offers(
     df: pd.DataFrame,
-    model: ReturnModel,
+    model: ProbabilityModel,
     offers: Sequence[str] | None = None,
     value: ValueSpec = "slv",
     costs: Mapping[str, float] | None = None,
@@ -393,7 +381,7 @@ def rank_customers(scores: OfferScores, offer: str | None = None) -> pd.DataFram
 
 def cross_fit_predict(
     df: pd.DataFrame,
-    fit: Callable[[pd.DataFrame], ReturnModel],
+    fit: Callable[[pd.DataFrame], ProbabilityModel],
     folds: int = 2,
     seed: int | None = 0,
     transform: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
