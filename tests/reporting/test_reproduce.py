@@ -2,6 +2,8 @@
 (on notebooks 01 and 05 to stay fast; test_notebooks runs every notebook twice)."""
 
 import hashlib
+import json
+import os
 
 import pandas as pd
 import pytest
@@ -20,11 +22,27 @@ def _digests(folder):
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     some = [p for p in list_notebooks() if p.name[:2] in ("01", "05")]
+    before = dict(os.environ)
     a = reproduce(tmp_path_factory.mktemp("a"), seed=123, notebooks=some, progress=False,
                   jobs=2)
     b = reproduce(tmp_path_factory.mktemp("b"), seed=123, notebooks=some, progress=False,
                   jobs=1)
+    a.environ_changes = {k for k in set(before) | set(os.environ)
+                         if before.get(k) != os.environ.get(k)}
     return a, b
+
+
+@pytest.mark.slow
+def test_reproduce_leaves_the_environment_alone_and_the_kernels_get_the_seed(two_runs):
+    """The seed reaches each kernel without staying in this process (it used to stay in
+    os.environ, so later in-process notebook runs silently used the last seed)."""
+    a, _ = two_runs
+    assert a.environ_changes == set()
+    assert "WINBACK_SEED" not in os.environ or os.environ["WINBACK_SEED"] != "123"
+    nb = json.loads((a.out / "notebooks" / "01_study_population.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                      for o in c.get("outputs", []))
+    assert "seed 123" in printed, "notebook 01 did not run on the seed given to reproduce"
 
 
 @pytest.mark.slow

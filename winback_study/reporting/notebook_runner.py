@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import nbformat
@@ -26,6 +27,7 @@ def execute_notebook(
     out: str | os.PathLike | None = None,
     timeout: int = 600,
     html: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> nbformat.NotebookNode:
     """Run a notebook in a fresh kernel, from its own folder, and optionally save it.
 
@@ -39,6 +41,9 @@ def execute_notebook(
         Seconds allowed per cell.
     html : bool
         Also write an HTML rendering.
+    env : mapping, optional
+        Environment variables set for the kernel only (e.g. ``WINBACK_SEED``), on top of
+        this process's environment, which is left unchanged.
 
     Returns
     -------
@@ -54,7 +59,7 @@ def execute_notebook(
         # the kernel is private to this process, so keep the console to real errors.
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
-    client.execute()
+    client.execute(**({"env": {**os.environ, **dict(env)}} if env else {}))
     # A print's text can arrive as one stream message or several, depending on when the
     # kernel flushes (it varies with machine load): merge them, so the same notebook gives
     # the same saved file on every run.

@@ -190,8 +190,9 @@ def reproduce(
     nbs = list_notebooks() if notebooks is None else list(notebooks)
     jobs = max(1, min(jobs or min(2, os.cpu_count() or 1), len(nbs) or 1))
     timings: dict[str, float] = {}
-    os.environ["WINBACK_FIGURES_DIR"] = str(out / "figures")
-    os.environ["WINBACK_SEED"] = str(seed)
+    # passed to each kernel, never left in this process's environment (a library call must
+    # not change the session: a later notebook run would silently use this seed)
+    kernel_env = {"WINBACK_FIGURES_DIR": str(out / "figures"), "WINBACK_SEED": str(seed)}
     bar = tqdm(total=len(nbs) + 3, desc="reproduce", unit="stage", file=sys.stderr,
                disable=not progress)
 
@@ -217,7 +218,7 @@ def reproduce(
 
     def run(nb: Path) -> float:
         start = time.perf_counter()
-        execute_notebook(nb, out / "notebooks" / nb.name, html=True)
+        execute_notebook(nb, out / "notebooks" / nb.name, html=True, env=kernel_env)
         return time.perf_counter() - start
 
     books: dict[str, float] = {}
