@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from winback_study import simulate_study  # noqa: E402
+from winback_study import StudyDesign, StudyParams, simulate_study  # noqa: E402
 
 #: The shipped default seed (the one ``make reproduce`` uses).
 DEFAULT_SEED = 20150701
@@ -45,3 +45,32 @@ def _fingerprint(df: pd.DataFrame) -> tuple:
 def study(request):
     """A study-sized simulated population, with its latent columns, for each seed."""
     return simulate_study(53_000, seed=request.param, include_latent=True)
+
+
+#: A design with other arm names and costs than the study's, and simulator effects for its
+#: offers: two offers, a rule arm by reason, matching offers.
+OWN_DESIGN = StudyDesign(
+    offers={"none": 0.0, "free_month": 30.0, "points": 12.0},
+    rules={"by_reason": {"price": "free_month", "service": "points", "both": "points",
+                         "other": "free_month"}},
+    reasons=("price", "service", "both", "other"),
+    matching={"price": "free_month", "service": "points"},
+    name="three arms",
+)
+OWN_PARAMS = StudyParams().with_(
+    return_offer={"none": 0.0, "free_month": 0.6, "points": 0.3},
+    second_offer={"none": 0.0, "free_month": 0.1, "points": 0.2},
+    second_margin_offer={"none": 0.0, "free_month": -0.02, "points": 0.0},
+)
+
+
+@pytest.fixture(scope="session")
+def own_design() -> StudyDesign:
+    """:data:`OWN_DESIGN`: arms none, free_month, points and a by_reason rule arm."""
+    return OWN_DESIGN
+
+
+@pytest.fixture(scope="session")
+def own_params() -> StudyParams:
+    """Simulator parameters with effects for :data:`OWN_DESIGN`'s offers."""
+    return OWN_PARAMS

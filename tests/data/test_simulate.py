@@ -224,19 +224,6 @@ def test_p9_upgrade_longest_bundled_shortest(study):
 
 
 # --- the simulator takes a design -----------------------------------------------------------
-OWN = StudyDesign(
-    offers={"none": 0.0, "free_month": 30.0, "points": 12.0},
-    rules={"by_reason": {"price": "free_month", "service": "points", "both": "points",
-                         "other": "free_month"}},
-    reasons=("price", "service", "both", "other"),
-    matching={"price": "free_month", "service": "points"},
-    name="three arms",
-)
-OWN_PARAMS = StudyParams().with_(
-    return_offer={"none": 0.0, "free_month": 0.6, "points": 0.3},
-    second_offer={"none": 0.0, "free_month": 0.1, "points": 0.2},
-    second_margin_offer={"none": 0.0, "free_month": -0.02, "points": 0.0},
-)
 
 
 def test_the_study_design_is_the_default_and_changes_nothing():
@@ -245,27 +232,27 @@ def test_the_study_design_is_the_default_and_changes_nothing():
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_a_design_with_other_arms_and_costs_drives_the_simulation():
-    df = simulate_study(6_000, seed=4, params=OWN_PARAMS, n_per_arm=1_000, design=OWN)
+def test_a_design_with_other_arms_and_costs_drives_the_simulation(own_design, own_params):
+    df = simulate_study(6_000, seed=4, params=own_params, n_per_arm=1_000, design=own_design)
     assert list(df["offer"].cat.categories) == ["none", "free_month", "points", "by_reason"]
     assert df["offer"].value_counts().loc[["free_month", "points", "by_reason"]].eq(1_000).all()
     rule = df[df["offer"] == "by_reason"]
-    expected = rule["defection_reason"].astype(str).map(OWN.rules["by_reason"])
+    expected = rule["defection_reason"].astype(str).map(own_design.rules["by_reason"])
     assert (rule["offer_received"].astype(str) == expected).all()
-    cost = df["offer_received"].astype(str).map(OWN.costs)
+    cost = df["offer_received"].astype(str).map(own_design.costs)
     assert np.allclose(df["offer_cost"], cost)
     matched = (df["offer_received"].astype(str)
-               == df["defection_reason"].astype(str).map(OWN.matching)).astype(int)
+               == df["defection_reason"].astype(str).map(own_design.matching)).astype(int)
     assert (df["offer_matches_reason"] == matched).all()
     # the offer effects act: free_month (0.6 on the probit scale) beats points (0.3)
     rate = df.groupby("offer", observed=True)["reacquired"].mean()
     assert rate["free_month"] > rate["points"] > rate["none"]
 
 
-def test_a_design_whose_offers_have_no_effects_is_refused():
+def test_a_design_whose_offers_have_no_effects_is_refused(own_design, own_params):
     with pytest.raises(DesignError, match=r"params.return_offer has no effect for offer\(s\) "
                                           r"\['free_month', 'points'\]"):
-        simulate_study(1_000, seed=1, design=OWN)
+        simulate_study(1_000, seed=1, design=own_design)
     with pytest.raises(DesignError, match="needs reasons"):
-        simulate_study(1_000, seed=1, params=OWN_PARAMS,
+        simulate_study(1_000, seed=1, params=own_params,
                        design=StudyDesign(offers={"none": 0, "free_month": 30, "points": 12}))

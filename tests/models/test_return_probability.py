@@ -334,36 +334,22 @@ def test_an_arm_outside_the_fitted_levels_is_named(two_arms, arm):
         wb.score_offers(two_arms, model, offers=["upgrade"])
 
 
-#: A design with other arms (tests/data/test_simulate.py), and parameters for its offers.
-OWN = wb.StudyDesign(
-    offers={"none": 0.0, "free_month": 30.0, "points": 12.0},
-    rules={"by_reason": {"price": "free_month", "service": "points", "both": "points",
-                         "other": "free_month"}},
-    reasons=("price", "service", "both", "other"),
-    matching={"price": "free_month", "service": "points"},
-    name="three arms",
-)
-OWN_PARAMS = wb.StudyParams().with_(
-    return_offer={"none": 0.0, "free_month": 0.6, "points": 0.3},
-    second_offer={"none": 0.0, "free_month": 0.1, "points": 0.2},
-    second_margin_offer={"none": 0.0, "free_month": -0.02, "points": 0.0},
-)
 
 
 @pytest.fixture(scope="module")
-def own() -> pd.DataFrame:
-    return wb.simulate_study(8_000, seed=6, params=OWN_PARAMS, design=OWN)
+def own(own_design, own_params) -> pd.DataFrame:
+    return wb.simulate_study(8_000, seed=6, params=own_params, design=own_design)
 
 
-def test_a_model_of_another_design(own):
-    model = fit_return_model(own, link="probit", design=OWN)
-    assert model.design is OWN
+def test_a_model_of_another_design(own, own_design):
+    model = fit_return_model(own, link="probit", design=own_design)
+    assert model.design is own_design
     offers = model.terms[model.terms["variable"] == "offer_received"]
     assert list(offers["level"]) == ["free_month", "points"]
     assert set(offers["reference"]) == {"none"}
     assert set(model.terms.loc[model.terms["variable"] == "defection_reason",
                                "reference"]) == {"price"}
-    p = {arm: model.predict(own, offer=arm) for arm in OWN.arms}
+    p = {arm: model.predict(own, offer=arm) for arm in own_design.arms}
     assert p["free_month"].mean() > p["points"].mean() > p["none"].mean()
     price = own["defection_reason"] == "price"
     np.testing.assert_allclose(p["by_reason"][price], p["free_month"][price])
@@ -374,9 +360,9 @@ def test_a_model_of_another_design(own):
     pd.testing.assert_frame_equal(fit_return_model(own, link="probit").summary, model.summary)
     text = own.astype({"offer_received": str, "defection_reason": str, "offer": str})
     text.attrs = {}
-    again = fit_return_model(text, link="probit", design=OWN)
+    again = fit_return_model(text, link="probit", design=own_design)
     pd.testing.assert_frame_equal(again.summary, model.summary)
-    assert list(study_factor_order(text, OWN)["offer_received"].cat.categories) == [
+    assert list(study_factor_order(text, own_design)["offer_received"].cat.categories) == [
         "none", "free_month", "points"]
 
 

@@ -13,7 +13,7 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from winback_study import StudyDesign, StudyParams, simulate_study, true_return_coefficients
+from winback_study import StudyParams, simulate_study, true_return_coefficients
 from winback_study.errors import DataError, ReturnModelError, SecondProfitError
 from winback_study.models import selection as selection_module
 from winback_study.models.return_probability import (
@@ -290,32 +290,18 @@ def test_an_explicit_selection_wins_over_the_old_positional_default(small) -> No
         fit_second_profit(small, selection=None, correct_selection=True)
 
 
-#: A design with other arms (tests/data/test_simulate.py), and parameters for its offers.
-OWN = StudyDesign(
-    offers={"none": 0.0, "free_month": 30.0, "points": 12.0},
-    rules={"by_reason": {"price": "free_month", "service": "points", "both": "points",
-                         "other": "free_month"}},
-    reasons=("price", "service", "both", "other"),
-    matching={"price": "free_month", "service": "points"},
-    name="three arms",
-)
-OWN_PARAMS = StudyParams().with_(
-    return_offer={"none": 0.0, "free_month": 0.6, "points": 0.3},
-    second_offer={"none": 0.0, "free_month": 0.1, "points": 0.2},
-    second_margin_offer={"none": 0.0, "free_month": -0.02, "points": 0.0},
-)
 
 
-def test_the_design_reaches_the_first_step() -> None:
-    own = simulate_study(8_000, seed=6, params=OWN_PARAMS, design=OWN)
+def test_the_design_reaches_the_first_step(own_design, own_params) -> None:
+    own = simulate_study(8_000, seed=6, params=own_params, design=own_design)
     text = own.astype({"offer_received": str, "defection_reason": str, "offer": str})
     text.attrs = {}  # a CSV round trip: the design must come from design=
     for fit in (lambda **kw: fit_second_lifetime(text, model="weibull", **kw),
                 lambda **kw: fit_second_profit(text, **kw)):
-        res = fit(design=OWN)
-        assert res.selection.design is OWN
+        res = fit(design=own_design)
+        assert res.selection.design is own_design
         assert res.selection.terms.loc["offer_received[points]", "reference"] == "none"
         assert {"offer_received[free_month]", "offer_received[points]"} <= set(res.params_.index)
         np.testing.assert_allclose(  # the second stage under another arm of the design
-            res.selection.inverse_mills(OWN.assign(text, "by_reason")).to_numpy(),
-            fit_selection(text, design=OWN).inverse_mills(OWN.assign(text, "by_reason")))
+            res.selection.inverse_mills(own_design.assign(text, "by_reason")).to_numpy(),
+            fit_selection(text, design=own_design).inverse_mills(own_design.assign(text, "by_reason")))
