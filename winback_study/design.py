@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from winback_study.core.checks import flagged_rows
 from winback_study.errors import DesignError, rows_text
 
 __all__ = ["StudyDesign", "KUMAR_2015", "resolve_design", "design_from_data", "design_of"]
@@ -53,16 +54,6 @@ REASON_COLUMN = "defection_reason"
 
 def _frozen(mapping: Mapping[Any, Any]) -> MappingProxyType:
     return MappingProxyType(dict(mapping))
-
-
-def _rows(mask: np.ndarray, index: pd.Index) -> str:
-    """``rows 3, 17 (2 rows)`` for the rows of ``index`` where ``mask`` holds."""
-    pos = np.flatnonzero(mask)
-    return rows_text(index[pos[:10]], len(pos))
-
-
-def _labels_of(mask: np.ndarray, index: pd.Index) -> list:
-    return list(index[np.flatnonzero(mask)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,9 +266,9 @@ class StudyDesign:
             seen = sorted({str(v) for v in text[gap]})
             raise DesignError(
                 f"column {REASON_COLUMN!r}: reason(s) {seen} have no offer under the "
-                f"{arm!r} rule (it covers {list(rule)}); {_rows(gap, reasons.index)}. "
+                f"{arm!r} rule (it covers {list(rule)}); {rows_text(*flagged_rows(gap, reasons.index))}. "
                 "Add them to the design's rules or recode the reasons",
-                column=REASON_COLUMN, rows=_labels_of(gap, reasons.index),
+                column=REASON_COLUMN, rows=flagged_rows(gap, reasons.index)[0],
                 n_rows=int(gap.sum()), problem="reason_not_in_rule")
         return out
 
@@ -336,10 +327,10 @@ class StudyDesign:
             seen = sorted({str(v) for v in values[bad]})
             raise DesignError(
                 f"column {column!r}: value(s) {seen} are not arms of the design "
-                f"({self.name}: {list(known)}); {_rows(bad, df.index)}. Pass "
+                f"({self.name}: {list(known)}); {rows_text(*flagged_rows(bad, df.index))}. Pass "
                 "design=StudyDesign(offers={...}) describing your arms, or "
                 "design=design_from_data(df)",
-                column=column, rows=_labels_of(bad, df.index), n_rows=int(bad.sum()),
+                column=column, rows=flagged_rows(bad, df.index)[0], n_rows=int(bad.sum()),
                 problem="unknown_arm")
 
     def complete(self, df: pd.DataFrame) -> pd.DataFrame:

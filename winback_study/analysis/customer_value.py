@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from winback_study.analysis._checks import require_columns
+from winback_study.core.checks import require_columns
 from winback_study.core.value import (
     ANNUAL_DISCOUNT_RATE,
     DEFAULT_HORIZON_MONTHS,

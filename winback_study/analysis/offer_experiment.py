@@ -45,7 +45,6 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
-from winback_study.analysis._checks import binary_outcome, flagged_rows, require_columns
 from winback_study.analysis.roi import (
     CostSpec,
     ValueSpec,
@@ -57,6 +56,7 @@ from winback_study.analysis.roi import (
     incremental_roi,
     offer_cost_table,
 )
+from winback_study.core.checks import binary_outcome, flagged_rows, require_columns
 from winback_study.core.rng import SeedLike, independent_rng
 from winback_study.data.published import PUBLISHED
 from winback_study.design import ARM_COLUMN, COST_COLUMN, RECEIVED_COLUMN, StudyDesign

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from winback_study.analysis._checks import flagged_rows, numeric_column, require_columns
+from winback_study.core.checks import flagged_rows, numeric_column, require_columns
 from winback_study.design import (
     ARM_COLUMN,
     COST_COLUMN,

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from winback_study.analysis._checks import binary_outcome, require_columns
 from winback_study.analysis.roi import (
     arms_present,
     baseline_mask,
@@ -35,6 +34,7 @@ from winback_study.analysis.roi import (
     incremental_roi,
     offer_cost_table,
 )
+from winback_study.core.checks import binary_outcome, require_columns
 from winback_study.core.value import ANNUAL_DISCOUNT_RATE, lifetime_value
 from winback_study.design import ARM_COLUMN, RECEIVED_COLUMN, StudyDesign
 from winback_study.errors import DesignError

@@ -15,12 +15,10 @@ import keyword
 import tokenize
 from collections.abc import Sequence
 
-import pandas as pd
-
 from winback_study.errors import DataError, ModelError, WinbackError
 
 __all__ = ["FORMULA_VOCABULARY", "formula_names", "formula_columns", "split_formula",
-           "required_columns", "check_columns"]
+           "required_columns"]
 
 #: Names a formula may use that are functions, contrasts or modules, not data columns.
 FORMULA_VOCABULARY = frozenset(
@@ -134,14 +132,3 @@ def required_columns(formula: str) -> set[str]:
     for part in formula.split("~"):
         out |= {n for n in formula_names(part) if n not in FORMULA_VOCABULARY}
     return out
-
-
-def check_columns(df: pd.DataFrame, columns: Sequence[str] | set[str], what: str) -> None:
-    """Raise :class:`DataError` naming every column of ``columns`` missing from ``df``."""
-    missing = sorted(set(columns) - set(df.columns))
-    if missing:
-        raise DataError(
-            f"{what} needs column(s) {', '.join(repr(c) for c in missing)}, which the data "
-            f"do not have (see data/README.md for the study table's columns)",
-            column=missing[0], problem="missing_column",
-        )

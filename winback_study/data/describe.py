@@ -19,7 +19,7 @@ from lifelines.statistics import logrank_test, multivariate_logrank_test, pairwi
 from lifelines.utils import median_survival_times, restricted_mean_survival_time
 from statsmodels.stats.proportion import proportion_confint
 
-from winback_study.core.formula import check_columns
+from winback_study.core.checks import require_columns
 from winback_study.errors import DataError
 
 #: Observed second-lifetime length (months) and churn indicator in the study table.
@@ -159,7 +159,7 @@ def lifetime_spells(df: pd.DataFrame, population: str = "reacquired") -> pd.Data
     """
     if population not in ("reacquired", "all"):
         raise DataError(f"population must be 'reacquired' or 'all', got {population!r}")
-    check_columns(df, ["first_tenure_months", "reacquired", DURATION_COL, EVENT_COL],
+    require_columns(df, ["first_tenure_months", "reacquired", DURATION_COL, EVENT_COL],
                   "lifetime_spells")
     segs = [c for c in ("customer_id", "defection_reason", "offer", "offer_received")
             if c in df.columns]

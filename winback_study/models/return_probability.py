@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from winback_study.core.checks import require_columns
 from winback_study.core.formula import formula_columns, split_formula
 from winback_study.core.results import check_alpha
 from winback_study.core.rng import SeedLike, independent_rng
@@ -569,16 +570,7 @@ class ReturnModel(RegressionResult):
 
     # ------------------------------------------------------------------ prediction
     def _require(self, df: pd.DataFrame, columns: Sequence[str], purpose: str) -> None:
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise DataError(
-                f"{purpose} needs the column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(repr(m) for m in missing)}, which the data do not have "
-                f"(the model uses {self.columns})",
-                column=missing[0], problem="missing_column",
-            )
+        require_columns(df, columns, purpose, hint=f"the model uses {self.columns}")
 
     def _predict(self, df: pd.DataFrame, offer: str | None, which: str, purpose: str
                  ) -> np.ndarray:

@@ -42,7 +42,8 @@ from lifelines.exceptions import ConvergenceError as LifelinesConvergenceError
 from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import restricted_mean_survival_time
 
-from winback_study.core.formula import check_columns, required_columns, split_formula
+from winback_study.core.checks import require_columns
+from winback_study.core.formula import required_columns, split_formula
 from winback_study.core.results import check_alpha, coefficient_table
 from winback_study.data.describe import DURATION_COL, EVENT_COL, curve_median, curve_rmst
 from winback_study.data.simulate import StudyParams, study_params
@@ -389,7 +390,7 @@ class SecondLifetimeResult(RegressionResult):
     # ------------------------------------------------------------------ prediction
     def _design(self, df: pd.DataFrame) -> pd.DataFrame:
         rhs = self.formula.split("~", 1)[1].replace(f" + {CONTROL_COLUMN}", "")
-        check_columns(df, required_columns(rhs), "predicting the second lifetime")
+        require_columns(df, required_columns(rhs), "predicting the second lifetime")
         if self.selection is not None:
             return self.selection.add_control(df)
         return df
@@ -645,8 +646,8 @@ def fit_second_lifetime(
             "give the duration column once"
         )
     duration_col = outcome
-    check_columns(df, required_columns(rhs), "the duration formula")
-    check_columns(df, [duration_col, event_col], "fit_second_lifetime")
+    require_columns(df, required_columns(rhs), "the duration formula")
+    require_columns(df, [duration_col, event_col], "fit_second_lifetime")
     back, first_step, _ = selection_sample(
         df, selection, SecondLifetimeError, outcome=duration_col,
         check=lambda rows: _checked_spells(rows, duration_col, event_col),

@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from winback_study.core.formula import check_columns, required_columns, split_formula
+from winback_study.core.checks import require_columns
+from winback_study.core.formula import required_columns, split_formula
 from winback_study.core.results import check_alpha
 from winback_study.data.simulate import StudyParams, study_params
 from winback_study.design import KUMAR_2015, StudyDesign
@@ -214,7 +215,7 @@ class SecondProfitResult(RegressionResult):
         ``df``: the margin expected *if the customer returns* under the offer in ``df``.
         """
         rhs = self.formula.split("~", 1)[1].replace(f" + {CONTROL_COLUMN}", "")
-        check_columns(df, required_columns(rhs), "predicting the second-lifetime margin")
+        require_columns(df, required_columns(rhs), "predicting the second-lifetime margin")
         data = self.selection.add_control(df) if self.selection is not None else df
         pred = np.asarray(self.ols.predict(data), dtype=float)
         if self.log:
@@ -348,7 +349,7 @@ def fit_second_profit(
     design = model_design(df, design)
     outcome, rhs, log = _outcome_and_log(formula, log, design)
     full = f"{outcome} ~ {rhs}"
-    check_columns(df, required_columns(full), "fit_second_profit")
+    require_columns(df, required_columns(full), "fit_second_profit")
     back, first_step, fit_here = selection_sample(
         df, selection, SecondProfitError, outcome=MARGIN_COL,
         check=lambda rows: _checked_margins(rows, outcome, log), unique_index=True,

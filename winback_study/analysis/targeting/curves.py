@@ -21,7 +21,6 @@ from statsmodels.stats.proportion import (
     test_proportions_2indep,
 )
 
-from winback_study.analysis._checks import binary_outcome, numeric_column, require_columns
 from winback_study.analysis.roi import (
     CostSpec,
     ValueSpec,
@@ -30,6 +29,7 @@ from winback_study.analysis.roi import (
     customer_values,
     experiment_design,
 )
+from winback_study.core.checks import binary_outcome, numeric_column, require_columns
 from winback_study.core.rng import independent_rng
 from winback_study.design import ARM_COLUMN, REASON_COLUMN, StudyDesign
 from winback_study.errors import DataError, DesignError

@@ -21,13 +21,13 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from winback_study.analysis._checks import require_columns
 from winback_study.analysis.roi import ValueSpec
 from winback_study.analysis.targeting.scores import (
     OfferScores,
     ProbabilityModel,
     score_offers,
 )
+from winback_study.core.checks import require_columns
 from winback_study.core.rng import independent_rng
 from winback_study.data.describe import complaint_status
 from winback_study.data.published import OFFER_EXHIBIT

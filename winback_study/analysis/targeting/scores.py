@@ -33,8 +33,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from winback_study.analysis._checks import require_columns
 from winback_study.analysis.roi import ValueSpec, customer_values
+from winback_study.core.checks import require_columns
 from winback_study.core.rng import independent_rng
 from winback_study.design import (
     COST_COLUMN,

@@ -1,4 +1,6 @@
-"""Input checks shared by the analyses: the columns a function needs, the 0/1 outcome.
+"""The one input validator of the models and analyses: the columns a function needs, a
+numeric column, the 0/1 outcome. (The study-table validator, :mod:`winback_study.data.
+study_table`, checks a whole table against the data dictionary.)
 
 Every problem is a :class:`~winback_study.errors.DataError` naming the column (and the
 rows, where rows are at fault), so the command line and ``analyze`` report it in one line
@@ -21,7 +23,8 @@ __all__ = ["require_columns", "flagged_rows", "numeric_column", "binary_outcome"
 _COLUMNS_SHOWN = 15
 
 
-def require_columns(df: pd.DataFrame, columns: Iterable[Any], purpose: str) -> None:
+def require_columns(df: pd.DataFrame, columns: Iterable[Any], purpose: str, *,
+                    hint: str | None = None) -> None:
     """Raise :class:`DataError` naming the first of ``columns`` that ``df`` lacks.
 
     Parameters
@@ -33,6 +36,8 @@ def require_columns(df: pd.DataFrame, columns: Iterable[Any], purpose: str) -> N
         in a column's place, a callable value) are skipped.
     purpose : str
         What needs them, for the message (``"arm_summary"``).
+    hint : str, optional
+        Said in brackets after the missing names (default: the columns the data have).
 
     Raises
     ------
@@ -46,12 +51,14 @@ def require_columns(df: pd.DataFrame, columns: Iterable[Any], purpose: str) -> N
     wanted = list(dict.fromkeys(c for c in columns if isinstance(c, str)))
     missing = [c for c in wanted if c not in df.columns]
     if missing:
-        have = [str(c) for c in df.columns[:_COLUMNS_SHOWN]]
-        more = " ..." if len(df.columns) > _COLUMNS_SHOWN else ""
+        if hint is None:
+            have = [str(c) for c in df.columns[:_COLUMNS_SHOWN]]
+            more = " ..." if len(df.columns) > _COLUMNS_SHOWN else ""
+            hint = f"columns: {', '.join(have)}{more}"
         raise DataError(
             f"{purpose} needs the column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(m) for m in missing)}, which the data do not have (columns: "
-            f"{', '.join(have)}{more}); add the column or rename it",
+            f"{', '.join(repr(m) for m in missing)}, which the data do not have ({hint}); "
+            "add the column or rename it",
             column=missing[0], problem="missing_column",
         )
 
