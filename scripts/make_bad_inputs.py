@@ -91,6 +91,19 @@ def main() -> None:
     case("corrupt.parquet", "", "unreadable")
     d = base().astype({"second_churned": object}); d.loc[back(d)[0], "second_churned"] = "yes"
     csv(d, "event_flag_text.csv"); case("event_flag_text.csv", "second_churned", "not_numeric")
+    # rows with fewer / more fields than the header; a quoted note holding a comma and a line
+    # break (one field, two physical lines) comes first, so line and row numbers differ
+    d = base(); d["note"] = ""; d.loc[1, "note"] = 'moved, then\ncame back'
+    lines = d.to_csv(index=False, lineterminator="\n").split("\n")
+    short = lines[6].split(","); del short[5]; lines[6] = ",".join(short)  # line 7: no referrals
+    (OUT / "short_row.csv").write_text("\n".join(lines), encoding="utf-8")
+    case("short_row.csv", "", "bad_row_length")
+    lines = d.to_csv(index=False, lineterminator="\n").split("\n")
+    lines[9] += ",called twice, no answer"  # line 10: an unquoted comma in a note
+    (OUT / "long_row.csv").write_text("\n".join(lines), encoding="utf-8")
+    case("long_row.csv", "", "bad_row_length")
+    d = base().astype({"customer_id": float}); d.loc[5, "customer_id"] = 5.5
+    csv(d, "non_integral_id.csv"); case("non_integral_id.csv", "customer_id", "non_integral_id")
     pd.DataFrame(rows, columns=["file", "column", "problem", "stage"]).to_csv(
         OUT / "expected.csv", index=False)
     print(f"wrote {len(rows)} bad inputs to {OUT}")

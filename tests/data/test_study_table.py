@@ -13,14 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from winback_study.data import study_table
 from winback_study.data.simulate import simulate_study
 from winback_study.data.study_table import (
+    _NA_STRINGS,
     COLUMN_SPECS,
     PLANS,
     REQUIRED_COLUMNS,
     SECOND_LIFETIME_COLUMNS,
     StudyDataError,
     load_study,
+    read_table,
     validate_study,
 )
 from winback_study.design import KUMAR_2015
@@ -457,7 +460,8 @@ BAD_FILES = [
      "single column 'id,x;y'"),
     ("latin1", "latin.csv", _latin1, "bad_encoding", "is not valid UTF-8"),
     ("utf16", "utf16.csv", _utf16, "bad_encoding", "byte 0xff at byte offset 0 (line 1"),
-    ("ragged_rows", "ragged.csv", _ragged, "unreadable", "line 4 has 24 fields but the header has 23"),
+    ("ragged_rows", "ragged.csv", _ragged, "bad_row_length",
+     "line 4 has 24 fields but the header has 23 (a long row)"),
     ("corrupt_parquet", "broken.parquet", _bytes(b"this is not parquet"), "unreadable",
      "not a readable Parquet file"),
 ]
@@ -625,3 +629,184 @@ def test_offers_received_and_match_flags_must_be_what_the_design_assigns():
         validate_study(flag)
     assert info.value.problem == "match_flag_wrong"
     validate_study(df)  # the simulated table is consistent with its design
+
+
+# --- read_table: file checks only, pyarrow parsing -------------------------------------------
+
+
+def _pandas_read(path: Path) -> pd.DataFrame:
+    """What the loader used to do (pandas' parser)."""
+    return pd.read_csv(path, low_memory=False, keep_default_na=False, na_values=_NA_STRINGS)
+
+
+def test_read_table_does_not_validate_study_columns(tmp_path: Path) -> None:
+    path = tmp_path / "passengers.csv"
+    path.write_text("name,offer,fare\nAnn,20,9.5\nBo,25,\nCy,30,12\n", encoding="utf-8")
+    out = read_table(path)
+    assert out["offer"].tolist() == [20, 25, 30] and out["offer"].dtype == np.int64
+    assert out["name"].tolist() == ["Ann", "Bo", "Cy"] and pd.isna(out["fare"][1])
+    with pytest.raises(StudyDataError) as info:  # load_study does check them
+        load_study(path, required=())
+    assert info.value.column == "offer" and info.value.problem == "unknown_level"
+
+
+@pytest.mark.parametrize(("name", "data", "problem"), [
+    ("e.csv", b"", "empty_file"),
+    ("b.csv", b"\n \n", "empty_file"),
+    ("h.csv", b"a,b\n\n", "no_rows"),
+    ("s.csv", b"a;b\n1;2\n", "wrong_delimiter"),
+    ("l.csv", "a\nMu\u00f1oz\n".encode("latin-1"), "bad_encoding"),
+    ("x.xlsx", b"PK", "unknown_extension"),
+])
+def test_read_table_keeps_every_file_check(
+    tmp_path: Path, name: str, data: bytes, problem: str
+) -> None:
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(StudyDataError) as info:
+        read_table(tmp_path / name)
+    assert info.value.problem == problem
+
+
+def _lines(text: str, path: Path) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _row_length_error(path: Path) -> StudyDataError:
+    with pytest.raises(StudyDataError) as info:
+        read_table(path)
+    err = info.value
+    assert err.problem == "bad_row_length" and err.column is None
+    assert_plain(err)
+    with pytest.raises(StudyDataError) as again:  # load_study stops at the same place
+        load_study(path)
+    assert str(again.value) == str(err)
+    return err
+
+
+def test_short_row_names_its_line(tmp_path: Path) -> None:
+    path = _lines("a,b,c\n1,2,3\n4,5,6\n7,8\n9,10,11\n\n\n", tmp_path / "short.csv")
+    assert str(_row_length_error(path)) == (
+        "short.csv: line 4 has 2 fields but the header has 3 (a short row); expected the same "
+        "number of comma-separated fields on every line (check for a missing field, an "
+        "unquoted comma or an unclosed quote)"
+    )
+
+
+def test_long_row_names_its_line(tmp_path: Path) -> None:
+    path = _lines("a,b,c\n1,2,3\n4,5,6,7\n", tmp_path / "long.csv")
+    assert str(_row_length_error(path)).startswith(
+        "long.csv: line 3 has 4 fields but the header has 3 (a long row); expected")
+
+
+def test_quoted_commas_and_line_breaks_are_one_field(tmp_path: Path) -> None:
+    # line 3 opens a quoted field holding a comma and a line break (lines 3-4: one row), a
+    # blank line and a line of spaces follow; the short row is data row 4, physical line 8
+    text = 'id,note,n\n1,plain,2\n2,"moved, then\ncame ""back""",3\n\n   \n3,x,4\n4,y\n5,z,6\n'
+    path = _lines(text, tmp_path / "quoted.csv")
+    err = _row_length_error(path)
+    assert str(err).startswith("quoted.csv: line 8 has 2 fields but the header has 3 (a short "
+                               "row)"), str(err)
+    fine = _lines(text.replace("4,y\n", "4,y,5\n"), tmp_path / "fine.csv")
+    out = read_table(fine)
+    assert out["note"].tolist() == ["plain", 'moved, then\ncame "back"', "x", "y", "z"]
+    pd.testing.assert_frame_equal(out, _pandas_read(fine))
+
+
+def test_many_bad_rows_are_listed_like_rows(tmp_path: Path) -> None:
+    rows = [f"{i},{i}" if i % 2 else f"{i},{i},{i}" for i in range(30)]  # odd i: short
+    path = _lines("a,b,c\n" + "\n".join(rows) + "\n", tmp_path / "many.csv")
+    err = _row_length_error(path)
+    short = [i + 2 for i in range(30) if i % 2]  # data row i is line i + 2
+    assert str(err).startswith(
+        f"many.csv: lines {', '.join(map(str, short[:10]))} ... (15 lines) have "
+        "2, 2, 2, 2, 2, 2, 2, 2, 2, 2 ... fields but the header has 3 (short rows)"), str(err)
+    mixed = _lines("a,b\n1,2\n3\n4,5,6\n", tmp_path / "mixed.csv")
+    assert "lines 3, 4 (2 lines) have 1, 3 fields but the header has 2 (short and long rows)" in (
+        str(_row_length_error(mixed)))
+
+
+def test_blank_and_white_space_lines_are_not_rows(tmp_path: Path) -> None:
+    path = _lines("\n\na,b\n1,2\n\n  \n3,4\r\n\n\n  \n", tmp_path / "blank.csv")
+    out = read_table(path)
+    assert out.to_dict("list") == {"a": [1, 3], "b": [2, 4]}
+
+
+MIXED = (
+    "id,code,n,x,big,text,flag,when,empty,offer,,n\n"
+    "A00001,0001,1,1.5,12345678901234567890,hello,True,2020-01-01,,none,u,1\n"
+    "A00002,0002,2,NA,1,\"a, b\",False,2020-01-02,NULL,discount,v,2\n"
+    "A00003,0003,,-inf, 2,,,not a date,,\"none\",,3\n"
+    "A00004,0x10,4,1e5,3,nan,True,2020-01-04,n/a,tailored,w,4\n"
+    "A00005,+5,5,.5,4,None,False,,,N/A,x,5\n"
+)
+
+
+def test_pyarrow_reads_what_pandas_read(tmp_path: Path) -> None:
+    path = _lines(MIXED, tmp_path / "mixed.csv")
+    out = read_table(path)
+    pd.testing.assert_frame_equal(out, _pandas_read(path), check_exact=True)
+    assert out["id"].tolist()[0] == "A00001"  # text ids stay text
+    assert out["code"].dtype == object  # 0x10 is not a number for pandas
+    assert out["offer"].tolist()[:2] == ["none", "discount"]  # 'None'/'none' are levels
+    assert out["text"].tolist()[4] == "None" and pd.isna(out["text"][3])
+    assert out["big"].dtype == np.uint64 and out["when"].dtype == object
+    assert list(out.columns)[-2:] == ["Unnamed: 10", "n.1"]
+    ints = _lines("id,n\n0001,3\n0002,+4\n", tmp_path / "ints.csv")
+    assert read_table(ints).dtypes.tolist() == [np.int64, np.int64]
+    pd.testing.assert_frame_equal(read_table(ints), _pandas_read(ints), check_exact=True)
+
+
+def test_types_from_the_first_block_are_checked_against_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(study_table, "_BLOCK_SIZE", 256)  # many blocks in a small file
+    rows = [f"{i},{i * 1.5},,x{i}" for i in range(200)]
+    rows[150] = "150,oops,2021-03-04,x150"  # text among numbers, a date in an empty column
+    path = _lines("n,v,d,s\n" + "\n".join(rows) + "\n", tmp_path / "blocks.csv")
+    out = read_table(path)
+    pd.testing.assert_frame_equal(out, _pandas_read(path), check_exact=True)
+    assert out["v"].dtype == object and out["d"].tolist()[150] == "2021-03-04"
+
+
+def test_study_file_reads_as_pandas_read_it(sim: pd.DataFrame, tmp_path: Path) -> None:
+    path = _write(sim, tmp_path / "study.csv")
+    pd.testing.assert_frame_equal(read_table(path), _pandas_read(path), check_exact=True)
+
+
+# --- ids stored as floats ---------------------------------------------------------------------
+def test_whole_float_ids_pass_and_become_int64(df: pd.DataFrame, tmp_path: Path) -> None:
+    df["customer_id"] = df["customer_id"].astype(float)
+    out = validate_study(df)
+    assert out["customer_id"].dtype == np.int64
+    assert out["customer_id"].tolist() == df["customer_id"].astype(int).tolist()
+    assert df["customer_id"].dtype == np.float64  # the input is untouched
+    path = _write(df, tmp_path / "float_ids.csv")
+    assert path.read_text().splitlines()[1].startswith("1.0,")
+    assert load_study(path)["customer_id"].dtype == np.int64
+
+
+def test_non_integral_ids_name_the_rows(df: pd.DataFrame, tmp_path: Path) -> None:
+    set_values(df, "customer_id", [3, 8], [3.5, np.inf])
+    err = _raise(df)
+    assert err.column == "customer_id" and err.problem == "non_integral_id"
+    assert err.rows == [3, 8] and err.n_rows == 2
+    assert str(err).startswith("column 'customer_id': rows 3, 8 (2 rows) hold 3.5, inf; "
+                               "expected a whole number"), str(err)
+    assert_plain(err)
+    with pytest.raises(StudyDataError) as info:
+        load_study(_write(df, tmp_path / "ids.csv"))
+    assert info.value.rows == [4, 9] and info.value.problem == "non_integral_id"
+
+
+@pytest.mark.parametrize(("values", "problem", "rows"), [
+    ([np.nan], "missing_value", [6]),
+    ([5.0], "duplicate", [4, 6]),  # id 5 is row 4's
+])
+def test_float_ids_keep_the_missing_and_duplicate_errors(
+    df: pd.DataFrame, values: list, problem: str, rows: list
+) -> None:
+    df["customer_id"] = df["customer_id"].astype(float)
+    set_values(df, "customer_id", [6], values)
+    err = _raise(df)
+    assert (err.column, err.problem, err.rows) == ("customer_id", problem, rows)

@@ -1,27 +1,32 @@
 """Load and validate study tables: one row per lapsed customer.
 
-Researchers bring their own files; :func:`load_study` reads a CSV or Parquet file and
+Researchers bring their own files; :func:`read_table` reads a CSV (with pyarrow) or Parquet
+file with the file-level checks only (encoding, delimiter, rows of the wrong length ...),
 :func:`validate_study` checks a frame against the study's data dictionary (the columns
-:func:`winback_study.data.simulate.simulate_study` produces). Either returns a *new*
-validated frame or raises exactly one :class:`StudyDataError` with a plain message such as::
+:func:`winback_study.data.simulate.simulate_study` produces) and :func:`load_study` does
+both. Each returns a *new* frame or raises exactly one :class:`StudyDataError` with a plain
+message such as::
 
     column 'second_churned': rows 3, 17 (2 rows) hold 2, 5; expected 0 or 1 (1 = churned, 0 = censored)
 
 Row numbers are the frame's index labels for :func:`validate_study` and 1-based data rows
-(1 = the first row after the header) for :func:`load_study`. At most 10 rows are listed;
-the count in parentheses is the total.
+(1 = the first row after the header) for :func:`load_study`; problems with the file itself
+name physical lines (1 = the header's line, counting blank lines and line breaks inside
+quoted fields). At most 10 rows are listed; the count in parentheses is the total.
 
 Checks, in the order they are made (the first failure is reported):
 
 1. required columns present (a close, probably misspelled, name is suggested);
 2. at least one row;
-3. no text in numeric columns;
+3. no text in numeric columns; ``customer_id`` stored as decimal numbers holds whole ones
+   (1.0, 2.0, ... become ``int64``);
 4. per column (pandera): no empty cells in required columns, finite numbers, whole numbers
    where the column counts something, tenures > 0, counts / margins / costs >= 0, flags 0 or
    1, categorical levels known, ``customer_id`` unique;
 5. across columns: ``complaints_resolved <= complaints``; second-lifetime columns empty
    exactly when ``reacquired == 0``; ``second_start_month > defection_month``;
-   ``first_start_month + first_tenure_months == defection_month``.
+   ``first_start_month + first_tenure_months == defection_month``;
+6. the design: ``offer_received`` and ``offer_matches_reason`` as the design assigns them.
 
 Optional columns (those of the data dictionary not in ``required``) are checked when present
 and may have empty cells; columns outside the dictionary are passed through untouched.
@@ -29,8 +34,9 @@ and may have empty cells; columns outside the dictionary are passed through unto
 
 from __future__ import annotations
 
+import codecs
+import csv
 import difflib
-import io
 import os
 import re
 from collections.abc import Iterable
@@ -41,6 +47,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as arrow
+import pyarrow.compute as arrow_pc
+import pyarrow.csv as arrow_csv
 from pandera.config import config_context
 from pandera.errors import SchemaError, SchemaErrors
 
@@ -58,6 +67,7 @@ __all__ = [
     "SECOND_LIFETIME_COLUMNS",
     "StudyDataError",
     "load_study",
+    "read_table",
     "validate_study",
 ]
 
@@ -315,51 +325,180 @@ def _blank(values: pd.Series) -> np.ndarray:
     return na | stripped.isin(_NA_STRINGS).to_numpy()
 
 
-def _as_object(column: pd.Series) -> pd.Series:
-    values = column.reset_index(drop=True).astype(object)
-    return values.where(~_blank(values), np.nan)
+@dataclass(frozen=True)
+class _Factors:
+    """An object column factorised: ``codes`` (-1 where missing) into ``uniques`` (its
+    distinct values; NaN for the 'missing' spellings). Checks and conversions then look at
+    each distinct value once instead of at every cell."""
+
+    codes: np.ndarray
+    uniques: np.ndarray
 
 
-def _coerce_numeric(column: pd.Series) -> tuple[pd.Series, pd.Series, np.ndarray]:
-    """(float values, original values, positions holding text that is not a number)."""
-    column = column.reset_index(drop=True)
+def _fill_nan(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    if not missing.any():
+        return values
+    values = values.copy()
+    values[missing] = np.nan
+    return values
+
+
+def _as_object(column: pd.Series) -> tuple[np.ndarray, _Factors | None]:
+    """Objects with NaN in the missing cells, and the factorisation (None: unhashable cells).
+
+    The objects may share memory with ``column``; they are never written to.
+    """
+    values = column.to_numpy(dtype=object)
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (lists ...): look at every cell
+        return _fill_nan(values, _blank(pd.Series(values, dtype=object))), None
+    uniques = np.asarray(uniques, dtype=object)
+    if len(uniques) < 2**31 - 1:
+        codes = codes.astype(np.int32)  # half the memory
+    missing = codes < 0
+    blank_uniques = _blank(pd.Series(uniques, dtype=object))
+    if blank_uniques.any():
+        missing |= blank_uniques[np.where(missing, 0, codes)]
+        codes = np.where(missing, -1, codes)
+        uniques = _fill_nan(uniques, blank_uniques)
+    return _fill_nan(values, missing), _Factors(codes, uniques)
+
+
+def _plain_number(dtype: Any) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.kind in "iuf"
+
+
+def _coerce_numeric(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(numbers, original values, positions holding text that is not a number).
+
+    Numbers are float64, or the integers given (up to 2**53); they may share memory with
+    ``column`` and are never written to.
+    """
     dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype == np.float64:
+        values = column.to_numpy()
+        return values, values, np.empty(0, dtype=np.intp)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":  # checked as they are, unless
+        values = column.to_numpy()  # beyond 2**53, where floats (the checks' view) differ
+        if len(values) and max(abs(int(values.min())), abs(int(values.max()))) > _MAX_EXACT_INT:
+            values = values.astype("float64")
+        return values, values, np.empty(0, dtype=np.intp)
     if pd.api.types.is_bool_dtype(dtype) or (
         pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
     ):
-        values = pd.Series(column.to_numpy(dtype="float64", na_value=np.nan))
-        return values, column, np.empty(0, dtype=np.intp)
-    original = _as_object(column)
-    missing = original.isna().to_numpy()
-    numbers = pd.to_numeric(original, errors="coerce")
+        values = column.to_numpy(dtype="float64", na_value=np.nan)
+        return values, values, np.empty(0, dtype=np.intp)
+    original, _ = _as_object(column)
+    missing = pd.isna(original)
+    numbers = pd.to_numeric(pd.Series(original, dtype=object), errors="coerce")
     numbers = np.asarray(numbers)
     if np.iscomplexobj(numbers):  # complex numbers count only when real
         numbers = np.where(numbers.imag == 0, numbers.real, np.nan)
-    values = pd.Series(numbers.astype("float64"))
-    text = np.flatnonzero(values.isna().to_numpy() & ~missing)
+    values = numbers.astype("float64")
+    text = np.flatnonzero(np.isnan(values) & ~missing)
     return values, original, text
 
 
-def _prepare(df: pd.DataFrame, required: tuple[str, ...], ctx: _Context) -> pd.DataFrame:
-    """Working frame on a 0..n-1 index: numbers as float64, categories as objects."""
-    work: dict[str, pd.Series] = {}
+_ID_EXPECTED = ("a whole number (ids stored as decimal numbers, e.g. 12.0, must be whole "
+                "numbers of at most 2**53)")
+
+
+def _numeric_ids(name: str, column: pd.Series, ctx: _Context) -> np.ndarray:
+    """Ids stored as numbers; floats must be whole (1.0, 2.0, ...: they become int64)."""
+    values = column.to_numpy()
+    if values.dtype.kind == "f":
+        whole = (np.floor(values) == values) & (np.abs(values) <= _MAX_EXACT_INT)
+        rows = np.flatnonzero(~whole & ~np.isnan(values))
+        if len(rows):
+            raise _row_error(ctx, name, rows, "non_integral_id", "{hold} {values}",
+                             _ID_EXPECTED, values=values[rows])
+    return values
+
+
+def _prepare(
+    df: pd.DataFrame, required: tuple[str, ...], ctx: _Context
+) -> tuple[pd.DataFrame, dict[str, _Factors]]:
+    """Working frame on a 0..n-1 index: numbers as float64 (integers and ids stored as
+    numbers as they are), categories as objects; and the factorised object columns."""
+    work: dict[str, np.ndarray] = {}
+    factors: dict[str, _Factors] = {}
+
+    def as_object(name: str) -> None:
+        work[name], found = _as_object(df[name])
+        if found is not None:
+            factors[name] = found
+
     for name, spec in ctx.specs.items():
         if name not in df.columns:
             continue
+        if spec.kind == "id" and _plain_number(df[name].dtype):
+            work[name] = _numeric_ids(name, df[name], ctx)
+            continue
         if spec.kind in ("category", "id"):
-            work[name] = _as_object(df[name])
+            as_object(name)
             continue
         values, original, text = _coerce_numeric(df[name])
         if len(text):
             raise _row_error(
                 ctx, name, text, "not_numeric", "{hold} text {values}", spec.expected,
-                values=original.to_numpy()[text],
+                values=original[text],
             )
         work[name] = values
     for name in required:
         if name not in work:
-            work[name] = _as_object(df[name])
-    return pd.DataFrame(work, index=pd.RangeIndex(len(df)))
+            as_object(name)
+    # copy=False: the columns stay separate arrays (no copy into 2-D blocks)
+    return pd.DataFrame(work, index=pd.RangeIndex(len(df)), copy=False), factors
+
+
+def _may_fail(name: str, values: np.ndarray, spec: ColumnSpec | None,
+              required: tuple[str, ...], factors: _Factors | None) -> bool:
+    """Whether pandera's checks of one column can fail.
+
+    A vectorised pre-check that never misses a failure (it may flag a column that then
+    passes), so pandera, which words the messages, runs only on the columns that need it:
+    on a large, valid table it would dominate the time spent validating.
+    """
+    nullable = spec is not None and (spec.second or name not in required)
+    if values.dtype == object:
+        if factors is None:
+            return True
+        missing = factors.codes < 0
+        if not nullable and missing.any():
+            return True
+        if spec is None:
+            return False
+        present = factors.uniques[~pd.isna(factors.uniques)]
+        if spec.kind == "category" and spec.levels:
+            allowed = set(spec.levels)
+            if any(value not in allowed for value in present):
+                return True
+        if spec.unique:
+            return len(present) < int((~missing).sum()) or int(missing.sum()) > 1
+        return False
+    nan = np.isnan(values) if values.dtype.kind == "f" else np.zeros(len(values), dtype=bool)
+    if not nullable and nan.any():
+        return True
+    if spec is None:
+        return False
+    if spec.unique:
+        if len(values) > 1 and bool((values[1:] > values[:-1]).all()):
+            return False  # increasing: unique (the usual case, and cheap to see)
+        return len(pd.unique(values)) < len(values)
+    if spec.kind == "flag":
+        return bool(((values != 0) & (values != 1) & ~nan).any())
+    if spec.kind in ("float", "int"):
+        if np.isinf(values).any():
+            return True
+        if spec.kind == "int" and (((np.floor(values) != values) & ~nan).any()
+                                   or (np.abs(values) > _MAX_EXACT_INT).any()):
+            return True
+        if spec.minimum is not None:
+            low = values <= spec.minimum if spec.strict_minimum else values < spec.minimum
+            return bool(low.any())
+        return False
+    return True  # a kind this pre-check does not know: let pandera look
 
 
 def _checks(spec: ColumnSpec) -> list[tuple[pa.Check, str]]:
@@ -408,7 +547,7 @@ def _schema(
 def _failure_cases(work: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame | None:
     with config_context(validation_enabled=True, validation_depth="SCHEMA_AND_DATA"):
         try:
-            schema.validate(work, lazy=True)
+            schema.validate(work, lazy=True, inplace=True)  # coerce=False: nothing changes
         except SchemaErrors as err:
             return err.failure_cases
         except SchemaError:  # not expected with lazy=True; still never let it reach the user
@@ -418,11 +557,22 @@ def _failure_cases(work: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFra
 
 
 def _schema_error(
-    work: pd.DataFrame, required: tuple[str, ...], ctx: _Context
+    work: pd.DataFrame, required: tuple[str, ...], ctx: _Context,
+    factors: dict[str, _Factors] | None = None,
 ) -> StudyDataError | None:
-    """Run the per-column pandera checks; the first failing column as a StudyDataError."""
-    schema, codes = _schema(work, required, ctx.specs)
-    cases = _failure_cases(work, schema)
+    """Run the per-column pandera checks; the first failing column as a StudyDataError.
+
+    Only the columns :func:`_may_fail` flags are given to pandera.
+    """
+    factors = factors or {}
+    flagged = [name for name in work.columns
+               if _may_fail(name, work[name].to_numpy(), ctx.specs.get(name), required,
+                            factors.get(name))]
+    if not flagged:
+        return None
+    subset = work[flagged]
+    schema, codes = _schema(subset, required, ctx.specs)
+    cases = _failure_cases(subset, schema)
     if cases is None or cases.empty:
         return None
     cases = cases[cases["column"].isin(list(work.columns))]
@@ -526,15 +676,9 @@ def _cross_error(work: pd.DataFrame, ctx: _Context) -> StudyDataError | None:
     return None
 
 
-def _design_error(work: pd.DataFrame, ctx: _Context) -> StudyDataError | None:
-    """The offers received and the matched-reason flags must be what the design assigns.
-
-    ``offer_cost`` is not compared with the design's costs: a file may record what each
-    customer's offer really cost.
-    """
-    d = ctx.design
-    if not {"offer", "offer_received"} <= set(work.columns):
-        return None
+def _design_masks(work: pd.DataFrame, d: StudyDesign) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows whose offer received is not the one the design assigns, and rows whose
+    matched-reason flag is wrong (None: not checked)."""
     arm = work["offer"].to_numpy(dtype=object)
     got = work["offer_received"].to_numpy(dtype=object)
     expected = arm.copy()  # an offer arm gives itself
@@ -547,7 +691,66 @@ def _design_error(work: pd.DataFrame, ctx: _Context) -> StudyDataError | None:
             else:
                 expected[mask] = reasons[mask].map(dict(rule)).to_numpy(dtype=object)
     known = pd.notna(arm) & pd.notna(got) & pd.notna(expected)
-    rows = np.flatnonzero(known & (got != expected))
+    received = known & (got != expected)
+    if "offer_matches_reason" in work.columns and reasons is not None and d.matching:
+        flag = work["offer_matches_reason"].to_numpy()
+        want = d.matches(got, reasons).astype(float)
+        ok = pd.notna(got) & reasons.notna().to_numpy() & ~np.isnan(flag)
+        return received, ok & (flag != want)
+    return received, None
+
+
+def _groups(work: pd.DataFrame, names: list[str],
+            factors: dict[str, _Factors]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each row's combination of values in ``names`` (a group id) and one row of each group;
+    None when a column cannot be factorised."""
+    key = np.zeros(len(work), dtype=np.int64)
+    size = 1
+    for name in names:
+        if name in factors:
+            codes, k = factors[name].codes, len(factors[name].uniques)
+        else:
+            values = work[name].to_numpy()
+            if values.dtype == object:
+                return None
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            k = len(uniques)
+        if size * (k + 1) >= 2**62:  # keep the combined key in int64
+            key, seen = pd.factorize(key)
+            size = len(seen)
+        key = key * (k + 1) + (codes + 1)
+        size *= k + 1
+    ids, seen = pd.factorize(key)
+    first = np.empty(len(seen), dtype=np.intp)
+    first[ids] = np.arange(len(ids))  # any row of a group stands for all of it
+    return ids, first
+
+
+def _design_error(work: pd.DataFrame, ctx: _Context,
+                  factors: dict[str, _Factors] | None = None) -> StudyDataError | None:
+    """The offers received and the matched-reason flags must be what the design assigns.
+
+    ``offer_cost`` is not compared with the design's costs: a file may record what each
+    customer's offer really cost. The checks are made once per distinct combination of
+    offer, offer received, reason and flag (the same values give the same verdict).
+    """
+    d = ctx.design
+    if not {"offer", "offer_received"} <= set(work.columns):
+        return None
+    names = [name for name in ("offer", "offer_received", "defection_reason",
+                               "offer_matches_reason") if name in work.columns]
+    groups = _groups(work, names, factors or {})
+    if groups is None:
+        received, flag = _design_masks(work, d)
+    else:
+        ids, first = groups
+        distinct = pd.DataFrame({name: work[name].to_numpy()[first] for name in names})
+        received, flag = _design_masks(distinct, d)
+        received = received[ids]
+        flag = None if flag is None else flag[ids]
+    arm = work["offer"].to_numpy(dtype=object)
+    got = work["offer_received"].to_numpy(dtype=object)
+    rows = np.flatnonzero(received)
     if len(rows):
         return _row_error(
             ctx, "offer_received", rows, "received_not_assigned",
@@ -558,47 +761,74 @@ def _design_error(work: pd.DataFrame, ctx: _Context) -> StudyDataError | None:
                                 for a, rule in d.rules.items()) if d.rules else "") + ")",
             values=got[rows], arms=arm[rows],
         )
-    if "offer_matches_reason" in work.columns and reasons is not None and d.matching:
-        flag = work["offer_matches_reason"].to_numpy()
-        want = d.matches(got, reasons).astype(float)
-        ok = pd.notna(got) & reasons.notna().to_numpy() & ~np.isnan(flag)
-        rows = np.flatnonzero(ok & (flag != want))
+    if flag is not None:
+        rows = np.flatnonzero(flag)
         if len(rows):
+            reasons = work["defection_reason"].to_numpy(dtype=object)
             return _row_error(
                 ctx, "offer_matches_reason", rows, "match_flag_wrong",
                 "{hold} {values} (offer_received: {offers}, defection_reason: {why})",
                 "1 exactly where the offer received is the one the design matches to the "
                 "reason (" + ", ".join(f"{r} -> {o}" for r, o in d.matching.items()) + ")",
-                values=flag[rows], offers=got[rows], why=reasons.to_numpy(dtype=object)[rows],
+                values=work["offer_matches_reason"].to_numpy()[rows], offers=got[rows],
+                why=reasons[rows],
             )
     return None
 
 
-def _finish(df: pd.DataFrame, work: pd.DataFrame, specs: dict[str, ColumnSpec]) -> pd.DataFrame:
-    """A deep copy of ``df`` with the dictionary's columns in their canonical dtypes.
+def _categorical(values: np.ndarray, levels: list[str],
+                 factors: _Factors | None) -> pd.Categorical:
+    if factors is None:
+        return pd.Categorical(values, categories=levels)
+    per_unique = pd.Categorical(factors.uniques, categories=levels).codes
+    if not len(per_unique):
+        return pd.Categorical.from_codes(np.full(len(values), -1, np.int8), categories=levels)
+    codes = np.where(factors.codes < 0, -1, per_unique[np.maximum(factors.codes, 0)])
+    return pd.Categorical.from_codes(codes.astype(per_unique.dtype), categories=levels)
+
+
+def _finish(df: pd.DataFrame, work: pd.DataFrame, specs: dict[str, ColumnSpec],
+            factors: dict[str, _Factors], copy: bool = True) -> pd.DataFrame:
+    """``df`` (a deep copy unless ``copy=False``) with the dictionary's columns in their
+    canonical dtypes.
 
     Categories get the study's levels (in the study's order). Whole-number columns become
     ``int64``, unless they may be empty (second-lifetime columns, optional columns with gaps),
-    which stay ``float64`` with NaN, as in :func:`simulate_study`.
+    which stay ``float64`` with NaN, as in :func:`simulate_study`. Ids are kept as given
+    (numbers or text), except whole floats (1.0, 2.0, ...) with no gaps, which become
+    ``int64``. Columns already in their dtype are left as they are.
     """
-    out = df.copy(deep=True)
+    new: dict[int, Any] = {}  # position -> converted column
     for name, spec in specs.items():
         if name not in work.columns:
             continue
-        values = work[name]
+        values = work[name].to_numpy()
+        dtype = df[name].dtype
+        at = df.columns.get_loc(name)
         if spec.kind == "id":
-            continue  # ids are kept as given (numbers or text)
-        if spec.kind == "category":
-            levels = list(spec.levels) or sorted(values.dropna().astype(str).unique())
-            out[name] = pd.Categorical(values.to_numpy(object), categories=levels)
-        elif spec.kind in ("int", "flag") and not spec.second and not values.isna().any():
-            out[name] = values.to_numpy().astype(np.int64)
-        else:
-            out[name] = values.to_numpy(dtype="float64")
+            if values.dtype.kind == "f" and not np.isnan(values).any():
+                new[at] = values.astype(np.int64)
+        elif spec.kind == "category":
+            levels = list(spec.levels) or sorted(
+                pd.Series(values, dtype=object).dropna().astype(str).unique())
+            new[at] = _categorical(values, levels, factors.get(name))
+        elif spec.kind in ("int", "flag") and not spec.second and not np.isnan(values).any():
+            if dtype != np.int64:
+                new[at] = values.astype(np.int64)
+        elif dtype != np.float64:
+            new[at] = np.array(values, dtype="float64")
+    if not copy:
+        for at, values in new.items():
+            df.isetitem(at, values)
+        return df
+    out = df.copy(deep=False)  # then every column replaced: converted or copied one by one
+    for at in range(df.shape[1]):  # (a deep copy of the frame would also merge its blocks)
+        out.isetitem(at, new[at] if at in new else df.iloc[:, at].copy(deep=True))
     return out
 
 
-def _validate(df: pd.DataFrame, required: Iterable[str] | str, ctx: _Context) -> pd.DataFrame:
+def _validate(df: pd.DataFrame, required: Iterable[str] | str, ctx: _Context,
+              copy: bool = True) -> pd.DataFrame:
     required = _normalise_required(required)
     _check_columns(df, required, ctx)
     if len(df) == 0:
@@ -606,12 +836,12 @@ def _validate(df: pd.DataFrame, required: Iterable[str] | str, ctx: _Context) ->
             f"{ctx.prefix}the table has no rows; expected one row per lapsed customer",
             problem="no_rows",
         )
-    work = _prepare(df, required, ctx)
-    error = (_schema_error(work, required, ctx) or _cross_error(work, ctx)
-             or _design_error(work, ctx))
+    work, factors = _prepare(df, required, ctx)
+    error = (_schema_error(work, required, ctx, factors) or _cross_error(work, ctx)
+             or _design_error(work, ctx, factors))
     if error is not None:
         raise error
-    return _finish(df, work, ctx.specs)
+    return _finish(df, work, ctx.specs, factors, copy=copy)
 
 
 def validate_study(df: pd.DataFrame, *, required: Iterable[str] = REQUIRED_COLUMNS,
@@ -653,6 +883,15 @@ def validate_study(df: pd.DataFrame, *, required: Iterable[str] = REQUIRED_COLUM
 # loading
 # --------------------------------------------------------------------------------------------
 
+_SCAN_CHUNK = 1 << 24  # bytes per read of the streaming pre-scan
+_BLOCK_SIZE = 1 << 24  # bytes per pyarrow parse block (larger blocks parse faster)
+_HEAD_LIMIT = 1 << 22  # at most this much of the file is kept to find the header line
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_TRUE_VALUES = ["True", "TRUE", "true"]  # pandas' spellings of booleans (pyarrow's include 1/0)
+_FALSE_VALUES = ["False", "FALSE", "false"]
+_INT_TEXT = r"^\s*[+-]?[0-9]+\s*$"
+_HEX_TEXT = r"^\s*[+-]?0[xX][0-9a-fA-F]+\s*$"
+
 
 def _decode(path: Path, raw: bytes) -> str:
     bom = b"\xef\xbb\xbf"
@@ -686,22 +925,323 @@ def _decode(path: Path, raw: bytes) -> str:
         ) from None
 
 
-def _parse_error_text(message: str) -> str:
-    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
-    if found:
-        expected, line, saw = found.groups()
-        return (
-            f"line {line} has {saw} fields but the header has {expected}; expected the same "
-            f"number of comma-separated fields on every line (check for unquoted commas)"
-        )
-    first = message.strip().splitlines()[0] if message.strip() else "unknown problem"
-    return f"could not parse the CSV file ({first.replace('C error: ', '')})"
+@dataclass
+class _Scan:
+    """What one streaming pass over a CSV file found (see :func:`_scan`)."""
+
+    header: str | None = None  # the first non-blank line; None: only blank lines
+    lines_before_header: int = 0  # blank lines above the header
+    quotes: bool = False  # a '"' occurs: quoted fields may hold line breaks
+    hex_like: bool = False  # '0x' occurs: pyarrow reads 0x10 as 16, pandas as text
+    plus: bool = False  # '+' occurs: pyarrow reads +5 as a float, pandas as an int
+    names: list[str] | None = None  # pandas' column names, when the header's differ
+
+
+def _find_header(head: bytes, complete: bool) -> tuple[str, int] | None:
+    """The first non-blank line of ``head`` and the number of lines above it (None: not yet
+    known, more of the file is needed)."""
+    text = head.decode("utf-8", errors="replace")
+    text = text.removeprefix("\ufeff")
+    lines = _LINE_BREAK.split(text)
+    for i, line in enumerate(lines):
+        if line.strip():
+            if i == len(lines) - 1 and not complete:
+                return None  # the line may go on in the next chunk
+            return line, i
+    return None
+
+
+def _scan(path: Path) -> _Scan:
+    """Check that the file is UTF-8 and find its header, reading it in chunks (the whole file
+    is never held in memory)."""
+    found = _Scan()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    head = b""
+    last = b""
+    content = False  # any byte that is not white space
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_SCAN_CHUNK):
+                if decoder.getstate()[0] or not chunk.isascii():
+                    decoder.decode(chunk)
+                edge = last + chunk[:1]
+                last = chunk[-1:]
+                found.quotes = found.quotes or b'"' in chunk
+                found.plus = found.plus or b"+" in chunk
+                if not found.hex_like and (b"x" in chunk or b"X" in chunk):  # memchr: fast
+                    found.hex_like = (b"0x" in chunk or b"0X" in chunk
+                                      or edge in (b"0x", b"0X"))
+                content = content or not chunk.isspace()
+                if found.header is None and len(head) < _HEAD_LIMIT:
+                    head += chunk
+                    header = _find_header(head, complete=len(head) >= _HEAD_LIMIT)
+                    if header is not None:
+                        found.header, found.lines_before_header = header
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        _decode(path, path.read_bytes())  # raises the detailed message
+        raise _file_error(path, "not UTF-8 text; expected UTF-8", "bad_encoding") from None
+    if found.header is None and content:  # the header is further down than _HEAD_LIMIT
+        header = _find_header(path.read_bytes(), complete=True)
+        if header is not None:
+            found.header, found.lines_before_header = header
+    return found
+
+
+def _lines_text(lines: list[int], n_total: int) -> str:
+    """``"lines 3, 17 (2 lines)"``, as :func:`winback_study.errors.rows_text` lists rows."""
+    shown = ", ".join(str(v) for v in lines[:MAX_ROWS_SHOWN])
+    more = " ..." if n_total > MAX_ROWS_SHOWN else ""
+    return f"lines {shown}{more} ({n_total:,} lines)"
+
+
+def _row_length_error(path: Path, bad: list[tuple[int, int]], n_total: int,
+                      expected: int) -> StudyDataError:
+    """One error for the lines (``(line, fields)``, in file order) whose field count is not
+    the header's."""
+    fields = [n for _, n in bad]
+    if not bad:  # defensive: pyarrow saw bad rows but the second pass could not place them
+        where = f"{n_total:,} row{'s' if n_total != 1 else ''} {'has' if n_total == 1 else 'have'}"
+        what = "a different number of fields"
+        kinds = ""
+    elif n_total == 1:
+        where, what = f"line {bad[0][0]} has", f"{fields[0]} field{'s' if fields[0] != 1 else ''}"
+        kinds = " (a short row)" if fields[0] < expected else " (a long row)"
+    else:
+        where = f"{_lines_text([line for line, _ in bad], n_total)} have"
+        what = ", ".join(map(str, fields[:MAX_ROWS_SHOWN]))
+        what += (" ..." if n_total > MAX_ROWS_SHOWN else "") + " fields"
+        short, long = any(n < expected for n in fields), any(n > expected for n in fields)
+        kinds = (" (short and long rows)" if short and long
+                 else " (short rows)" if short else " (long rows)")
+    return _file_error(
+        path,
+        f"{where} {what} but the header has {expected}{kinds}; expected the same number of "
+        f"comma-separated fields on every line (check for a missing field, an unquoted comma "
+        f"or an unclosed quote)",
+        "bad_row_length",
+    )
+
+
+def _bad_lines(path: Path, expected: int, want: int) -> list[tuple[int, int]]:
+    """The first ``want`` records (physical line where each starts, 1-based, and its number
+    of fields) whose field count is not ``expected``.
+
+    A second, slower pass made only when pyarrow found such records (its row numbers skip
+    blank lines and line breaks inside quoted fields). Python's csv module splits fields and
+    records as pyarrow does: a quote opens a quoted field only at the start of a field,
+    ``""`` inside one is a quote, and quoted commas and line breaks are part of the field.
+    """
+    out: list[tuple[int, int]] = []
+    header_seen = False
+    raw: list[str] = []  # the lines of the current record, as in the file
+
+    def lines(handle: Any) -> Any:
+        for line in handle:
+            raw.append(line)
+            yield line
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(lines(handle))
+        consumed = 0
+        try:
+            for record in reader:
+                start, consumed = consumed + 1, reader.line_num
+                text = "".join(raw)
+                raw.clear()
+                if not text.strip():
+                    continue  # a blank line (white space only): not a row, as for pyarrow
+                if not header_seen:
+                    header_seen = True
+                elif len(record) != expected:
+                    out.append((start, len(record)))
+                    if len(out) >= want:
+                        break
+        except csv.Error:  # e.g. a field longer than the csv module allows: stop here
+            pass
+    return out
+
+
+def _arrow_options(bad: list[tuple[int, int]], scan: _Scan,
+                   column_types: dict[str, Any] | None = None,
+                   include: list[str] | None = None) -> dict[str, Any]:
+    """pyarrow's options with today's (pandas') meaning of missing values and booleans;
+    rows with the wrong number of fields are skipped and counted in ``bad``."""
+
+    def handler(row: Any) -> str:
+        if row.text.strip():  # pandas skips lines holding only white space: so do we
+            bad.append((row.expected_columns, row.actual_columns))
+        return "skip"
+
+    names = scan.names or []  # given names replace the header line, which is skipped
+    return {
+        "read_options": arrow_csv.ReadOptions(
+            use_threads=True, block_size=_BLOCK_SIZE, column_names=names,
+            skip_rows=scan.lines_before_header + (1 if names else 0),
+        ),
+        "parse_options": arrow_csv.ParseOptions(
+            delimiter=",", quote_char='"', double_quote=True, escape_char=False,
+            newlines_in_values=scan.quotes,  # a line break can only be inside quotes
+            ignore_empty_lines=True, invalid_row_handler=handler,
+        ),
+        "convert_options": arrow_csv.ConvertOptions(
+            check_utf8=False,  # the pre-scan checked the whole file
+            null_values=_NA_STRINGS, strings_can_be_null=True, quoted_strings_can_be_null=True,
+            true_values=_TRUE_VALUES, false_values=_FALSE_VALUES,
+            column_types=column_types or {}, include_columns=include or [],
+        ),
+        "memory_pool": _memory_pool(),
+    }
+
+
+def _memory_pool() -> arrow.MemoryPool:
+    """jemalloc where pyarrow has it: with the default (mimalloc) parsing a large file spends
+    about as long in the kernel as in the parser, and peaks higher."""
+    try:
+        return arrow.jemalloc_memory_pool()
+    except (NotImplementedError, arrow.ArrowNotImplementedError):  # not in this build
+        return arrow.default_memory_pool()
+
+
+def _arrow_table(path: Path, scan: _Scan) -> arrow.Table:
+    """Parse the file with pyarrow, types inferred as pandas would have (dates stay text).
+
+    Types are inferred from the first block and then imposed on the whole file, which is
+    much faster than inferring every block; when a later block does not fit (say text in a
+    column of numbers), the file is read again with inference throughout, so the result is
+    always what whole-file inference gives.
+    """
+    source = str(path)
+    with arrow_csv.open_csv(source, **_arrow_options([], scan)) as reader:
+        first = reader.schema
+    names = _mangle(first.names)
+    scan.names = names if names != first.names else None
+    types = {name: (arrow.string() if arrow.types.is_temporal(f.type) else f.type)
+             for name, f in zip(names, first, strict=True) if not arrow.types.is_null(f.type)}
+    bad: list[tuple[int, int]] = []
+    try:
+        table = arrow_csv.read_csv(source, **_arrow_options(bad, scan, types))
+    except arrow.ArrowInvalid:  # a later block does not fit the first block's types
+        bad.clear()
+        table = arrow_csv.read_csv(source, **_arrow_options(bad, scan))
+    if bad:
+        expected = bad[0][0]
+        lines = _bad_lines(path, expected, MAX_ROWS_SHOWN)
+        raise _row_length_error(path, lines, len(bad), expected)
+    temporal = [f.name for f in table.schema if arrow.types.is_temporal(f.type)]
+    if temporal:  # inferred only in a later block: read those columns again as text
+        again = arrow_csv.read_csv(source, **_arrow_options(
+            [], scan, dict.fromkeys(temporal, arrow.string()), include=temporal))
+        for name in temporal:
+            table = table.set_column(table.column_names.index(name), name, again[name])
+    return table
+
+
+def _suspect_numbers(table: arrow.Table, scan: _Scan) -> list[int]:
+    """Numeric columns pyarrow may have read differently from pandas: integers beyond
+    2**53 (pyarrow: floats; pandas: int64, uint64 or text), hex such as 0x10 (pyarrow: 16;
+    pandas: text) and +5 (pyarrow: a float; pandas: an int)."""
+    out = []
+    for i, f in enumerate(table.schema):
+        kind = f.type
+        if not (arrow.types.is_integer(kind) or arrow.types.is_floating(kind)):
+            continue
+        if scan.hex_like:
+            out.append(i)
+            continue
+        if not arrow.types.is_floating(kind):
+            continue
+        column = table.column(i)
+        big = arrow_pc.and_(arrow_pc.is_finite(column),
+                            arrow_pc.greater_equal(arrow_pc.abs(column), _MAX_EXACT_INT))
+        whole = arrow_pc.equal(column, arrow_pc.floor(column))
+        if arrow_pc.any(big).as_py() or (scan.plus and arrow_pc.all(whole).as_py()):
+            out.append(i)
+    return out
+
+
+def _as_pandas_number(text: arrow.ChunkedArray, kind: Any) -> np.ndarray | None:
+    """What pandas makes of a numeric column (pyarrow type ``kind``) written as ``text``;
+    None: what pyarrow read (see :func:`_suspect_numbers`)."""
+    if arrow_pc.sum(arrow_pc.match_substring_regex(text, _HEX_TEXT)).as_py():
+        return _text_column(text)  # pandas does not read hex: the column stays text
+    n_present = len(text) - text.null_count
+    if arrow.types.is_integer(kind) or (
+        arrow_pc.sum(arrow_pc.match_substring_regex(text, _INT_TEXT)).as_py() or 0
+    ) != n_present:
+        return None  # pyarrow's integers, or floats that are not all integers: as pandas
+    plain = arrow_pc.replace_substring_regex(arrow_pc.utf8_trim_whitespace(text), r"^\+", "")
+    for target in (arrow.int64(), arrow.uint64()):
+        try:
+            numbers = arrow_pc.cast(plain, target)
+        except arrow.ArrowInvalid:  # beyond the type's range
+            continue
+        if text.null_count:  # with gaps pandas reads int64 integers as floats, others as text
+            return None if target == arrow.int64() else _text_column(text)
+        return numbers.to_numpy()
+    return _text_column(text)  # integers beyond 64 bits: pandas keeps the text
+
+
+def _text_column(column: arrow.ChunkedArray) -> np.ndarray:
+    values = column.to_pandas().to_numpy(dtype=object, copy=True)
+    values[np.asarray(column.is_null())] = np.nan
+    return values
+
+
+def _mangle(names: list[str]) -> list[str]:
+    """Column names as pandas gives them: 'Unnamed: 3' for an empty name, 'x.1' for the
+    second 'x'."""
+    counts: dict[str, int] = {}
+    out = []
+    for i, name in enumerate(names):
+        name = name or f"Unnamed: {i}"
+        count = counts.get(name, 0)
+        while count > 0:
+            counts[name] = count + 1
+            name = f"{name}.{count}"
+            count = counts.get(name, 0)
+        out.append(name)
+        counts[name] = count + 1
+    return out
+
+
+def _to_pandas(table: arrow.Table, scan: _Scan, path: Path) -> pd.DataFrame:
+    """The frame ``pd.read_csv(keep_default_na=False, na_values=_NA_STRINGS)`` gives: text
+    and booleans with gaps as objects with NaN, empty columns as NaN floats."""
+    fixes: dict[int, np.ndarray] = {}
+    suspect = _suspect_numbers(table, scan)
+    if suspect:
+        names = [table.column_names[i] for i in suspect]
+        text = arrow_csv.read_csv(str(path), **_arrow_options(
+            [], scan, dict.fromkeys(names, arrow.string()), include=names))
+        for i, name in zip(suspect, names, strict=True):
+            fixed = _as_pandas_number(text[name], table.schema.field(i).type)
+            if fixed is not None:
+                fixes[i] = fixed
+    n = table.num_rows
+    gaps: dict[int, np.ndarray] = {}
+    for i, f in enumerate(table.schema):
+        if i in fixes:
+            table = table.set_column(i, f.name, arrow.nulls(n))  # replaced below
+        elif arrow.types.is_null(f.type):
+            table = table.set_column(i, f.name, arrow.nulls(n, arrow.float64()))
+        elif (arrow.types.is_string(f.type) or arrow.types.is_large_string(f.type)
+              or arrow.types.is_boolean(f.type)) and table.column(i).null_count:
+            gaps[i] = np.asarray(table.column(i).is_null())
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    for i, missing in gaps.items():
+        values = frame.iloc[:, i].to_numpy(dtype=object, copy=True)
+        values[missing] = np.nan
+        fixes[i] = values
+    for i, values in fixes.items():
+        frame.isetitem(i, values)
+    return frame
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    text = _decode(path, path.read_bytes())
-    lines = text.splitlines()
-    header = next((line for line in lines if line.strip()), None)
+    scan = _scan(path)
+    header = scan.header
     if header is None:
         raise _file_error(path, "the file holds only blank lines; expected a header and rows",
                           "empty_file")
@@ -716,14 +1256,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
                     "wrong_delimiter",
                 )
     try:
-        df = pd.read_csv(
-            io.StringIO(text), low_memory=False, keep_default_na=False, na_values=_NA_STRINGS
-        )
-    except pd.errors.EmptyDataError:
-        raise _file_error(path, "no header found; expected a header and rows",
-                          "empty_file") from None
-    except (pd.errors.ParserError, ValueError) as err:
-        raise _file_error(path, _parse_error_text(str(err)), "unreadable") from None
+        table = _arrow_table(path, scan)
+        df = _to_pandas(table, scan, path)
+    except arrow.ArrowInvalid as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "unknown problem"
+        if first.startswith("Empty CSV file"):
+            raise _file_error(path, "no header found; expected a header and rows",
+                              "empty_file") from None
+        raise _file_error(path, f"could not parse the CSV file ({first})",
+                          "unreadable") from None
     if df.shape[1] == 1:
         only = str(df.columns[0])
         for delimiter in (";", "\t"):
@@ -751,21 +1292,30 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         ) from None
 
 
-def load_study(
-    path: str | os.PathLike[str], *, required: Iterable[str] = REQUIRED_COLUMNS,
-    design: StudyDesign | None = None,
-) -> pd.DataFrame:
-    """Read a study table from CSV (``.csv``, UTF-8, comma-separated) or Parquet
-    (``.parquet``/``.pq``) and validate it with :func:`validate_study`.
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a CSV (``.csv``, UTF-8, comma-separated) or Parquet (``.parquet``/``.pq``) file,
+    with every file-level check of :func:`load_study` and no check of the columns.
 
-    The file is only read, never modified. Rows in error messages are 1-based data rows
-    (1 = the first row after the header); the returned frame has the usual 0-based index.
+    Missing values are the empty cell and the usual spellings (``NA``, ``NULL``, ``nan``
+    ...; not ``None``, a level of ``offer``); column types are inferred as
+    :func:`pandas.read_csv` infers them. The file is only read, never modified.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table as stored, on a 0-based index.
 
     Raises
     ------
     StudyDataError
-        File not found, unknown extension, empty file, header without rows, a wrong
-        delimiter, text that is not UTF-8, an unparsable file, or any validation problem.
+        File not found, a directory, unknown extension, empty file, header without rows,
+        a wrong delimiter, text that is not UTF-8, lines with more or fewer fields than the
+        header (``problem='bad_row_length'``, naming the lines) or an unparsable file.
     """
     path = Path(os.fspath(path))
     if not path.exists():
@@ -795,7 +1345,29 @@ def load_study(
     if len(df) == 0:
         raise _file_error(path, "the file has a header but no data rows; expected one row per "
                           "lapsed customer", "no_rows")
+    return df
+
+
+def load_study(
+    path: str | os.PathLike[str], *, required: Iterable[str] = REQUIRED_COLUMNS,
+    design: StudyDesign | None = None,
+) -> pd.DataFrame:
+    """Read a study table with :func:`read_table` and validate it with :func:`validate_study`.
+
+    CSV (``.csv``, UTF-8, comma-separated) or Parquet (``.parquet``/``.pq``). The file is
+    only read, never modified. Rows in error messages are 1-based data rows (1 = the first
+    row after the header); the returned frame has the usual 0-based index.
+
+    Raises
+    ------
+    StudyDataError
+        Any problem :func:`read_table` reports (file not found, unknown extension, empty
+        file, header without rows, a wrong delimiter, text that is not UTF-8, lines with
+        the wrong number of fields, an unparsable file) or any validation problem.
+    """
+    df = read_table(path)
+    name = Path(os.fspath(path)).name
     ctx = _Context(labels=pd.RangeIndex(1, len(df) + 1), row_word="data row",
-                   prefix=f"{path.name}: ", specs=column_specs(design),
+                   prefix=f"{name}: ", specs=column_specs(design),
                    design=design or KUMAR_2015)
-    return _validate(df, required, ctx)
+    return _validate(df, required, ctx, copy=False)  # the frame read is ours to convert
