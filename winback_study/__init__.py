@@ -82,6 +82,7 @@ from winback_study.errors import (
 )
 from winback_study.models.base import RegressionResult
 from winback_study.models.evaluation import ReturnModelEvaluation
+from winback_study.models.joint import JointModelResult, fit_joint_model, true_joint_effects
 from winback_study.models.return_probability import ReturnModel, fit_return_model
 from winback_study.models.sbg import GeometricResult, SBGResult, fit_geometric, fit_sbg, sbg_clv
 from winback_study.models.second_lifetime import (
@@ -144,6 +145,9 @@ __all__ = [
     "SecondProfitResult",
     "fit_second_profit",
     "true_second_profit_effects",
+    "JointModelResult",
+    "fit_joint_model",
+    "true_joint_effects",
     "SBGResult",
     "GeometricResult",
     "fit_sbg",

@@ -16,7 +16,7 @@ from winback_study import (
 from winback_study.core.value import lifetime_value
 from winback_study.data.published import OFFER_EXHIBIT, get
 from winback_study.design import KUMAR_2015, StudyDesign
-from winback_study.errors import DesignError
+from winback_study.errors import DataError, DesignError
 
 
 def frame_hash(df: pd.DataFrame) -> int:
@@ -256,3 +256,40 @@ def test_a_design_whose_offers_have_no_effects_is_refused(own_design, own_params
     with pytest.raises(DesignError, match="needs reasons"):
         simulate_study(1_000, seed=1, params=own_params,
                        design=StudyDesign(offers={"none": 0, "free_month": 30, "points": 12}))
+
+
+# --- a non-normal loyalty trait (the joint model's misspecification check) -------------
+
+#: ``pd.util.hash_pandas_object(simulate_study(53_000, seed=20150701)).sum()`` before the
+#: ``loyalty_distribution`` option existed (with and without the latent columns).
+HASH_BEFORE_LOYALTY_OPTION = 3878384994922261096
+HASH_BEFORE_LOYALTY_OPTION_LATENT = 6121567258170371153
+
+
+def test_normal_loyalty_is_the_default_and_changes_nothing(population):
+    assert StudyParams().loyalty_distribution == "normal"
+    assert frame_hash(simulate_study(53_000, seed=20150701)) == HASH_BEFORE_LOYALTY_OPTION
+    assert frame_hash(population) == HASH_BEFORE_LOYALTY_OPTION_LATENT
+    assert "loyalty_distribution" not in population.attrs["params"]  # the text is as before
+    assert study_params(population).loyalty_distribution == "normal"
+
+
+def test_skewed_loyalty_is_standardised_and_skewed():
+    skewed = StudyParams(loyalty_distribution="skewed")
+    a = simulate_study(100_000, seed=9, include_latent=True)
+    b = simulate_study(100_000, seed=9, params=skewed, include_latent=True)
+    trait = b["latent_loyalty"]
+    assert abs(trait.mean()) < 0.01 and abs(trait.std() - 1) < 0.01
+    assert 1.5 < trait.skew() < 2.0  # a standardised log-normal with log-sd 0.5: 1.75
+    assert trait.min() > -2.2  # bounded below: no very disloyal tail
+    # the same draws, transformed: a monotone function of the normal trait
+    assert np.corrcoef(a["latent_loyalty"].rank(), trait.rank())[0, 1] == pytest.approx(1.0)
+    before = ["first_tenure_months", "first_monthly_margin", "offer", "months_since_defection"]
+    pd.testing.assert_frame_equal(a[before], b[before])
+    assert not a["reacquired"].equals(b["reacquired"])
+    assert study_params(b).loyalty_distribution == "skewed"  # travels with the frame
+
+
+def test_an_unknown_loyalty_distribution_is_refused():
+    with pytest.raises(DataError, match="loyalty_distribution"):
+        simulate_study(100, seed=1, params=StudyParams(loyalty_distribution="uniform"))

@@ -1,7 +1,8 @@
 """One contract for every fitter of ``winback_study.models``: the same assertions on each.
 
 Every ``fit_*`` has the same signature (the data first, ``formula`` second where it takes a
-frame, every option keyword-only, ``alpha=0.05``), reads a formula the same way (``"y ~ x"``,
+frame, or one formula per equation for the joint model, every option keyword-only,
+``alpha=0.05``), reads a formula the same way (``"y ~ x"``,
 ``"~ x"`` and ``"x"``), returns a :class:`~winback_study.core.results.FittedResult` with the
 same names and the same ``summary`` schema, takes ``alpha=`` for every interval, and reports
 bad input as a :class:`~winback_study.errors.WinbackError` that names the problem.
@@ -22,6 +23,7 @@ from scipy import special, stats
 
 from winback_study.core.results import INTERVAL_SCALES, SUMMARY_COLUMNS, FittedResult
 from winback_study.errors import DataError, ModelError, WinbackError
+from winback_study.models.joint import fit_joint_model
 from winback_study.models.return_probability import fit_return_model
 from winback_study.models.sbg import fit_geometric, fit_sbg
 from winback_study.models.second_lifetime import fit_second_lifetime
@@ -40,8 +42,14 @@ FITTERS: dict[str, tuple[Callable[..., FittedResult], bool]] = {
     "fit_selection": (fit_selection, True),
     "fit_second_lifetime": (fit_second_lifetime, True),
     "fit_second_profit": (fit_second_profit, True),
+    "fit_joint_model": (fit_joint_model, True),
     "fit_sbg": (fit_sbg, False),
     "fit_geometric": (fit_geometric, False),
+}
+#: The formula arguments of a frame fitter: one ``formula``, except the joint model's one
+#: per equation (each positional-or-keyword, default None, right after the data).
+FORMULA_ARGS: dict[str, tuple[str, ...]] = {
+    "fit_joint_model": ("return_formula", "lifetime_formula", "profit_formula"),
 }
 
 
@@ -58,6 +66,11 @@ class Case:
     native_aic: Callable[[FittedResult], float] | None = None
     #: The formula's left-hand side (None: the fitter takes counts, not a formula).
     outcome: str | None = None
+    #: The argument that takes the formula, and how to read the fitted formula back.
+    formula_arg: str = "formula"
+    fitted_formula: Callable[[FittedResult], str] = lambda r: r.formula
+    #: Names of the summary's index levels (the joint model's is ``(equation, term)``).
+    index_names: tuple[str, ...] = ("term",)
 
 
 def _counts(fitter: Callable[..., FittedResult]) -> Callable[..., FittedResult]:
@@ -89,6 +102,12 @@ CASES: dict[str, Case] = {
     "profit-level": Case(lambda df, **kw: fit_second_profit(df, log=False, **kw),
                          "second_profit", None, "referrals", lambda r: r.ols.aic,
                          "second_monthly_margin"),
+    # the joint model: its formula forms are checked on the duration equation
+    "joint": Case(lambda df, **kw: fit_joint_model(df, n_nodes=8, **kw), "joint", None,
+                  "months_since_defection", None, "second_tenure_months",
+                  formula_arg="lifetime_formula",
+                  fitted_formula=lambda r: r.formulas["second_lifetime"],
+                  index_names=("equation", "term")),
     "sbg": Case(_counts(fit_sbg), "retention", None, None),
     "geometric": Case(_counts(fit_geometric), "retention", None, None),
 }
@@ -125,10 +144,12 @@ def test_one_signature(name):
     assert first.name == ("df" if takes_frame else "survivors")
     rest = params[1:]
     if takes_frame:
-        formula, rest = params[1], params[2:]
-        assert formula.name == "formula", formula
-        assert formula.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, formula
-        assert formula.default is None
+        names = FORMULA_ARGS.get(name, ("formula",))
+        formulas, rest = params[1:1 + len(names)], params[1 + len(names):]
+        assert tuple(f.name for f in formulas) == names, formulas
+        for formula in formulas:
+            assert formula.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD, formula
+            assert formula.default is None
     else:
         assert "formula" not in inspect.signature(fitter).parameters
     assert rest, "every fitter has options"
@@ -145,11 +166,12 @@ def test_the_formula_forms_are_one_fit(fitted_model, small_population):
     _, case, _ = fitted_model
     if case.outcome is None:  # counts: no formula
         return
-    fits = [case.fit(small_population, formula=f)
+    fits = [case.fit(small_population, **{case.formula_arg: f})
             for f in (f"{case.outcome} ~ {COVARIATES}", f"~ {COVARIATES}", COVARIATES)]
     for fit in fits:
-        assert fit.formula.split("~")[0].strip() == case.outcome
-        assert {"referrals", "complaints"} <= set(fit.params_.index)
+        assert case.fitted_formula(fit).split("~")[0].strip() == case.outcome
+        terms = set(fit.params_.index.get_level_values(-1))
+        assert {"referrals", "complaints"} <= terms
     for fit in fits[1:]:
         assert fit.formula == fits[0].formula
         pd.testing.assert_frame_equal(fit.summary, fits[0].summary)
@@ -168,7 +190,7 @@ def test_summary_schema(fitted_model):
     _, case, res = fitted_model
     table = res.summary
     assert isinstance(table, pd.DataFrame) and len(table) > 0
-    assert table.index.name == "term"
+    assert tuple(table.index.names) == case.index_names
     assert tuple(table.columns[:6]) == SUMMARY_COLUMNS
     extra = list(table.columns[6:])
     if case.ratio is None:
@@ -235,7 +257,8 @@ def test_print_summary_shows_every_term(fitted_model, capsys):
     res.print_summary()
     out = capsys.readouterr().out
     for term in res.summary.index:
-        assert term in out
+        for part in term if isinstance(term, tuple) else (term,):
+            assert part in out
     assert "90%" not in out and "95%" in out
     assert out.strip() == res.summary_text()
 

@@ -33,6 +33,12 @@ The data-generating process (DGP) is explicit and every true parameter lives in
 Loyalty is independent of every observed covariate, so it biases nothing in the return
 equation; it only makes second-lifetime outcomes a selected sample.
 
+``StudyParams(loyalty_distribution="skewed")`` replaces the standard-normal loyalty by a
+standardised (mean 0, variance 1) right-skewed log-normal built from the same draws, a
+misspecification for every model that assumes a normal trait (the two-step correction, the
+joint model of :mod:`winback_study.models.joint`); the default ``"normal"`` leaves every
+simulated frame as it was.
+
 The calibrated values (margin scales, return intercept and offer effects, second-lifetime
 offer effects) were solved once so that the *expected* aggregates hit the published
 targets; ``scripts/calibrate_simulator.py`` re-derives them. The tests check the targets on
@@ -131,6 +137,10 @@ class StudyParams:
     return_first_margin: float = 0.002  # per USD of monthly margin
     return_months_since_defection: float = -0.04  # per month
     loyalty_return: float = 0.5  # rho: correlation of the return error with loyalty
+    #: Distribution of the latent loyalty trait: "normal" (standard normal, the default)
+    #: or "skewed" (a standardised log-normal, mean 0, variance 1, skewness about 1.75;
+    #: the same random draws, transformed), which no normal-factor model assumes.
+    loyalty_distribution: str = "normal"
 
     # --- second lifetime (Weibull AFT on log months) --------------------------------------
     second_intercept: float = 3.40
@@ -287,6 +297,34 @@ def _check_params_cover(p: StudyParams, design: StudyDesign) -> None:
                 f"pass params=StudyParams().with_({name}={{...}})")
 
 
+#: Log-scale standard deviation of the ``"skewed"`` loyalty trait (skewness about 1.75).
+SKEWED_LOYALTY_SIGMA: float = 0.5
+
+
+def _loyalty(z: np.ndarray, distribution: str) -> np.ndarray:
+    """The loyalty trait from standard-normal draws ``z``: ``z`` itself for ``"normal"``; for
+    ``"skewed"`` the standardised log-normal ``(exp(d z) - exp(d^2 / 2)) / sqrt(exp(2 d^2) -
+    exp(d^2))`` with ``d = SKEWED_LOYALTY_SIGMA`` (mean 0, variance 1, right-skewed)."""
+    if distribution == "normal":
+        return z
+    if distribution == "skewed":
+        d = SKEWED_LOYALTY_SIGMA
+        out = np.exp(d * z)
+        out -= np.exp(d * d / 2)
+        out /= np.sqrt(np.exp(2 * d * d) - np.exp(d * d))
+        return out
+    raise DataError(f'loyalty_distribution must be "normal" or "skewed", got {distribution!r}')
+
+
+def _params_json(p: StudyParams) -> str:
+    """``df.attrs["params"]``: the parameters as JSON text. A normal loyalty trait (the
+    default) is left out, so frames simulated before the option existed keep their text."""
+    d = asdict(p)
+    if d["loyalty_distribution"] == "normal":
+        del d["loyalty_distribution"]
+    return json.dumps(d, sort_keys=True)
+
+
 def _categorical(codes: np.ndarray, levels: tuple[str, ...]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes.astype(np.int8), categories=list(levels))
 
@@ -335,6 +373,7 @@ def simulate_study(
     if n < 1:
         raise DataError(f"n_customers must be at least 1, got {n_customers}")
     _check_params_cover(p, design)
+    _loyalty(np.zeros(1), p.loyalty_distribution)  # an unknown distribution fails first
     REASONS, OFFERS, OFFERS_RECEIVED = design.reasons, design.arms, design.received_offers
     k_arms = len(design.treatment_arms)
     if n_per_arm is None:
@@ -403,7 +442,7 @@ def simulate_study(
     cost = _lookup(received, OFFERS_RECEIVED, design.offers)
 
     # 5. return ------------------------------------------------------------------------------
-    loyalty = rng.standard_normal(n)
+    loyalty = _loyalty(rng.standard_normal(n), p.loyalty_distribution)
     rho = p.loyalty_return
     u = rho * loyalty + np.sqrt(1.0 - rho**2) * rng.standard_normal(n)
     index = _linear(
@@ -507,7 +546,7 @@ def simulate_study(
         df["latent_second_tenure_months"] = np.where(back, t2_full, np.nan)
     # as JSON text: pandas deep-copies attrs on every operation, and copying a nested dict
     # made slicing and selecting columns of a simulated frame 3.5x slower
-    df.attrs["params"] = json.dumps(asdict(p), sort_keys=True)
+    df.attrs["params"] = _params_json(p)
     df.attrs["seed"] = seed
     df.attrs["design"] = design.to_json()
     return df
