@@ -1,4 +1,4 @@
-"""Command line: ``winback-study simulate`` and ``winback-study reproduce``."""
+"""Command line: ``winback-study simulate``, ``reproduce``, ``validate`` and ``analyze``."""
 
 from __future__ import annotations
 
@@ -31,24 +31,28 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from winback_study.data.user_data import prepare_user_data, read_mapping
-
     if args.map:
-        df = prepare_user_data(args.data, read_mapping(args.map))
+        from winback_study.data.user_data import read_user_data
+
+        user = read_user_data(args.data, args.map)
+        df, notes = user.study, user.notes
     else:
         from winback_study.data.study_table import load_study
 
-        df = load_study(args.data)
+        df, notes = load_study(args.data), []
     print(f"ok: {args.data}: {len(df):,} customers, {int(df['reacquired'].sum()):,} reacquired")
+    for note in notes:
+        print(f"  note: {note}")
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from winback_study.reporting.analyze import analyze
 
-    result = analyze(args.data, args.map, out=args.out, annual_rate=args.discount_rate)
+    result = analyze(args.data, args.map, out=args.out, annual_rate=args.discount_rate,
+                     seed=args.seed, progress=False if args.quiet else None)
     print(result.summary())
-    print(f"written to {args.out}")
+    print(f"written to {args.out} (open {Path(args.out) / 'report.html'})")
     return 0
 
 
@@ -80,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", required=True, help="output folder for CSV summaries and figures")
     a.add_argument("--discount-rate", type=float, default=None,
                    help="annual discount rate for values (default 0.10)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the ROI bootstrap (default 0)")
+    a.add_argument("--quiet", action="store_true",
+                   help="no progress bar (default: one on stderr when it is a terminal, for "
+                        "runs longer than a few seconds)")
     a.set_defaults(func=cmd_analyze)
     return ap
 

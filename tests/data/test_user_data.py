@@ -116,13 +116,13 @@ def test_file_with_only_some_offers_and_no_price_leavers_still_gets_its_models(u
     part = user[user["offer"].isin(["none", "discount"])
                 & (user["why_left"] != "Too expensive")].copy()
     res = analyze(part, MAPPING)
-    assert not res.skipped
+    assert set(res.skipped) == {"joint model"}  # not asked for: [models] joint = true
     terms = res.tables["return_model_coefficients"].index.astype(str)
     assert any("discount" in t for t in terms)
     assert not any("upgrade" in t or "bundled" in t for t in terms)
     # reasons are read against the first reason present (service), not a missing 'price'
     assert any("both" in t for t in terms) and not any("[service]" in t for t in terms)
-    ref = res.tables["return_model_coefficients"]["reference"]
+    ref = res.tables["return_model_terms"]["reference"]
     assert ref["defection_reason[both]"] == "service" and ref["offer_received[discount]"] == "none"
 
 
@@ -132,7 +132,7 @@ def test_reason_nobody_came_back_from_skips_only_the_return_model(user, tmp_path
     res = analyze(user, MAPPING)
     assert "return model" in res.skipped
     assert "'both'" in res.skipped["return model"] and "no returners" in res.skipped["return model"]
-    assert "second_lifetime_weibull" in res.tables and "return_rate_by_reason" in res.tables
+    assert "second_lifetime_coefficients" in res.tables and "return_rate_by_reason" in res.tables
     src = tmp_path / "mine.parquet"
     user.to_parquet(src)
     assert main(["analyze", str(src), "--out", str(tmp_path / "out"), "--map",
@@ -189,7 +189,7 @@ def test_the_weibull_model_is_fitted_once_for_both_analyses_that_use_it(sim, mon
 
     monkeypatch.setattr(second_lifetime, "fit_second_lifetime", counting)
     res = analyze(sim.iloc[:8_000])
-    assert {"second_lifetime_weibull", "customer_value"} <= set(res.tables)
+    assert {"second_lifetime_coefficients", "customer_value"} <= set(res.tables)
     assert calls == ["weibull"]
 
 

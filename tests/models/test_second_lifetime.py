@@ -386,3 +386,17 @@ def test_first_vs_second_small_multiples_have_no_empty_panels(df53) -> None:
     plt.close(fig)
     with pytest.raises(ValueError, match="no segment"):
         plot_first_vs_second_by(df53, "offer", order=["nonexistent"])
+
+
+@pytest.mark.parametrize("model", ["weibull", "loglogistic"])
+def test_closed_form_survival_equals_lifelines(model):
+    from winback_study import simulate_study
+
+    df = simulate_study(4_000, seed=8)
+    fit = fit_second_lifetime(df, model=model)
+    rows = df.iloc[:300]
+    t = np.array([0.0, 1.0, 6.5, 24.0, 120.0])
+    ours = fit.predict_survival(rows, t)
+    ref = fit.fitter.predict_survival_function(fit._design(rows), times=t)
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=1e-10, atol=1e-12)
+    assert list(ours.columns) == list(rows.index) and ours.index.name == "months"

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from winback_study.reporting.html_report import ReportSection, write_html_report
 from winback_study.reporting.notebook_runner import NOTEBOOK_DIR, list_notebooks
 from winback_study.reporting.reproduce import reproduce
 
@@ -139,3 +140,114 @@ def test_report_index_links_and_images_resolve(browser, tmp_path):
     assert not broken, broken
     assert page.locator("table tbody tr").count() >= 20
     page.close()
+
+
+def _write_hostile_report(tmp_path: Path) -> Path:
+    """An analyze-style report whose every piece of user text is an attack."""
+    import numpy as np
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    script, img = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
+    fig_path = tmp_path / "out" / "figures" / "return rate #1.png"
+    fig_path.parent.mkdir(parents=True)
+    fig = Figure(figsize=(6, 3.5), dpi=100)  # no pyplot: Agg canvas of its own
+    ax = fig.subplots()
+    ax.bar(["control", "offer A", img], [0.12, 0.18, 0.15], color="#0072B2")
+    ax.set_ylabel("return rate")
+    ax.set_title("Return rate by arm")
+    fig.tight_layout()
+    fig.savefig(fig_path)
+    arms = pd.DataFrame(
+        {"segment": [script, "loyal", "lapsed"], img: [0.123456, 0.18, np.nan],
+         "customers": [12_345, 980, 40_000], "clv_gain": [1234.5678, -0.000123, 53_000.0]},
+        index=pd.Index([img, "offer A", "offer B"], name="arm"),
+    )
+    wide = pd.DataFrame(
+        [[0.5123, 0.25], [0.75, 1.0]],
+        index=pd.MultiIndex.from_tuples([(script, "x"), ("y", img)], names=[img, "level 2"]),
+        columns=pd.MultiIndex.from_tuples([(img, "a"), ("g", script)], names=[script, "c"]),
+    )
+    return write_html_report(
+        tmp_path / "out" / "report.html", title="Win-back analysis " + script,
+        data_name="lapsed <svg onload=alert(4)>.csv",
+        sections=[
+            ReportSection(title="Return model " + img,
+                          tables={'Return "rate" & odds by arm': arms, "By level": wide},
+                          figures={'Return "rate" & <b>odds</b>': fig_path},
+                          notes=["Fitted on 3 arms.</p><script>alert(2)</script>\nline 2"]),
+            ReportSection(title="Second lifetime", notes=["Nothing else & <i>here</i>."]),
+        ],
+        skipped={"Offer targeting " + img: "no offer column " + script},
+        mapping_text="customer_id: id\nsegment: seg </pre><script>alert(3)</script>\n",
+        summary_lines=["3 rows, 3 arms", "period: 2015-01 to 2015-06 " + img],
+    )
+
+
+def test_html_report_shows_hostile_labels_as_text(browser, tmp_path):
+    report = _write_hostile_report(tmp_path)
+    page = browser.new_page()
+    dialogs: list[str] = []
+    errors: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(report.as_uri())
+    page.wait_for_load_state("load")
+    page.wait_for_function("Array.from(document.images).every(i => i.complete)",
+                           timeout=30_000)
+    label = page.get_by_text("<script>alert(1)</script>", exact=True)
+    assert label.count() >= 2  # the table cell and the MultiIndex labels
+    assert label.first.is_visible()
+    assert page.get_by_text("<img src=x onerror=alert(1)>", exact=True).first.is_visible()
+    assert page.locator("script").count() == 0
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator("svg, iframe, object, embed").count() == 0
+    assert page.locator("img").count() == 1
+    broken = page.eval_on_selector_all(
+        "img", "els => els.filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
+    assert not broken, broken
+    assert "</pre><script>alert(3)</script>" in page.locator("pre").inner_text()
+    if os.environ.get("WINBACK_SCREENSHOT_DIR"):
+        page.screenshot(path=str(Path(os.environ["WINBACK_SCREENSHOT_DIR"]) / "html_report.png"),
+                        full_page=True)
+    page.close()
+    assert not dialogs, dialogs
+    assert not errors, errors
+
+
+def test_analyze_report_of_a_hostile_file_runs_nothing(browser, tmp_path):
+    """End to end: a user's file whose labels and column names are markup, through
+    ``analyze``; its report.html shows them as text and runs nothing."""
+    from test_analyze import quirky_file  # the same folder: on sys.path under pytest
+
+    from winback_study.reporting.analyze import analyze
+
+    script, img = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
+    df = quirky_file().replace({"gender": {"F": script, "M": img}}).rename(
+        columns={"age": "age<b>yrs</b>"})
+    mapping = {
+        "columns": {"customer_id": "customer", "reacquired": "reacquire",
+                    "first_tenure": "duration_1", "second_tenure": "duration_2",
+                    "second_value": "sclv"},
+        "units": {"tenure": "days"}, "constants": {"second_event": 1},
+        "models": {"return": "offer + duration_lapse + gender + Q('age<b>yrs</b>')",
+                   "second_lifetime": "offer + gender", "second_value": "offer + gender"},
+    }
+    res = analyze(df, mapping, out=tmp_path / "out")
+    assert "return model" in res.ran, res.skipped
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto((tmp_path / "out" / "report.html").as_uri())
+    page.wait_for_load_state("load")
+    assert page.get_by_text(f"gender[{script}]", exact=True).first.is_visible()
+    assert page.get_by_text(img, exact=True).first.is_visible()  # the reference level
+    assert page.locator("script").count() == 0
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator("b").count() == 0
+    broken = page.eval_on_selector_all(
+        "img", "els => els.filter(i => !(i.naturalWidth > 0)).map(i => i.src)")
+    assert page.locator("img").count() >= 3 and not broken, broken
+    page.close()
+    assert not dialogs, dialogs

@@ -26,8 +26,11 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationWarning,
 )
 
+from winback_study.core import patsy_fastpath
 from winback_study.design import StudyDesign, resolve_design
 from winback_study.errors import DataError, DesignError, ReturnModelError
+
+patsy_fastpath.install()  # C(x) on a categorical coded by its codes (pydata/patsy#97)
 
 try:  # statsmodels builds formulas with patsy by default (formulaic is the alternative)
     from patsy import PatsyError as FormulaError
@@ -138,13 +141,22 @@ def fitted_levels(results: Any) -> dict[str, tuple[Any, ...]]:
         spec = getattr(data, "design_info", None)
     out: dict[str, tuple[Any, ...]] = {}
     for factor, finfo in (getattr(spec, "factor_infos", None) or {}).items():  # patsy
-        name = factor.name()
-        if finfo.type == "categorical" and name.isidentifier():
+        name = _factor_column(factor.name())
+        if finfo.type == "categorical" and name is not None:
             out[name] = tuple(finfo.categories)
     for name, (kind, state) in (getattr(spec, "encoder_state", None) or {}).items():  # formulaic
-        if getattr(kind, "value", kind) == "categorical" and str(name).isidentifier():
-            out[str(name)] = tuple(state.get("categories", ()))
+        col = _factor_column(str(name))
+        if getattr(kind, "value", kind) == "categorical" and col is not None:
+            out[col] = tuple(state.get("categories", ()))
     return out
+
+
+def _factor_column(name: str) -> str | None:
+    """The data column behind a factor: ``x`` for ``x`` and ``C(x, Treatment('a'))``."""
+    if name.isidentifier():
+        return name
+    found = re.fullmatch(r"C\(\s*([A-Za-z_]\w*)\s*(?:,.*)?\)", name.strip(), re.S)
+    return found.group(1) if found else None
 
 
 def align_levels(df: pd.DataFrame, levels: Mapping[str, tuple[Any, ...]]) -> pd.DataFrame:

@@ -48,6 +48,7 @@ from winback_study.design import StudyDesign
 from winback_study.errors import DataError, ReturnModelError
 from winback_study.models.base import RegressionResult
 from winback_study.models.evaluation import ReturnModelEvaluation
+from winback_study.models.marginal_effects import average_marginal_effects
 from winback_study.models.return_checks import (
     LINKS,
     FormulaError,
@@ -289,6 +290,15 @@ _LABELS = {
 }
 
 
+def _numeric_label(name: str) -> str:
+    """The label of a numeric term: the study's where it names its unit (a file's own
+    numeric ``offer`` column, say, is not the study's offer arm)."""
+    label = _LABELS.get(name)
+    if name == "Intercept" or (label is not None and "(" in label):
+        return label or name
+    return f"{name} (+1)"
+
+
 def _with_offer(df: pd.DataFrame, offer: str, columns: Sequence[str],
                 design: StudyDesign | None, no_design: str | None = None) -> pd.DataFrame:
     """``df[columns]`` as if every customer had been sent arm ``offer`` (the design's
@@ -512,10 +522,12 @@ class ReturnModel(RegressionResult):
     def marginal_effects(self, alpha: float | None = None) -> pd.DataFrame:
         """Average marginal effects on P(return), one row per coefficient.
 
-        From statsmodels ``get_margeff(at="overall", dummy=True)``: for a factor level and a
+        As statsmodels' ``get_margeff(at="overall", dummy=True)``: for a factor level and a
         0/1 variable the average discrete change in P(return) (level against the reference,
         1 against 0); for a count or amount the average derivative (per unit). Standard
-        errors by the delta method.
+        errors by the delta method, with the analytic gradient
+        (:mod:`~winback_study.models.marginal_effects`: seconds, not minutes, at millions
+        of customers).
 
         Parameters
         ----------
@@ -531,26 +543,27 @@ class ReturnModel(RegressionResult):
         """
         alpha = self._alpha_or_default(alpha)
         if self._margeff is None:
-            self._margeff = self.results.get_margeff(at="overall", method="dydx", dummy=True)
+            model = self.results.model
+            self._margeff = average_marginal_effects(
+                model.exog, np.asarray(self.results.params), np.asarray(
+                    self.results.cov_params()), self.link, const_idx=model.data.const_idx)
         me = self._margeff
-        const = np.asarray(self.results.model.data.const_idx if
-                           self.results.model.data.const_idx is not None else [], dtype=int)
-        keep = np.setdiff1d(np.arange(len(self.terms)), const)
+        keep = me.columns
         terms = self.terms.iloc[keep]
-        dummies = set(np.atleast_1d(me.dummy_idx).tolist()) if me.dummy_idx is not None else set()
         kind = np.where(terms["level"].notna(), "vs reference",
-                        np.where(np.isin(keep, list(dummies)), "0 to 1", "per unit"))
-        ci = np.asarray(me.conf_int(alpha))
+                        np.where(me.dummy, "0 to 1", "per unit"))
+        ci = me.conf_int(alpha)
+        z = me.effect / me.std_err
         return pd.DataFrame(
             {
                 "variable": terms["variable"].to_numpy(),
                 "level": terms["level"].to_numpy(),
                 "reference": terms["reference"].to_numpy(),
                 "kind": kind,
-                "effect": np.asarray(me.margeff),
-                "std_err": np.asarray(me.margeff_se),
-                "z": np.asarray(me.tvalues),
-                "p_value": np.asarray(me.pvalues),
+                "effect": me.effect,
+                "std_err": me.std_err,
+                "z": z,
+                "p_value": 2 * stats.norm.sf(np.abs(z)),
                 "ci_low": ci[:, 0],
                 "ci_high": ci[:, 1],
             },
@@ -562,7 +575,7 @@ class ReturnModel(RegressionResult):
         terms = self.terms if index is None else self.terms.loc[list(index)]
         labels = [
             f"{_LABELS.get(t, t)}: {lv} (vs {ref})" if isinstance(lv, str)
-            else _LABELS.get(name, f"{name} (+1)")
+            else _numeric_label(name)
             for name, t, lv, ref in zip(terms.index, terms["variable"], terms["level"],
                                         terms["reference"], strict=True)
         ]

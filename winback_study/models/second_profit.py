@@ -43,6 +43,7 @@ from winback_study.data.simulate import StudyParams, study_params
 from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import DataError, SecondProfitError
 from winback_study.models.base import RegressionResult
+from winback_study.models.return_checks import drop_unused_categories
 from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel, model_design
 from winback_study.models.second_lifetime import clean_term, contrast, design_references
 from winback_study.models.selection import (
@@ -355,10 +356,19 @@ def fit_second_profit(
         check=lambda rows: _checked_margins(rows, outcome, log), unique_index=True,
         correct_selection=correct_selection, selection_formula=selection_formula,
         alpha=alpha, design=design, caller="fit_second_profit")
+    # a category nobody in the fitted rows has is not a level of these data
+    back = drop_unused_categories(back, sorted(required_columns(full) & set(back.columns)))
     if first_step is not None:
         back = first_step.add_control(back)
         full = f"{full} + {CONTROL_COLUMN}"
     ols = smf.ols(full, back).fit(cov_type="HC1")
+    if ols.model.rank < ols.model.exog.shape[1]:
+        raise SecondProfitError(
+            f"the covariates of {full!r} are collinear among the {len(back):,} reacquired "
+            f"customers (rank {ols.model.rank} of {ols.model.exog.shape[1]} columns): a "
+            "covariate constant among them, two that carry the same information, or the "
+            "selection control inverse_mills explained by the others (give the return model "
+            "a covariate the margin model does not have). Drop or merge covariates")
     if first_step is not None:
         population = pd.Index(first_step.results.model.data.row_labels)
         if not population.is_unique:

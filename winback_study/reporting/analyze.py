@@ -1,23 +1,34 @@
 """``analyze``: the study's analyses on a user's lapsed-customer file.
 
-:func:`analyze` reads and checks the file (:mod:`winback_study.data.user_data`), then runs
-each analysis the mapping supports, one function each below.
+:func:`analyze` reads and checks the file (:func:`~winback_study.data.user_data.read_user_data`),
+then runs each analysis the mapping supports, one function each below:
 
-Each takes a validated study table and returns ``(tables, figures)``: named DataFrames to
-write as CSV and named matplotlib figures to export. They call the library's modules; no
-modelling is implemented here.
+- return rates by segment, and the **return model** (probit or logit) on the ``[models]``
+  covariates, in the file's own column names;
+- the **second-lifetime duration** (Weibull, log-logistic or Cox) and **second-lifetime
+  value** models on the returners, each with the selection correction (the return probit's
+  inverse Mills ratio, the term ``inverse_mills``);
+- Kaplan-Meier first vs second lifetimes, customer value, the offer experiment (response,
+  incremental ROI against the control arm, bootstrap intervals) and per-customer targets
+  (expected incremental value of each arm, and the best arm).
+
+Each analysis takes the run's shared state and returns an :class:`Output`: named tables (CSV),
+named figures (PNG, SVG, PDF) and notes. They call the library's modules; no modelling is
+implemented here. With ``out=`` everything is written atomically, with ``report.html``: one
+page of every table and figure, what ran, what was skipped and why, and the mapping used.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -27,103 +38,109 @@ from winback_study.data.study_table import StudyDataError
 from winback_study.data.user_data import (
     ROLES,
     ColumnMapping,
+    UserData,
     _read_raw,
     available_analyses,
-    prepare_user_data,
+    formula_columns_of,
     read_mapping,
+    read_user_data,
 )
-from winback_study.design import StudyDesign, resolve_design
-from winback_study.errors import DesignError, ModelError
-from winback_study.plotting.style import use_house_style
+from winback_study.design import (
+    ARM_COLUMN,
+    COST_COLUMN,
+    MATCH_COLUMN,
+    REASON_COLUMN,
+    RECEIVED_COLUMN,
+    StudyDesign,
+    resolve_design,
+)
+from winback_study.errors import DataError, DesignError, ModelError
 
-Result = tuple[dict[str, pd.DataFrame], dict[str, plt.Figure]]
+__all__ = ["Output", "AnalysisResult", "analyze", "REGISTRY"]
 
-
-def _bar_with_ci(table: pd.DataFrame, xlabel: str, title: str) -> plt.Figure:
-    use_house_style()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    yerr = 100 * np.vstack([table["return_rate"] - table["ci_low"],
-                            table["ci_high"] - table["return_rate"]])
-    ax.bar(table.index.astype(str), 100 * table["return_rate"], yerr=yerr, capsize=4)
-    ax.set(xlabel=xlabel, ylabel="reacquired (%), 95% CI", title=title)
-    return fig
-
-
-def return_rates(df: pd.DataFrame, **_: object) -> Result:
-    tables, figs = {}, {}
-    segments: dict[str, pd.Series | str] = {}
-    if "defection_reason" in df:
-        segments["reason"] = "defection_reason"
-    if "referrals" in df:
-        segments["referrals"] = referral_band(df)
-    if {"complaints", "complaints_resolved"} <= set(df.columns):
-        segments["complaints"] = complaint_status(df)
-    if "offer" in df:
-        segments["offer"] = "offer"
-    labels = {"reason": "stated reason for leaving",
-              "referrals": "referrals made in the first lifetime",
-              "complaints": "complaints in the first lifetime", "offer": "win-back offer"}
-    tables["return_rate_overall"] = return_rate_table(df.assign(all="all customers"), "all")
-    for name, by in segments.items():
-        t = return_rate_table(df, by)
-        tables[f"return_rate_by_{name}"] = t
-        top, low = t["return_rate"].idxmax(), t["return_rate"].idxmin()
-        figs[f"return_rate_by_{name}"] = _bar_with_ci(
-            t, labels[name], f"Return rate by {name}: highest '{top}' "
-            f"({t.loc[top, 'return_rate']:.0%}), lowest '{low}' ({t.loc[low, 'return_rate']:.0%})")
-    return tables, figs
+#: the outcome of each second-lifetime model, as the report names it
+VALUE_OUTCOMES = {"second_value": "second-lifetime value (USD)",
+                  "second_monthly_margin": "second-lifetime monthly margin (USD)"}
 
 
-def customer_value(df: pd.DataFrame, annual_rate: float | None = None,
-                   shared: dict[str, object] | None = None, design: StudyDesign | None = None,
-                   **_: object) -> Result:
-    rate = ANNUAL_DISCOUNT_RATE if annual_rate is None else annual_rate
-    back = df[df["reacquired"] == 1]
-    first = lifetime_value(df["first_monthly_margin"], df["first_tenure_months"], rate)
-    second = lifetime_value(back["second_monthly_margin"], back["second_tenure_months"], rate)
-    rows = {
-        "first lifetime (all)": (len(df), np.mean(first), np.median(first),
-                                 "every first lifetime ended (they all left): exact"),
-        "second lifetime, observed (reacquired)": (
-            len(back), np.mean(second), np.median(second),
-            "lower bound: months after the end of the data are missing"),
-    }
-    from winback_study.analysis.customer_value import expected_slv
-    from winback_study.core.value import DEFAULT_HORIZON_MONTHS
-    from winback_study.models.second_lifetime import SecondLifetimeError
+@dataclass
+class Output:
+    """What one analysis made: tables (CSV), figures and notes for the report."""
 
-    try:
-        fit = _second_lifetime_fit(df, shared, design)
-    except SecondLifetimeError as exc:
-        note = f"not estimated: {exc}"
-        rows["second lifetime, Weibull survival x margin (reacquired)"] = (
-            len(back), np.nan, np.nan, note)
-    else:
-        # each returner's own margin (no margin model): an adapter for expected_slv
-        observed = SimpleNamespace(predict_margin=lambda d: d["second_monthly_margin"])
-        model = expected_slv(back, fit, observed, annual_rate=rate)
-        rows["second lifetime, Weibull survival x margin (reacquired)"] = (
-            len(back), np.mean(model), np.median(model),
-            f"each returner's margin over her expected Weibull survival, "
-            f"{DEFAULT_HORIZON_MONTHS} months; extrapolates past the data, not "
-            "selection-corrected")
-    table = pd.DataFrame.from_dict(
-        rows, orient="index",
-        columns=["customers", "mean_value_usd", "median_value_usd", "note"])
-    table.index.name = "value"
-    table["annual_discount_rate"] = rate
-    return {"customer_value": table}, {}
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
-def offer_experiment(df: pd.DataFrame, design: StudyDesign | None = None,
-                     **_: object) -> Result:
-    """Return rate per arm, in the design's order (the mapping's ``[design]`` or the study's)."""
-    d = _fit_design(df, design)
-    table = return_rate_table(df, "offer")
-    if d is not None:
-        table = table.reindex([o for o in d.arms if o in table.index])
-    return {"offer_response": table}, {}
+@dataclass
+class _Run:
+    """One :func:`analyze` call's shared state: the data and the fits later analyses reuse."""
 
+    user: UserData
+    annual_rate: float
+    seed: int
+    n_boot: int
+    fits: dict[str, Any] = field(default_factory=dict)
+    _frame: pd.DataFrame | None = None
+
+    @property
+    def study(self) -> pd.DataFrame:
+        return self.user.study
+
+    @property
+    def mapping(self) -> ColumnMapping:
+        return self.user.mapping
+
+    @property
+    def design(self) -> StudyDesign | None:
+        """The design of the data (the mapping's, else the one the arms imply), or None."""
+        if "design" not in self.fits:
+            try:
+                self.fits["design"] = resolve_design(self.study, self.mapping.design)
+            except DesignError:
+                self.fits["design"] = None
+        return self.fits["design"]
+
+    def formula(self, key: str) -> tuple[str, bool]:
+        """``(right-hand side, from [models]?)`` of the equation ``key``."""
+        given = self.mapping.models.formulas().get(key)
+        if given is not None:
+            return given, True
+        return _FALLBACKS[key](self), False
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One model frame for the three equations: every column any of them reads."""
+        if self._frame is None:
+            user_cols: list[str] = []
+            study_cols: list[str] = list(_DESIGN_COLUMNS)
+            for key in ("return", "second_lifetime", "second_value"):
+                rhs, given = self.formula(key)
+                (user_cols if given else study_cols).extend(formula_columns_of(rhs, key))
+            self.fits["file_columns"] = set(user_cols) & set(self.user.raw.columns)
+            self._frame = _present_levels_only(self.user.model_frame(
+                dict.fromkeys(user_cols), dict.fromkeys(study_cols)))
+        return self._frame
+
+    def shared(self, name: str, fit: Callable[[], Any]) -> Any:
+        """``fit()`` once per run; its result, or the error it raised, for every caller."""
+        if name not in self.fits:
+            try:
+                self.fits[name] = fit()
+            except Exception as exc:  # noqa: BLE001 - re-raised below, for every caller
+                self.fits[name] = exc
+        if isinstance(self.fits[name], Exception):
+            raise self.fits[name]
+        return self.fits[name]
+
+
+_MODEL_NAMES = {"weibull": "Weibull", "loglogistic": "log-logistic", "cox": "Cox"}
+_DESIGN_COLUMNS = (ARM_COLUMN, RECEIVED_COLUMN, MATCH_COLUMN, COST_COLUMN, REASON_COLUMN)
+
+
+# --------------------------------------------------------------------------------------
+# the study's covariates, for an equation the mapping's [models] leaves out
+# --------------------------------------------------------------------------------------
 
 def _terms(df: pd.DataFrame, candidates: dict[str, str]) -> list[str]:
     """Formula terms whose column exists and varies in ``df``."""
@@ -150,88 +167,279 @@ def _factor(df: pd.DataFrame, col: str, prefer: str | None = None) -> list[str]:
     return [f"C({col}, Treatment({ref!r}))"]
 
 
+def _references(df: pd.DataFrame, design: StudyDesign | None) -> list[str]:
+    """The reason and offer factors, against the design's reference reason and control."""
+    return (_factor(df, REASON_COLUMN, design.reference_reason if design else None)
+            + _factor(df, RECEIVED_COLUMN, design.control if design else None))
+
+
+def _returners(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["reacquired"].to_numpy() == 1]
+
+
+def _fallback_return(run: _Run) -> str:
+    terms = _terms(run.study, {
+        "referrals": "referrals", "complaints": "complaints",
+        "complaints_resolved": "complaints_resolved",
+        "first_tenure_months": "first_tenure_months",
+        "first_monthly_margin": "first_monthly_margin",
+        "months_since_defection": "months_since_defection",
+        MATCH_COLUMN: MATCH_COLUMN,
+    }) + _references(_present_levels_only(run.study), run.design)
+    return " + ".join(terms) or "1"
+
+
+def _fallback_second(run: _Run) -> str:
+    back = _present_levels_only(_returners(run.study))
+    terms = _terms(back, {"referrals": "referrals", "complaints": "complaints",
+                          "first_tenure_months": "first_tenure_months",
+                          MATCH_COLUMN: MATCH_COLUMN})
+    return " + ".join(terms + _references(back, run.design)) or "1"
+
+
+def _fallback_value(run: _Run) -> str:
+    """The study's margin equation: log first-lifetime margin (when positive), referrals,
+    complaints, reason and offer."""
+    back = _present_levels_only(_returners(run.study))
+    first = back["first_monthly_margin"] if "first_monthly_margin" in back else None
+    log_first = first is not None and bool((first > 0).all()) and first.nunique() > 1
+    terms = (["np.log(first_monthly_margin)"] if log_first else
+             _terms(back, {"first_monthly_margin": "first_monthly_margin"}))
+    terms += _terms(back, {"referrals": "referrals", "complaints": "complaints"})
+    return " + ".join(terms + _references(back, run.design)) or "1"
+
+
+_FALLBACKS: dict[str, Callable[[_Run], str]] = {
+    "return": _fallback_return, "second_lifetime": _fallback_second,
+    "second_value": _fallback_value,
+}
+
+
 def _present_levels_only(df: pd.DataFrame) -> pd.DataFrame:
     """Drop categories nobody in ``df`` has (a file need not contain every study level)."""
     cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
     return df.assign(**{c: df[c].cat.remove_unused_categories() for c in cats}) if cats else df
 
 
-def _fit_design(df: pd.DataFrame, design: StudyDesign | None) -> StudyDesign | None:
-    """The design to fit with: the mapping's, else the one the data imply (None if they
-    imply none, e.g. no control arm: the model then fits without counterfactual arms)."""
-    try:
-        return resolve_design(df, design)
-    except DesignError:
-        return None
+def _term_index(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    out.index.name = "term"
+    return out
 
 
-def _references(df: pd.DataFrame, design: StudyDesign | None) -> list[str]:
-    """The reason and offer factors, against the design's reference reason and control."""
-    d = _fit_design(df, design)
-    return (_factor(df, "defection_reason", d.reference_reason if d else None)
-            + _factor(df, "offer_received", d.control if d else None))
+def _source(given: bool, rhs: str) -> str:
+    return (f"covariates from the mapping's [models], in the file's own columns: {rhs}"
+            if given else f"the study's covariates the file has: {rhs}")
 
 
-def return_model(df: pd.DataFrame, design: StudyDesign | None = None, **_: object) -> Result:
+# --------------------------------------------------------------------------------------
+# the analyses
+# --------------------------------------------------------------------------------------
+
+def _bar_with_ci(table: pd.DataFrame, xlabel: str, title: str) -> Any:
+    import matplotlib.pyplot as plt
+
+    from winback_study.plotting.style import use_house_style
+
+    use_house_style()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    yerr = 100 * np.vstack([table["return_rate"] - table["ci_low"],
+                            table["ci_high"] - table["return_rate"]])
+    ax.bar(table.index.astype(str), 100 * table["return_rate"], yerr=yerr, capsize=4)
+    ax.set(xlabel=xlabel, ylabel="reacquired (%), 95% CI", title=title)
+    return fig
+
+
+def return_rates(run: _Run) -> Output:
+    """Return rate overall and by each segment the file has, with Wilson intervals."""
+    df = run.study
+    out = Output()
+    segments: dict[str, pd.Series | str] = {}
+    if REASON_COLUMN in df:
+        segments["reason"] = REASON_COLUMN
+    if "referrals" in df:
+        segments["referrals"] = referral_band(df)
+    if {"complaints", "complaints_resolved"} <= set(df.columns):
+        segments["complaints"] = complaint_status(df)
+    if ARM_COLUMN in df:
+        segments["offer"] = ARM_COLUMN
+    labels = {"reason": "stated reason for leaving",
+              "referrals": "referrals made in the first lifetime",
+              "complaints": "complaints in the first lifetime", "offer": "win-back offer"}
+    out.tables["return_rate_overall"] = return_rate_table(
+        pd.DataFrame({"reacquired": df["reacquired"], "all": "all customers"}), "all")
+    for name, by in segments.items():
+        t = return_rate_table(df, by)
+        out.tables[f"return_rate_by_{name}"] = t
+        top, low = t["return_rate"].idxmax(), t["return_rate"].idxmin()
+        out.figures[f"return_rate_by_{name}"] = _bar_with_ci(
+            t, labels[name], f"Return rate by {name}: highest '{top}' "
+            f"({t.loc[top, 'return_rate']:.0%}), lowest '{low}' ({t.loc[low, 'return_rate']:.0%})")
+    return out
+
+
+def _return_fit(run: _Run) -> Any:
     from winback_study.models.return_probability import fit_return_model
 
-    df = _present_levels_only(df)
-    terms = _terms(df, {
-        "referrals": "referrals", "complaints": "complaints",
-        "complaints_resolved": "complaints_resolved",
-        "first_tenure_months": "first_tenure_months",
-        "first_monthly_margin": "first_monthly_margin",
-        "months_since_defection": "months_since_defection",
-    })
-    terms += _references(df, design)
-    model = fit_return_model(df, " + ".join(terms) or "1", link="probit",
-                             design=_fit_design(df, design))
+    rhs, given = run.formula("return")
+    frame = run.frame
+    design = None if run.fits["file_columns"] & set(_DESIGN_COLUMNS) else run.design
+    return fit_return_model(_present_levels_only(frame), rhs, link=run.mapping.models.link,
+                            design=design)
+
+
+def return_model(run: _Run) -> Output:
+    """The return equation: probit (or logit) of reacquisition on the file's covariates."""
+    import matplotlib.pyplot as plt
+
+    from winback_study.plotting.style import use_house_style
+
+    model = run.shared("return", lambda: _return_fit(run))
+    rhs, given = run.formula("return")
     use_house_style()
-    fig, ax = plt.subplots(figsize=(8, 5.5))
+    fig, ax = plt.subplots(figsize=(8, 0.4 * max(len(model.params_) - 1, 1) + 2.2))
     model.plot_marginal_effects(ax=ax)
     # a file without price leavers or a no-offer group is read against another level: say which
-    coefs = model.summary.join(model.terms[["reference"]])
-    return {"return_model_coefficients": coefs,
-            "return_model_marginal_effects": model.marginal_effects()}, {
-            "return_model_marginal_effects": fig}
+    return Output(
+        tables={"return_model_coefficients": _term_index(model.summary),
+                "return_model_marginal_effects": model.marginal_effects(),
+                "return_model_terms": model.terms},
+        figures={"return_model_marginal_effects": fig},
+        notes=[f"{model.link} of reacquired on {len(run.frame):,} customers; "
+               + _source(given, rhs)],
+    )
 
 
-def _second_lifetime_fit(df: pd.DataFrame, shared: dict[str, object] | None = None,
-                         design: StudyDesign | None = None):
-    """Weibull AFT on the reacquired, with the covariates the file has.
+def _selection(run: _Run) -> tuple[Any, str]:
+    """The first-step probit of the selection correction, and what it is, in words.
 
-    With ``shared`` (one dict per :func:`~winback_study.reporting.analyze.analyze` call) the fit,
-    or the error it raised, is kept there for the next analysis that needs it.
+    The return model when it is a probit; else a probit on the return model's covariates.
     """
-    if shared is not None:
-        if "weibull" not in shared:
-            try:
-                shared["weibull"] = _second_lifetime_fit(df, design=design)
-            except Exception as exc:  # noqa: BLE001 - re-raised below, for every caller
-                shared["weibull"] = exc
-        if isinstance(shared["weibull"], Exception):
-            raise shared["weibull"]
-        return shared["weibull"]
+    from winback_study.models.selection import fit_selection
+
+    rhs, _ = run.formula("return")
+
+    def fit() -> Any:
+        model = run.shared("return", lambda: _return_fit(run))
+        if model.link == "probit":
+            return model
+        return fit_selection(_present_levels_only(run.frame), rhs)
+
+    probit = run.shared("selection", fit)
+    return probit, ("selection-corrected: the inverse Mills ratio of the return probit "
+                    f"({rhs}) enters as the term inverse_mills")
+
+
+def _lifetime_fit(run: _Run) -> Any:
     from winback_study.models.second_lifetime import fit_second_lifetime
 
-    back = _present_levels_only(df[df["reacquired"] == 1])
-    terms = _terms(back, {
-        "referrals": "referrals", "complaints": "complaints",
-        "first_tenure_months": "first_tenure_months",
-    })
-    terms += _references(back, design)
-    return fit_second_lifetime(back, " + ".join(terms) or "1", model="weibull", selection=None)
+    def fit() -> Any:
+        rhs, _ = run.formula("second_lifetime")
+        try:
+            probit, _ = _selection(run)
+        except ModelError as exc:
+            run.fits["lifetime_note"] = (f"naive (no selection correction): the return probit "
+                                         f"could not be fitted ({exc})")
+            probit = None
+        frame = run.frame
+        back = _present_levels_only(_returners(frame)) if probit is None else frame
+        return fit_second_lifetime(back, f"second_tenure_months ~ {rhs}",
+                                   model=run.mapping.models.lifetime_model,
+                                   selection=probit, design=None)
+
+    return run.shared("second_lifetime", fit)
 
 
-def second_lifetime_model(df: pd.DataFrame, shared: dict[str, object] | None = None,
-                          design: StudyDesign | None = None, **_: object) -> Result:
-    return {"second_lifetime_weibull": _second_lifetime_fit(df, shared, design).summary}, {}
+def _coefficient_figure(result: Any, title: str, xlabel: str) -> Any:
+    import matplotlib.pyplot as plt
+
+    from winback_study.plotting.charts import plot_coefficients
+    from winback_study.plotting.style import use_house_style
+
+    use_house_style()
+    terms = [t for t in result.summary.index if t != "Intercept" and not str(t).startswith(
+        ("log(sigma", "rho_", "lambda_", "Log(scale"))]
+    fig, ax = plt.subplots(figsize=(8, 0.42 * max(len(terms), 1) + 2.0))
+    plot_coefficients(result, ax=ax, terms=terms)
+    ax.axvline(0, color="0.4", lw=0.8)
+    ax.set(xlabel=xlabel, title=title)
+    return fig
 
 
-def first_vs_second(df: pd.DataFrame, **_: object) -> Result:
+def _strongest(summary: pd.DataFrame) -> str:
+    table = summary.drop(index=[t for t in summary.index if t == "Intercept"], errors="ignore")
+    sig = table[table["p_value"] < 0.05]
+    if sig.empty:
+        return "no covariate is significant at 5%"
+    t = sig["z"].abs().idxmax()
+    return f"strongest: {t} ({sig.loc[t, 'coef']:+.3g})"
+
+
+def second_lifetime_model(run: _Run) -> Output:
+    """The duration equation on the returners, selection-corrected."""
+    fit = _lifetime_fit(run)
+    rhs, given = run.formula("second_lifetime")
+    corr = run.fits.get("lifetime_note") or _selection(run)[1]
+    name = _MODEL_NAMES[run.mapping.models.lifetime_model]
+    table = _term_index(fit.summary)
+    kind = "log hazard ratio" if name == "Cox" else "log time ratio (AFT)"
+    fig = _coefficient_figure(fit, f"Second lifetime ({name}): {_strongest(fit.summary)}",
+                              f"{kind}, 95% CI")
+    return Output(
+        tables={"second_lifetime_coefficients": table}, figures={
+            "second_lifetime_coefficients": fig},
+        notes=[f"{name} model of the second-lifetime months on "
+               f"{int((run.frame['reacquired'] == 1).sum()):,} returners; "
+               + _source(given, rhs), corr])
+
+
+def _value_outcome(run: _Run) -> tuple[str, bool]:
+    """``(column, log?)``: the value column when mapped, else the monthly margin; in logs
+    when every returner's value is positive (effects are then proportional)."""
+    col = "second_value" if "second_value" in run.study.columns else "second_monthly_margin"
+    if col not in run.study.columns:
+        raise DataError("the value model needs second_value or second_margin",
+                        column="second_value", problem="missing_column")
+    y = _returners(run.study)[col].to_numpy(dtype=float)
+    return col, bool(len(y) and np.all(y > 0))
+
+
+def second_value_model(run: _Run) -> Output:
+    """The value equation on the returners (log value when positive), selection-corrected."""
+    from winback_study.models.second_profit import fit_second_profit
+
+    rhs, given = run.formula("second_value")
+    col, log = _value_outcome(run)
+    notes = [f"{'log ' if log else ''}{VALUE_OUTCOMES[col]} on "
+             f"{int((run.study['reacquired'] == 1).sum()):,} returners; " + _source(given, rhs)]
+    try:
+        probit, corr = _selection(run)
+    except ModelError as exc:
+        probit, corr = None, f"naive (no selection correction): {exc}"
+    notes.append(corr + ("; standard errors: the two-step sandwich" if probit else ""))
+    frame = run.frame if probit is not None else _present_levels_only(_returners(run.frame))
+    outcome = f"np.log({col})" if log else col
+    fit = run.shared("second_value", lambda: fit_second_profit(
+        frame, f"{outcome} ~ {rhs}", log=log, selection=probit, design=None))
+    if run.user.set_aside.get("second_value"):
+        notes.append(f"{run.user.set_aside['second_value']:,} values held for customers who "
+                     "did not return were set aside")
+    scale = "change in log value" if log else "change in USD"
+    fig = _coefficient_figure(fit, f"Second-lifetime value: {_strongest(fit.summary)}",
+                              f"{scale}, 95% CI")
+    return Output(tables={"second_value_coefficients": _term_index(fit.summary)},
+                  figures={"second_value_coefficients": fig}, notes=notes)
+
+
+def first_vs_second(run: _Run) -> Output:
+    """Kaplan-Meier curves of the first and second lifetimes, and their log-rank test."""
+    import matplotlib.pyplot as plt
+
     from winback_study.data.describe import first_vs_second_logrank, km_curves, km_summary
     from winback_study.plotting.charts import plot_km
+    from winback_study.plotting.style import use_house_style
 
+    df = run.study
     summary = km_summary(df)
     test = first_vs_second_logrank(df)
     use_house_style()
@@ -241,38 +449,249 @@ def first_vs_second(df: pd.DataFrame, **_: object) -> Result:
     med = summary["median"].to_numpy()
     ax.set(xlabel="months since the lifetime began", ylabel="share still a customer",
            title=f"Median lifetime: first {med[0]:.0f} months, second {med[1]:.0f} months")
-    return {"lifetimes_kaplan_meier": summary,
-            "lifetimes_logrank": pd.DataFrame([test]) if isinstance(test, dict) else test}, {
-            "lifetimes_first_vs_second": fig}
+    return Output(tables={"lifetimes_kaplan_meier": summary,
+                          "lifetimes_logrank": pd.DataFrame([test]) if isinstance(test, dict)
+                          else test},
+                  figures={"lifetimes_first_vs_second": fig})
+
+
+def customer_value(run: _Run) -> Output:
+    """First- and second-lifetime value: observed, and extrapolated by the duration model."""
+    from winback_study.analysis.customer_value import expected_slv
+    from winback_study.core.value import DEFAULT_HORIZON_MONTHS
+
+    df, rate = run.study, run.annual_rate
+    back = _returners(df)
+    first = lifetime_value(df["first_monthly_margin"], df["first_tenure_months"], rate)
+    second = lifetime_value(back["second_monthly_margin"], back["second_tenure_months"], rate)
+    rows = {
+        "first lifetime (all)": (len(df), np.mean(first), np.median(first),
+                                 "every first lifetime ended (they all left): exact"),
+        "second lifetime, observed (reacquired)": (
+            len(back), np.mean(second), np.median(second),
+            "lower bound: months after the end of the data are missing"),
+    }
+    name = _MODEL_NAMES[run.mapping.models.lifetime_model]
+    label = f"second lifetime, {name} survival x margin (reacquired)"
+    try:
+        fit = _lifetime_fit(run)
+        if not getattr(fit, "extrapolates", True):
+            raise ModelError(f"a {name} model does not extrapolate past the data; use "
+                             "second_lifetime_model = \"weibull\" in [models]")
+    except ModelError as exc:
+        rows[label] = (len(back), np.nan, np.nan, f"not estimated: {exc}")
+    else:
+        # each returner's own margin (no margin model): an adapter for expected_slv
+        observed = SimpleNamespace(predict_margin=lambda d: d["second_monthly_margin"])
+        rows_back = _returners(fit.data if fit.corrected else run.frame)
+        model = expected_slv(rows_back, fit, observed, annual_rate=rate, chunk_size=25_000)
+        how = "selection-corrected" if fit.corrected else "not selection-corrected"
+        rows[label] = (
+            len(back), np.mean(model), np.median(model),
+            f"each returner's margin over her expected {name} survival, "
+            f"{DEFAULT_HORIZON_MONTHS} months; extrapolates past the data, {how}")
+    table = pd.DataFrame.from_dict(
+        rows, orient="index",
+        columns=["customers", "mean_value_usd", "median_value_usd", "note"])
+    table.index.name = "value"
+    table["annual_discount_rate"] = rate
+    return Output(tables={"customer_value": table})
+
+
+def _value_column(run: _Run) -> tuple[np.ndarray | None, str]:
+    """Each returner's second-lifetime value, USD (NaN for the others), and its source."""
+    df = run.study
+    back = df["reacquired"].to_numpy() == 1
+    if "second_value" in df.columns:
+        return np.where(back, df["second_value"].to_numpy(dtype=float), np.nan), (
+            "the file's second-lifetime value")
+    if {"second_monthly_margin", "second_tenure_months"} <= set(df.columns):
+        v = lifetime_value(df["second_monthly_margin"].fillna(0),
+                           df["second_tenure_months"].fillna(0), run.annual_rate)
+        return np.where(back, v, np.nan), (
+            f"observed SLV: second margin x second tenure, discounted at {run.annual_rate:.0%} "
+            "a year (a lower bound: months past the data are missing)")
+    return None, "no second-lifetime value or margin in the file"
+
+
+def offer_experiment(run: _Run) -> Output:
+    """Response rate and incremental ROI of each arm against the control (bootstrap CIs)."""
+    from winback_study.analysis.offer_experiment import offer_experiment as experiment
+
+    d = run.design
+    table = return_rate_table(run.study, ARM_COLUMN)
+    if d is None:
+        return Output(tables={"offer_response": table}, notes=[
+            "response rates only: the arms have no design (no control arm or costs); give "
+            "one in the mapping's [design]"])
+    table = table.reindex([o for o in d.arms if o in table.index])
+    out = Output(tables={"offer_response": table})
+    values, source = _value_column(run)
+    if values is None or d.control not in table.index:
+        out.notes.append("response rates only: " + (source if values is None else
+                         f"no customer is in the control arm {d.control!r}"))
+        return out
+    res = experiment(run.study.assign(slv=values), value="slv", design=d, n_boot=run.n_boot,
+                     seed=run.seed)
+    out.tables["offer_experiment"] = res.arms
+    out.tables["offer_experiment_pairwise_roi"] = res.pairwise_roi
+    out.notes += [f"incremental ROI against the control arm {d.control!r} "
+                  f"(return rate {res.baseline_rate:.1%}); value per returner: {source}; "
+                  f"costs per accepting customer: {d.costs}; {run.n_boot} bootstrap "
+                  f"replicates, seed {run.seed}",
+                  "ranking by response rate: " + " > ".join(res.ranking("response_rate")),
+                  "ranking by ROI: " + " > ".join(res.ranking("roi"))]
+    out.figures["offer_response_vs_roi"] = _response_vs_roi(res.arms)
+    return out
+
+
+def _response_vs_roi(arms: pd.DataFrame) -> Any:
+    import matplotlib.pyplot as plt
+
+    from winback_study.plotting.style import use_house_style
+
+    use_house_style()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    x, y = 100 * arms["response_rate"], 100 * arms["roi"]
+    ax.errorbar(x, y, yerr=np.vstack([y - 100 * arms["roi_ci_low"],
+                                      100 * arms["roi_ci_high"] - y]), fmt="o", capsize=4)
+    for arm, xi, yi in zip(arms.index, x, y, strict=True):
+        ax.annotate(str(arm), (xi, yi), textcoords="offset points", xytext=(6, 4))
+    best_r, best_roi = arms["response_rate"].idxmax(), arms["roi"].idxmax()
+    verdict = ("the best response is also the best ROI" if best_r == best_roi else
+               f"best response '{best_r}', best ROI '{best_roi}'")
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.set(xlabel="response rate (% reacquired)", ylabel="incremental ROI (%), 95% CI",
+           title=f"Offers: {verdict}")
+    return fig
+
+
+class _ArmPredictor:
+    """The return model under a counterfactual arm, whatever the file calls its columns.
+
+    :meth:`StudyDesign.assign` writes the study's arm columns; a model fitted on the file's
+    own offer column reads that column, so it is rewritten from the assigned arm (in the
+    file's labels) before predicting.
+    """
+
+    def __init__(self, model: Any, frame: pd.DataFrame, mapping: ColumnMapping,
+                 file_columns: set[str]) -> None:
+        self.model, self.frame = model, frame
+        self.study_cols = [c for c in _DESIGN_COLUMNS if c in frame.columns
+                           and c not in file_columns]
+        self.file_cols: dict[str, tuple[str, dict[Any, Any]]] = {}
+        for role in ("offer", "offer_received"):
+            col = mapping.columns.get(role)
+            if col is not None and col in file_columns:
+                back = {v: k for k, v in mapping.levels.get(role, {}).items()}
+                self.file_cols[col] = (ROLES[role], back)
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        x = self.frame.copy(deep=False)
+        for c in self.study_cols:
+            x[c] = df[c].values  # a categorical stays one (patsy codes it fast)
+        for col, (study_col, back) in self.file_cols.items():
+            arm = df[study_col].astype(object)
+            x[col] = arm.map(lambda v, _b=back: _b.get(v, v)).to_numpy()
+        return np.asarray(self.model.predict(x), dtype=float)
+
+
+def targets(run: _Run) -> Output:
+    """Each customer's expected incremental value of each arm, and the best arm."""
+    from winback_study.analysis.targeting.scores import score_offers
+
+    d = run.design
+    if d is None:
+        raise DesignError("per-customer targets need the arms' design (a control arm and "
+                          "costs): give one in the mapping's [design]", problem="no_design")
+    values, source = _value_column(run)
+    if values is None:
+        raise DataError(f"per-customer targets need a value per returner: {source}",
+                        column="second_value", problem="missing_column")
+    model = run.shared("return", lambda: _return_fit(run))
+    predictor = _ArmPredictor(model, run.frame, run.mapping, run.fits["file_columns"])
+    study = run.study.assign(slv=values)
+    by = (REASON_COLUMN,) if REASON_COLUMN in study.columns else ()
+    # the arms the file has: the model knows nothing of the others
+    seen = set(study[ARM_COLUMN].astype(str))
+    scores = score_offers(study, predictor, offers=[a for a in d.treatment_arms if a in seen],
+                          value="slv", value_by=by, design=d)
+    best = scores.best()
+    table = pd.DataFrame({"customer_id": study["customer_id"].to_numpy()}, index=study.index)
+    for arm in scores.probability.columns:
+        table[f"p_return_{arm}"] = scores.probability[arm].to_numpy()
+    for arm in scores.offers:
+        table[f"value_{arm}"] = scores.expected_profit[arm].to_numpy()
+    table["best_arm"] = best["best_offer"].to_numpy()
+    table["best_value"] = best["expected_profit"].to_numpy()
+    per_arm = table.groupby("best_arm", observed=True).agg(
+        customers=("customer_id", "size"), expected_incremental_value_usd=("best_value", "sum"))
+    per_arm.index.name = "best_arm"
+    run.fits["targets"] = table
+    return Output(tables={"targets_by_best_arm": per_arm}, notes=[
+        "value_<arm>: expected incremental value of contacting the customer with that arm, "
+        "USD: (P(return | arm) - P(return | control)) x value if reacquired - P(return | arm) "
+        f"x cost; value if reacquired: {source}, mean over returners of the same "
+        f"{'reason and ' if by else ''}offer received; best_arm is the control when no arm "
+        "pays. Written to targets.csv, one row per customer"])
+
+
+def joint_model(run: _Run) -> Output:
+    """The three equations jointly, one shared loyalty factor (:func:`fit_joint_model`)."""
+    from winback_study.models.joint import fit_joint_model
+
+    r_rhs, _ = run.formula("return")
+    l_rhs, _ = run.formula("second_lifetime")
+    v_rhs, given = run.formula("second_value")
+    frame = run.frame
+    if "second_monthly_margin" not in frame.columns:
+        frame = frame.assign(second_monthly_margin=run.study["second_monthly_margin"])
+    fit = fit_joint_model(frame, f"reacquired ~ {r_rhs}", f"second_tenure_months ~ {l_rhs}",
+                          f"np.log(second_monthly_margin) ~ {v_rhs}", design=None)
+    latent = fit.summary.loc["latent"]
+    return Output(tables={"joint_model_coefficients": fit.summary}, notes=[
+        "full-information maximum likelihood of the return probit, the interval-censored "
+        "Weibull second lifetime (whole months) and the log second-lifetime monthly margin, "
+        "linked by one shared latent factor (loyalty) integrated out by Gauss-Hermite "
+        "quadrature; identified by what enters the return equation only",
+        "loadings: " + ", ".join(f"{t} {latent.loc[t, 'coef']:+.3f}" for t in latent.index
+                                 if str(t).startswith("loading"))])
 
 
 #: analysis name (as in :data:`winback_study.data.user_data.ANALYSES`) -> function
-REGISTRY: dict[str, Callable[..., Result]] = {
+REGISTRY: dict[str, Callable[[_Run], Output]] = {
     "return rates by segment": return_rates,
     "return model": return_model,
     "second-lifetime survival": second_lifetime_model,
+    "second-lifetime value model": second_value_model,
     "first vs second lifetime": first_vs_second,
     "customer value": customer_value,
     "offer experiment": offer_experiment,
+    "targets": targets,
+    "joint model": joint_model,
 }
-
-
-def run(name: str, df: pd.DataFrame, **kw: object) -> Result:
-    """Run the analysis ``name`` (one of :data:`REGISTRY`)."""
-    return REGISTRY[name](df, **kw)
 
 
 @dataclass
 class AnalysisResult:
-    """What :func:`analyze` computed: tables by name, files written, analyses skipped."""
+    """What :func:`analyze` computed: tables and notes by analysis, files written, skips."""
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    ran: list[str] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    table_names: dict[str, list[str]] = field(default_factory=dict)
+    targets: pd.DataFrame | None = None
+    data_notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
-        lines = [f"{len(self.tables)} tables, {len(self.files)} files"]
-        lines += [f"  ran: {name}" for name in self.tables]
+        """What ran, what was skipped and why, in plain text."""
+        lines = [f"{len(self.tables)} tables, {len(self.files)} files, {self.seconds:.1f} s"]
+        lines += [f"  note: {n}" for n in self.data_notes]
+        lines += [f"  ran: {name}" for name in self.ran]
         lines += [f"  skipped: {name}: {why}" for name, why in self.skipped.items()]
         return "\n".join(lines)
 
@@ -282,11 +701,29 @@ def _identity_mapping(df: pd.DataFrame) -> dict[str, Any]:
     return {"columns": {role: col for role, col in ROLES.items() if col in df.columns}}
 
 
+#: seconds before the progress bar shows (none for a quick run)
+PROGRESS_DELAY = 3.0
+
+
+def _progress(enabled: bool | None, total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    # delay: a bar only for runs longer than a few seconds; stderr, never stdout
+    if enabled is None:  # on a terminal only: a log or a pipe gets no control characters
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, desc="analyze", unit="step", delay=PROGRESS_DELAY, leave=False,
+                disable=not enabled, file=sys.stderr)
+
+
 def analyze(
     data: str | os.PathLike | pd.DataFrame,
     mapping: str | os.PathLike | Mapping[str, Any] | ColumnMapping | None = None,
     out: str | os.PathLike | None = None,
     annual_rate: float | None = None,
+    *,
+    seed: int = 0,
+    n_boot: int = 1000,
+    progress: bool | None = None,
 ) -> AnalysisResult:
     """Run the study's analyses on a user's lapsed-customer file.
 
@@ -295,12 +732,21 @@ def analyze(
     data : path or DataFrame
         CSV or Parquet (read, never modified) or a DataFrame.
     mapping : path, dict or ColumnMapping, optional
-        Which column plays which role (module docstring). Default: the file already uses
-        the study's column names.
+        Which column plays which role, and ``[models]``
+        (:mod:`winback_study.data.user_data`). Default: the file already uses the study's
+        column names.
     out : path, optional
-        Folder for the summaries (CSV) and figures (PNG, SVG, PDF).
+        Folder for the tables (CSV), figures (PNG, SVG, PDF in ``figures/``),
+        ``targets.csv`` and ``report.html``.
     annual_rate : float, optional
         Discount rate for the value calculations (default 10%).
+    seed : int
+        Seed of the offer experiment's bootstrap.
+    n_boot : int
+        Bootstrap replicates of the ROI intervals.
+    progress : bool, optional
+        A progress bar on stderr for runs longer than a few seconds (default: when stderr
+        is a terminal).
 
     Returns
     -------
@@ -317,46 +763,107 @@ def analyze(
     """
     import matplotlib.pyplot as plt
 
+    start = time.perf_counter()
     if mapping is None:
         raw, _ = _read_raw(data)
         mapping = _identity_mapping(raw)
         data = raw
     m = read_mapping(mapping)
-    df = prepare_user_data(data, m)
-    if int(df["reacquired"].sum()) == 0 and any(
-        r in m.columns for r in ("second_tenure", "second_event")
-    ):
+    plan = available_analyses(m)
+    bar = _progress(progress, 2 + sum(why is None for why in plan.values()))
+    bar.set_description("reading the file")
+    user = read_user_data(data, m)
+    result = AnalysisResult(data_notes=list(user.notes))
+    result.timings["read and validate"] = time.perf_counter() - start
+    bar.update()
+    df = user.study
+    if int(df["reacquired"].sum()) == 0 and m.roles & {"second_tenure", "second_event"}:
         raise StudyDataError(
             "column 'reacquired': no customer in the file was reacquired (all rows are 0); "
             "expected at least one returner for the second-lifetime analyses",
             column="reacquired", problem="no_reacquired",
         )
-    result = AnalysisResult()
+    run = _Run(user=user, annual_rate=ANNUAL_DISCOUNT_RATE if annual_rate is None
+               else annual_rate, seed=seed, n_boot=n_boot)
     outdir = Path(out) if out is not None else None
-    shared: dict[str, object] = {}  # fits more than one analysis uses (the Weibull model)
-    for name, why in available_analyses(m).items():
+    figures_written: dict[str, dict[str, Path]] = {}
+    for name, why in plan.items():
         if why is not None:
             result.skipped[name] = why
             continue
+        bar.set_description(name)
+        began = time.perf_counter()
         try:
-            tables, figures = run(name, df, annual_rate=annual_rate, shared=shared,
-                                  design=m.design)
-        except ModelError as exc:
+            output = REGISTRY[name](run)
+        except (ModelError, DesignError) as exc:
             # the data cannot support this model (separation, a level nobody left, every
-            # spell censored, ...): say why and go on with the other analyses
+            # spell censored, no design for targets ...): say why, go on with the others
             result.skipped[name] = str(exc)
+            bar.update()
             continue
-        result.tables.update(tables)
+        except DataError as exc:
+            if exc.problem != "missing_column":
+                raise
+            result.skipped[name] = str(exc)
+            bar.update()
+            continue
+        result.ran.append(name)
+        result.tables.update(output.tables)
+        result.notes[name] = output.notes
+        result.table_names[name] = list(output.tables)
         if outdir is not None:
-            from winback_study.core.io import atomic_path
-            from winback_study.plotting.style import save_figure
-
-            for tname, table in tables.items():
-                with atomic_path(outdir / f"{tname}.csv") as tmp:
-                    table.to_csv(tmp)
-                result.files.append(outdir / f"{tname}.csv")
-            for fname, fig in figures.items():
-                result.files += save_figure(fig, fname, outdir / "figures")
-        for fig in figures.values():  # written or not wanted: do not keep them open
+            figures_written[name] = _write(output, outdir, result)
+        for fig in output.figures.values():  # written or not wanted: do not keep them open
             plt.close(fig)
+        result.timings[name] = time.perf_counter() - began
+        bar.update()
+    result.targets = run.fits.get("targets")
+    if outdir is not None:
+        from winback_study.core.io import write_table
+
+        began = time.perf_counter()
+        if result.targets is not None:
+            write_table(result.targets, outdir / "targets.csv")
+            result.files.append(outdir / "targets.csv")
+        result.seconds = time.perf_counter() - start
+        result.files.append(_report(result, user, figures_written, outdir))
+        result.timings["targets.csv and report.html"] = time.perf_counter() - began
+    bar.update()
+    bar.close()
+    result.seconds = time.perf_counter() - start
     return result
+
+
+def _write(output: Output, outdir: Path, result: AnalysisResult) -> dict[str, Path]:
+    """The analysis's tables as CSV and figures as PNG, SVG and PDF, each atomically."""
+    from winback_study.core.io import atomic_path
+    from winback_study.plotting.style import save_figure
+
+    for tname, table in output.tables.items():
+        with atomic_path(outdir / f"{tname}.csv") as tmp:
+            table.to_csv(tmp)
+        result.files.append(outdir / f"{tname}.csv")
+    pngs = {}
+    for fname, fig in output.figures.items():
+        paths = save_figure(fig, fname, outdir / "figures")
+        result.files += paths
+        pngs[fname] = next(p for p in paths if str(p).endswith(".png"))
+    return pngs
+
+
+def _report(result: AnalysisResult, user: UserData, figures: dict[str, dict[str, Path]],
+            outdir: Path) -> Path:
+    """``report.html``: every table and figure, what ran and was skipped, the mapping."""
+    from winback_study.reporting.html_report import ReportSection, write_html_report
+
+    sections = [ReportSection(
+        title=name, tables={t: result.tables[t] for t in result.table_names.get(name, [])},
+        figures=figures.get(name, {}), notes=result.notes.get(name, []))
+        for name in result.ran]
+    return write_html_report(
+        outdir / "report.html", title=f"Win-back analysis of {user.name}", data_name=user.name,
+        sections=sections, skipped=result.skipped, mapping_text=user.mapping.text,
+        summary_lines=result.data_notes + [
+            f"{len(user.study):,} customers, {int(user.study['reacquired'].sum()):,} "
+            f"reacquired; {result.seconds:.1f} s"])
+

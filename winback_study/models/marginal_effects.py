@@ -1,0 +1,127 @@
+"""Average marginal effects of a probit or logit, with analytic delta-method errors.
+
+The same numbers as statsmodels' ``get_margeff(at="overall", method="dydx", dummy=True)``
+(a 0/1 column's effect is the average discrete change from 0 to 1; any other column's the
+average derivative), computed in O(rows x columns) per effect. statsmodels differentiates the
+effects numerically over every row, which at a few million customers takes minutes.
+
+For a link with CDF ``F`` and density ``f``, index ``x'b`` and rows ``i``:
+
+- a derivative effect ``mean_i f(x_i'b) b_j``, whose gradient in ``b_l`` is
+  ``mean_i f(x_i'b) [j = l] + b_j mean_i f'(x_i'b) x_il``;
+- a discrete effect ``mean_i F(x1_i'b) - F(x0_i'b)`` (``x1``, ``x0``: column ``j`` set to 1,
+  0), whose gradient is ``mean_i f(x1_i'b) x1_i - f(x0_i'b) x0_i``;
+
+and the covariance of the effects is ``J V J'`` with ``V`` the coefficients' covariance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["MarginalEffects", "average_marginal_effects", "dummy_columns"]
+
+
+@dataclass(frozen=True)
+class MarginalEffects:
+    """Average marginal effects of the non-constant columns, in the order of ``columns``."""
+
+    columns: np.ndarray       # positions in the design matrix
+    effect: np.ndarray
+    std_err: np.ndarray
+    dummy: np.ndarray         # True: a 0/1 column (discrete change)
+
+    def conf_int(self, alpha: float = 0.05) -> np.ndarray:
+        """``(k, 2)`` normal intervals at level ``1 - alpha``."""
+        q = stats.norm.ppf(1 - alpha / 2)
+        return np.column_stack([self.effect - q * self.std_err, self.effect + q * self.std_err])
+
+
+def dummy_columns(exog: np.ndarray) -> np.ndarray:
+    """Columns holding only 0 and 1, both present (statsmodels' rule for ``dummy=True``)."""
+    x = np.asarray(exog, dtype=float)
+    whole = np.all(np.mod(x, 1.0) == 0, axis=0)
+    return (x.min(axis=0) == 0) & (x.max(axis=0) == 1) & whole
+
+
+def _link(link: str):
+    if link == "probit":
+        return (stats.norm.cdf, stats.norm.pdf, lambda z: -z * stats.norm.pdf(z))
+    if link == "logit":
+        def cdf(z):
+            return 1.0 / (1.0 + np.exp(-z))
+
+        def pdf(z):
+            p = cdf(z)
+            return p * (1.0 - p)
+
+        def dpdf(z):
+            p = cdf(z)
+            return p * (1.0 - p) * (1.0 - 2.0 * p)
+
+        return cdf, pdf, dpdf
+    raise ValueError(f"link must be 'probit' or 'logit', got {link!r}")
+
+
+def average_marginal_effects(exog: np.ndarray, params: np.ndarray, cov: np.ndarray,
+                             link: str, const_idx: int | None = None,
+                             chunk_rows: int = 1_000_000) -> MarginalEffects:
+    """Average marginal effects of every column but the constant, with delta-method errors.
+
+    Parameters
+    ----------
+    exog : ndarray, shape (n, k)
+        The design matrix the model was fitted on.
+    params, cov : ndarray
+        Coefficients (k,) and their covariance (k, k).
+    link : {"probit", "logit"}
+    const_idx : int, optional
+        Position of the constant (no effect reported).
+    chunk_rows : int
+        Rows per pass (bounds the memory of the per-row terms).
+
+    Returns
+    -------
+    MarginalEffects
+    """
+    x = np.asarray(exog, dtype=float)
+    b = np.asarray(params, dtype=float)
+    n, k = x.shape
+    cdf, pdf, dpdf = _link(link)
+    cols = np.array([j for j in range(k) if j != const_idx], dtype=int)
+    dummy = dummy_columns(x)[cols] if n else np.zeros(len(cols), bool)
+    effect = np.zeros(len(cols))
+    jac = np.zeros((len(cols), k))
+    mean_f = 0.0
+    mean_df_x = np.zeros(k)
+    for start in range(0, n, chunk_rows):
+        xc = x[start:start + chunk_rows]
+        xb = xc @ b
+        mean_f += pdf(xb).sum()
+        mean_df_x += dpdf(xb) @ xc
+        for r, j in enumerate(cols):
+            if not dummy[r]:
+                continue
+            xb1 = xb + b[j] * (1.0 - xc[:, j])
+            xb0 = xb - b[j] * xc[:, j]
+            f1, f0 = pdf(xb1), pdf(xb0)
+            effect[r] += (cdf(xb1) - cdf(xb0)).sum()
+            grad = f1 @ xc - f0 @ xc
+            grad[j] = f1.sum()  # x1_ij = 1 and x0_ij = 0 for every row
+            jac[r] += grad
+    mean_f /= n
+    mean_df_x /= n
+    for r, j in enumerate(cols):
+        if dummy[r]:
+            effect[r] /= n
+            jac[r] /= n
+        else:
+            effect[r] = mean_f * b[j]
+            jac[r] = b[j] * mean_df_x
+            jac[r, j] += mean_f
+    var = np.einsum("ij,jk,ik->i", jac, np.asarray(cov, dtype=float), jac)
+    return MarginalEffects(columns=cols, effect=effect, std_err=np.sqrt(np.maximum(var, 0)),
+                           dummy=dummy)
