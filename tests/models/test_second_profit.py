@@ -47,11 +47,7 @@ def test_naive_fit_is_statsmodels_ols_with_hc1(df53, fits) -> None:
     assert fits[0].se_type.startswith("HC1")
 
 
-def test_corrected_recovers_the_simulator(fits) -> None:
-    truth = true_second_profit_effects()
-    s = fits[1].summary.reindex(truth.index)
-    covers = (s["ci_low"] <= truth) & (truth <= s["ci_high"])
-    assert covers.all(), s.assign(truth=truth)
+# coverage over many seeds: tests/models/test_selection.py::test_two_step_coverage_over_seeds
 
 
 def test_corrected_is_closer_than_naive(fits) -> None:
@@ -62,10 +58,13 @@ def test_corrected_is_closer_than_naive(fits) -> None:
             < 0.3 * table.loc[["Intercept", *OFFERS], "naive_bias"].abs().sum())
 
 
-def test_two_step_se_is_at_least_close_to_hc1(fits) -> None:
-    hc1 = fits[1].ols.bse.to_numpy()
+def test_reported_errors_are_the_two_step_covariance(fits) -> None:
+    """The summary reports the two-step covariance (checked against the textbook formula
+    in test_selection.py, on data where it differs from HC1 by 12-14%), not the OLS HC1:
+    on the study's data they differ by 0.2-0.6%, more than the 1e-12 asked here."""
     two = fits[1].summary["std_err"].to_numpy()
-    assert np.all(two >= 0.99 * hc1) and np.all(two < 1.2 * hc1)
+    np.testing.assert_allclose(two, np.sqrt(np.diag(fits[1].cov)), rtol=1e-12)
+    assert not np.allclose(two, fits[1].ols.bse.to_numpy(), rtol=1e-4, atol=0)
     assert fits[1].se_type.startswith("two-step")
 
 

@@ -123,34 +123,116 @@ def test_selection_bias_table() -> None:
     assert t.loc["b", "naive_covers"] and not t.loc["b", "corrected_covers"]
 
 
-def test_two_step_covariance_matches_bootstrap() -> None:
-    """The stacked probit + OLS sandwich agrees with a nonparametric bootstrap (150 draws).
+def _selected_sample(n: int = 20_000, rho: float = 0.9, seed: int = 12, zc: float = 0.8,
+                     xc: float = 0.8) -> pd.DataFrame:
+    """Strong selection: the return error and the log-margin error correlate at ``rho``,
+    and ``z`` (return only) moves the Mills ratio a lot, so the generated regressor's
+    sampling error is a large part of the second step's."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    z = rng.normal(size=n)
+    u = rng.normal(size=n)
+    e = rho * u + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    back = (0.2 + xc * x + zc * z + u > 0).astype(int)
+    margin = np.exp(3.0 + 0.3 * x + 0.5 * e)
+    return pd.DataFrame({"reacquired": back, "x": x, "z": z,
+                         "second_monthly_margin": np.where(back == 1, margin, np.nan)})
 
-    Both steps are refitted on every draw, on design matrices built once (so the draw
-    loop is plain numpy + statsmodels Probit).
+
+def _textbook_two_step_cov(d: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Newey & McFadden (1994, Thm 6.1), written out independently of the package.
+
+    gamma: probit of reacquired on (1, x, z); b: OLS of log margin on (1, x, lambda) among
+    returners. With psi_i = -A11^-1 g1_i the probit's influence and A21 = d mean(g2)/d gamma
+    (here by central finite differences, not the package's analytic derivative),
+    V(b) = A22^-1 mean[(g2_i + A21 psi_i)(...)'] A22^-1 / n, times m / (m - k2) (HC1).
+    Returns (two-step standard errors, HC1 standard errors).
     """
-    import patsy
     from statsmodels.discrete.discrete_model import Probit
 
-    d = simulate_study(15_000, seed=5)
-    fit = fit_second_profit(d)
-    y1, x1 = patsy.dmatrices(DEFAULT_RETURN_FORMULA, d, return_type="dataframe")
-    rhs = fit.formula.split("~", 1)[1].replace(f" + {CONTROL_COLUMN}", "")
-    sel_rows = (d["reacquired"] == 1).to_numpy()
-    x2 = patsy.dmatrix(rhs, d, return_type="dataframe").to_numpy()
-    y2 = np.log(d["second_monthly_margin"].to_numpy())
-    y1, x1 = y1.to_numpy().ravel(), x1.to_numpy()
-    rng = np.random.default_rng(0)
-    draws = []
-    for _ in range(150):
-        i = rng.integers(0, len(d), len(d))
-        gamma = Probit(y1[i], x1[i]).fit(disp=0, start_params=fit.selection.results.params).params
-        j = i[sel_rows[i]]
-        w = np.column_stack([x2[j], inverse_mills_ratio(x1[j] @ gamma)])
-        draws.append(np.linalg.lstsq(w, y2[j], rcond=None)[0])
-    boot = np.std(np.array(draws), axis=0, ddof=1)
-    ratio = fit.summary["std_err"].to_numpy() / boot
-    assert np.all((ratio > 0.8) & (ratio < 1.25)), ratio
+    y1 = d["reacquired"].to_numpy(float)
+    x1 = np.column_stack([np.ones(len(d)), d["x"], d["z"]])
+    probit = Probit(y1, x1).fit(disp=0, tol=1e-12, maxiter=200)
+    gamma = probit.params
+    sel = y1 == 1
+    y2 = np.log(d["second_monthly_margin"].to_numpy()[sel])
+
+    def second_step(g):
+        c = x1[sel] @ g
+        lam = stats.norm.pdf(c) / stats.norm.cdf(c)
+        w = np.column_stack([np.ones(sel.sum()), d["x"].to_numpy()[sel], lam])
+        return w, np.linalg.lstsq(w, y2, rcond=None)[0]
+
+    w, b = second_step(gamma)
+    resid = y2 - w @ b
+    n, m, k2 = len(d), len(y2), w.shape[1]
+
+    def mean_g2(g):
+        wg, _ = second_step(g)
+        out = np.zeros(k2)
+        out += (wg * (y2 - wg @ b)[:, None]).sum(axis=0)
+        return out / n
+
+    h = 1e-6
+    a21 = np.column_stack([(mean_g2(gamma + h * e) - mean_g2(gamma - h * e)) / (2 * h)
+                           for e in np.eye(len(gamma))])
+    a11 = probit.model.hessian(gamma) / n
+    psi = -np.linalg.solve(a11, probit.model.score_obs(gamma).T).T  # n x k1
+    g2 = np.zeros((n, k2))
+    g2[sel] = w * resid[:, None]
+    infl = g2 + psi @ a21.T
+    a22inv = np.linalg.inv(-(w.T @ w) / n)
+    cov = a22inv @ (infl.T @ infl / n) @ a22inv.T / n * m / (m - k2)
+    hc1 = np.linalg.inv(w.T @ w) @ ((w * resid[:, None] ** 2).T @ w) @ np.linalg.inv(
+        w.T @ w) * m / (m - k2)
+    return np.sqrt(np.diag(cov)), np.sqrt(np.diag(hc1))
+
+
+def test_two_step_covariance_equals_the_textbook_formula() -> None:
+    """On data where the correction is large (the two-step errors exceed HC1 by 12-14%
+    here), the package's standard errors equal an independent computation to 1e-4, so
+    returning HC1 (or forgetting the probit's sampling error) fails."""
+    d = _selected_sample()
+    first = fit_selection(d, "reacquired ~ x + z")
+    fit = fit_second_profit(d, "np.log(second_monthly_margin) ~ x", selection=first)
+    two, hc1 = _textbook_two_step_cov(d)
+    ours = fit.summary.loc[["Intercept", "x", CONTROL_COLUMN], "std_err"].to_numpy()
+    np.testing.assert_allclose(ours, two, rtol=1e-4)
+    assert np.all(two / hc1 > 1.1), two / hc1  # 1.12-1.14: far outside the 1e-4 tolerance
+    np.testing.assert_allclose(fit.ols.bse.loc[["Intercept", "x", CONTROL_COLUMN]], hc1,
+                               rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_two_step_coverage_over_seeds() -> None:
+    """Coverage of the two-step 95% intervals over 24 seeds nobody tuned (1000-1023), 53,000
+    customers each, against the simulator's truth.
+
+    Measured on other seeds (300-339): the selection-corrected Weibull AFT covers 90.0% of
+    its 12 terms (below nominal: the control function is an approximation for a censored
+    Weibull, see fit_joint_model for the exact likelihood), the corrected log-margin OLS
+    97.5% of its 11. The pass band is that rate +- 3 binomial standard deviations, with
+    the variance doubled for intervals of one seed being correlated. A wish of 95% for the
+    Weibull would fail here; the test checks the rate the estimator has.
+    """
+    from winback_study.models.second_lifetime import true_second_lifetime_effects
+    from winback_study.models.second_profit import true_second_profit_effects
+
+    hits = {"weibull": [], "profit": []}
+    for seed in range(1000, 1024):
+        df = simulate_study(53_000, seed=seed)
+        first = fit_selection(df)
+        for name, fit, truth in (
+            ("weibull", fit_second_lifetime(df, model="weibull", selection=first),
+             true_second_lifetime_effects(df)),
+            ("profit", fit_second_profit(df, selection=first), true_second_profit_effects(df)),
+        ):
+            s = fit.summary.loc[truth.index]  # every true term is estimated
+            hits[name] += list((s["ci_low"] <= truth) & (truth <= s["ci_high"]))
+    for name, rate in (("weibull", 0.900), ("profit", 0.975)):
+        n = len(hits[name])
+        band = 3 * np.sqrt(2 * rate * (1 - rate) / n)
+        assert abs(np.mean(hits[name]) - rate) <= band, (name, np.mean(hits[name]), n)
 
 
 # ----------------------------------------------------------------- selection= of the fitters

@@ -1,7 +1,8 @@
 """Real browser, real Jupyter: headless Chromium (Debian's package) driven by Playwright.
 
 The chromium package is installed by the test set-up when missing (as root, with apt);
-where it cannot be installed the tests are skipped with the reason.
+where it cannot be installed the tests are skipped with the reason, except under
+WINBACK_REQUIRE_BROWSER=1 (set by .ci/run, which installs chromium): there they fail.
 """
 
 import os
@@ -28,12 +29,20 @@ CHROMIUM_ARGS = [
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 
+def _skip(reason: str) -> None:
+    """Skip, except where the browser is required (CI sets WINBACK_REQUIRE_BROWSER=1 and
+    installs chromium first): there a missing browser is a failure, not a quiet skip."""
+    if os.environ.get("WINBACK_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests are required here (WINBACK_REQUIRE_BROWSER=1): {reason}")
+    pytest.skip(reason)
+
+
 def _ensure_chromium() -> str:
     path = shutil.which("chromium")
     if path:
         return path
     if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip("chromium is not installed and cannot be installed here (needs root + apt)")
+        _skip("chromium is not installed and cannot be installed here (needs root + apt)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     # wait for another apt (e.g. the machine's own start-up install) instead of skipping
     wait = ["-o", "DPkg::Lock::Timeout=600", "-o", "Acquire::Lock::Timeout=600"]
@@ -41,17 +50,20 @@ def _ensure_chromium() -> str:
                 ["apt-get", *wait, "install", "-y", "-qq", "chromium"]):
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
         if r.returncode != 0:
-            pytest.skip(f"could not install chromium: {' '.join(cmd)} failed: {r.stderr[-300:]}")
+            _skip(f"could not install chromium: {' '.join(cmd)} failed: {r.stderr[-300:]}")
     path = shutil.which("chromium")
     if not path:
-        pytest.skip("chromium still missing after apt-get install")
+        _skip("chromium still missing after apt-get install")
     return path
 
 
 @pytest.fixture(scope="module")
 def browser():
     exe = _ensure_chromium()
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api
+    except ImportError as exc:
+        _skip(f"playwright is not installed ({exc})")
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         yield b
@@ -251,3 +263,15 @@ def test_analyze_report_of_a_hostile_file_runs_nothing(browser, tmp_path):
     assert page.locator("img").count() >= 3 and not broken, broken
     page.close()
     assert not dialogs, dialogs
+
+
+def test_ci_requires_the_browser_tests(monkeypatch):
+    """Under WINBACK_REQUIRE_BROWSER=1 (set by .ci/run) a missing browser fails the run."""
+    monkeypatch.setenv("WINBACK_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="required here"):
+        _skip("no chromium")
+    monkeypatch.delenv("WINBACK_REQUIRE_BROWSER")
+    with pytest.raises(pytest.skip.Exception):
+        _skip("no chromium")
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text(encoding="utf-8")
+    assert "WINBACK_REQUIRE_BROWSER=1" in ci and "install -y -qq chromium" in ci
