@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from winback_study.data import study_table
+from winback_study.data import read_file
 from winback_study.data.simulate import simulate_study
 from winback_study.data.study_table import (
     _NA_STRINGS,
@@ -566,7 +566,7 @@ def _number(value):
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     if isinstance(value, str):
-        if value.strip() in ("", "NA"):
+        if value.strip() in read_file._NA_STRINGS:  # the documented spellings of "missing"
             return None
         try:
             return float(value.strip())
@@ -592,8 +592,8 @@ def _oracle(frame: pd.DataFrame, column: str, position: int, value) -> bool | No
         return True if column == "plan" else None
     if isinstance(x, str) or not np.isfinite(x):
         return False  # text or an infinity where a number belongs
-    if spec.kind in ("int", "flag") and x != int(x):
-        return False
+    if spec.kind in ("int", "flag") and (x != int(x) or abs(x) > 2.0**53):
+        return False  # not whole, or a whole number a float cannot hold exactly
     if spec.kind == "flag" and x not in (0.0, 1.0):
         return False
     if spec.minimum is not None and (x < spec.minimum or (spec.strict_minimum
@@ -814,7 +814,7 @@ def test_pyarrow_reads_what_pandas_read(tmp_path: Path) -> None:
 def test_types_from_the_first_block_are_checked_against_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(study_table, "_BLOCK_SIZE", 256)  # many blocks in a small file
+    monkeypatch.setattr(read_file, "_BLOCK_SIZE", 256)  # many blocks in a small file
     rows = [f"{i},{i * 1.5},,x{i}" for i in range(200)]
     rows[150] = "150,oops,2021-03-04,x150"  # text among numbers, a date in an empty column
     path = _lines("n,v,d,s\n" + "\n".join(rows) + "\n", tmp_path / "blocks.csv")

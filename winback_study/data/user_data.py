@@ -79,7 +79,8 @@ import numpy as np
 import pandas as pd
 
 from winback_study.core.formula import FORMULA_VOCABULARY, formula_names
-from winback_study.data.study_table import StudyDataError, read_table, validate_study
+from winback_study.data.read_file import read_table
+from winback_study.data.study_table import StudyDataError, validate_study
 from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import DataError, DesignError, WinbackError
 
@@ -427,7 +428,8 @@ class UserData:
             if name in MODEL_OUTCOMES and name in data:
                 continue
             data[name] = self.raw[name] if name in self.raw.columns else self.study[name]
-        frame = pd.DataFrame(data, index=self.study.index)
+        # the columns themselves, not copies (the models never write into their data)
+        frame = pd.DataFrame(data, index=self.study.index, copy=False)
         frame.attrs = dict(self.study.attrs)
         return frame
 
