@@ -26,7 +26,9 @@
 # shows a trap: second lifetimes exist only for customers who came back, and the simulator's
 # unobserved *loyalty* drives both coming back and staying. A regression fitted on the
 # returners alone is biased; because the simulator knows its true parameters, we can show
-# the bias and the correction (`winback_study/models/selection.py`) against the truth.
+# the bias and two corrections against the truth: the two-step control function
+# (`winback_study/models/selection.py`) and the joint model, which fits return, second
+# lifetime and margin together (`winback_study/models/joint.py`).
 #
 # Second lifetimes are right-censored at month 84 (the end of the window); every curve and
 # model here keeps censored customers as "still a customer" up to their last month.
@@ -51,7 +53,11 @@ from winback_study.models.second_lifetime import (
     true_second_lifetime_effects,
 )
 from winback_study.models.selection import fit_selection, selection_bias_table
-from winback_study.plotting.charts import plot_first_vs_second_by, plot_km
+from winback_study.plotting.charts import (
+    plot_estimators_vs_truth,
+    plot_first_vs_second_by,
+    plot_km,
+)
 from winback_study.plotting.style import (
     LIFETIME_STYLES,
     METHOD_COLORS,
@@ -308,6 +314,8 @@ ph.round(3)
 probit = fit_selection(df)  # the return probit on every lapsed customer, fitted once
 weib = fit_second_lifetime(df, model="weibull", selection=probit)  # selection-corrected
 cox = fit_second_lifetime(df, model="cox", selection=probit)
+# the joint model (its own section below), fitted once here: a few seconds at 53,000
+joint = wb.fit_joint_model(df)
 rho = params.loyalty_return
 print(f"rho (correlation of the return decision with loyalty) = {rho}")
 loyal = weib.data.groupby("offer", observed=True).agg(
@@ -368,9 +376,10 @@ ax.set_yticks(y, terms)
 ax.invert_yaxis()
 removed = 1 - bias.loc[offers, "corrected_bias"].abs().sum() / bias.loc[offers,
                                                                         "naive_bias"].abs().sum()
-title = f"The correction removes {removed:.0%} of the naive bias in the offer effects"
-if (bias.loc[offers, "corrected"] < bias.loc[offers, "truth"]).all():
-    title += ";\nthe corrected offer effects are still below the truth"
+joint_bias = joint.summary.loc["second_lifetime"].loc[offers, "coef"] - bias.loc[offers, "truth"]
+removed_joint = 1 - joint_bias.abs().sum() / bias.loc[offers, "naive_bias"].abs().sum()
+title = (f"The two-step correction removes {removed:.0%} of the naive bias in the offer "
+         f"effects;\nthe joint model (further below) removes {removed_joint:.0%}")
 ax.set(xlabel="effect on log second-lifetime months (Weibull AFT)", title=title)
 ax.legend(loc="upper left", fontsize=9)
 save_figure(fig, "03_selection_bias_naive_vs_corrected")
@@ -379,9 +388,13 @@ plt.show()
 # %% [markdown]
 # What is and is not recovered on this sample (numbers printed below):
 #
-# * The correction moves every offer effect towards the truth but removes only part of the
-#   naive bias (the share is in the chart title): the corrected offer effects are still
-#   below the truth. Their 95% intervals cover it mainly because they are wide.
+# * On this sample the correction moves every offer effect towards the truth but removes
+#   only part of the naive bias (the share is in the chart title). That is partly this
+#   sample's luck: over 100 simulated studies (the slow test suite) the two-step offer
+#   effects are close to unbiased on average (-0.006 log months, against -0.109 naive),
+#   but their intervals are too narrow, covering the truth of the second-lifetime terms
+#   about 89% of the time instead of 95%. The joint model (below) does better on both
+#   counts.
 # * The reason is the control coefficient, the weight on λ (truth: loyalty's effect on log
 #   months times ρ). It is estimated imprecisely, because λ moves mostly with the offer
 #   itself (chart above) and the data can hardly tell the two apart; whatever it misses
@@ -423,6 +436,118 @@ print(f"corrected Cox 95% intervals miss the truth for {len(miss)} of {len(cox_b
       + ", ".join(f"{t} (off by {abs(b / tv):.0%})"
                   for t, b, tv in zip(miss.index, miss["corrected_bias"], miss["truth"], strict=True)))
 cox_bias.round(3)
+
+# %% [markdown]
+# ## The joint model: return, second lifetime and margin in one likelihood
+# The two-step correction plugs λ into each outcome equation; for a linear margin
+# equation that is consistent, for a duration model only an approximation.
+# `wb.fit_joint_model` estimates the return probit, the second lifetime and the log
+# second-lifetime margin together, by full-information maximum likelihood.
+#
+# **What it assumes.** Each lapsed customer has one unobserved, standard-normal trait
+# (loyalty) that enters all three equations, each with its own loading: ρ in the return
+# probit, τ in log months, κ in the log margin. Given the trait, the three equations are
+# independent. The second lifetime is a Weibull AFT fitted to what the data record:
+# whole months (interval-censored), cut at the end of the window (right-censored). The
+# log margin is normal. These are the simulator's own forms, so here the model is
+# correctly specified; on a real file they are assumptions.
+#
+# **What identifies it.** Variables that move the chance of return but not what a
+# returner does: months since defection (the contact gap, 1-12 months at random), a
+# resolved complaint and the first-lifetime margin in dollars enter the return equation
+# only. They change *who* comes back without changing how long or how profitably she
+# stays, so the way returners' outcomes vary with them pins down the loadings. The
+# randomised offer arm moves return strongly and is independent of loyalty by design,
+# which identifies its effect on return without any assumption on the trait's
+# distribution; but the offer also enters both outcome equations, so on its own it cannot
+# separate an offer's direct effect on the second lifetime from the loyalty of the
+# customers it brings back. That takes the exclusions above, the covariance of the two
+# outcomes among returners, and the normal trait.
+#
+# Below: the offers' effects on the second lifetime (log months) and on the margin (log
+# USD per month), each against no offer, from the naive fit on the returners, the
+# two-step correction and the joint model, with 95% intervals, against the simulator's
+# truth.
+
+# %%
+true_joint = wb.true_joint_effects(df)
+profit_naive = wb.fit_second_profit(df, selection=None)
+profit_corr = wb.fit_second_profit(df, selection=probit)
+estimators = {"naive": "naive (returners only)", "two-step": "two-step (inverse Mills λ)",
+              "joint": "joint (full-information ML)"}
+fits = {
+    "second_lifetime": dict(zip(estimators, (weib_naive.summary, weib.summary,
+                                             joint.summary.loc["second_lifetime"]), strict=True)),
+    "second_profit": dict(zip(estimators, (profit_naive.summary, profit_corr.summary,
+                                           joint.summary.loc["second_profit"]), strict=True)),
+}
+offer_names = [t.removeprefix("offer_received[").rstrip("]") for t in offers]
+rows = {}
+for eq, by_est in fits.items():
+    truth_eq = true_joint.loc[eq].loc[offers]
+    for name, s in by_est.items():
+        rows[(eq, name)] = {
+            "mean_error": float((s.loc[offers, "coef"] - truth_eq).mean()),
+            "covers": int(((s.loc[offers, "ci_low"] <= truth_eq)
+                           & (truth_eq <= s.loc[offers, "ci_high"])).sum()),
+        }
+scorecard = (pd.DataFrame(rows).T.rename_axis(["equation", "estimator"])
+             .astype({"mean_error": float, "covers": int}))
+latent = joint.compare(true_joint).loc["latent", ["coef", "ci_low", "ci_high", "truth"]]
+print("joint model loadings and scales vs the simulator: " + ", ".join(
+    f"{t} {r['coef']:.3f} (truth {r['truth']:.3f})" for t, r in latent.iterrows()))
+table_offers = pd.concat({
+    eq: pd.DataFrame({"truth": true_joint.loc[eq].loc[offers],
+                      **{n: s.loc[offers, "coef"] for n, s in by_est.items()}})
+    for eq, by_est in fits.items()}).rename(index=dict(zip(offers, offer_names, strict=True)))
+table_offers.index.names = ["equation", "offer"]
+table_offers.round(3)
+
+# %%
+scorecard.round(3)
+
+# %%
+err = scorecard.loc["second_lifetime", "mean_error"]
+cov_life = scorecard.loc["second_lifetime", "covers"]
+best = err.abs().idxmin()
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.9), sharey=True)
+for ax, eq, xlabel, panel in (
+        (axes[0], "second_lifetime", "offer effect on the second lifetime, log months (vs no offer)",
+         "second lifetime (Weibull AFT)"),
+        (axes[1], "second_profit", "offer effect on the margin, log USD per month (vs no offer)",
+         f"monthly margin: naive intervals cover "
+         f"{scorecard.loc[('second_profit', 'naive'), 'covers']} of 3")):
+    plot_estimators_vs_truth({estimators[k]: s for k, s in fits[eq].items()},
+                             true_joint.loc[eq], offers, ax=ax, legend=False,
+                             labels=dict(zip(offers, offer_names, strict=True)))
+    ax.set(xlabel=xlabel, title=panel)
+axes[0].set_ylabel("win-back offer")
+handles, labels = axes[0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=9.5)
+whose = {"naive": "naive", "two-step": "two-step", "joint": "joint model's"}[best]
+fig.suptitle(
+    f"The {whose} estimates come closest to the true offer effects on the second lifetime\n"
+    f"mean error {err[best]:+.3f} log months (naive {err['naive']:+.3f}); 95% intervals cover "
+    f"the truth for {cov_life[best]} of 3 ({cov_life['naive']} naive)",
+    x=0.02, ha="left", fontweight="bold", fontsize=12.5)
+save_figure(fig, "03_offer_effects_naive_two_step_joint")
+plt.show()
+
+# %% [markdown]
+# On this sample (numbers above) and across 100 simulated studies (the slow test suite:
+# with a normal trait the joint model's 95% intervals cover the truth of the
+# second-lifetime terms 93.6% of the time, the two-step's about 89%; mean error of the
+# offer effects +0.004 log months joint, -0.006 two-step, -0.109 naive), the joint model
+# is the estimator to read the offers' effects from. The offers move the margin by a few
+# percent at most; here both corrections recover those small effects and the naive fit
+# puts them lower (the scorecard: mean error over the three offers, and how many of the
+# three 95% intervals cover the truth).
+#
+# **When it degrades.** The joint model leans on the normal trait, and a non-normal one
+# (`StudyParams(loyalty_distribution="skewed")`) erodes its edge: with skewed loyalty
+# (12 seeds at 53,000 customers) its lifetime-offer intervals cover the truth 0.89 of the
+# time with a mean error of -0.020 log months, against 0.86 and -0.022 for the two-step
+# and 0.00 and -0.173 for the naive fit.
 
 # %% [markdown]
 # ## Second lifetime by segment: model and Kaplan-Meier

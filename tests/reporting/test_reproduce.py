@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from winback_study.reporting.notebook_runner import list_notebooks
-from winback_study.reporting.replication import COLUMNS
+from winback_study.reporting.replication import COLUMNS, status_counts
 from winback_study.reporting.reproduce import reproduce
 
 
@@ -66,10 +66,16 @@ def test_outputs_exist(two_runs):
         assert (a.out / rel).exists(), rel
     table = pd.read_csv(a.out / "replication.csv")
     assert list(table.columns) == COLUMNS
-    # seed 123 is not the calibration seed; every row matches there too (measured: 27 of 27),
-    # so a table with any miss, or with rows missing, is a regression
-    assert len(table) == 27 and (table["status"] == "match").all(), table.loc[
-        table["status"] != "match", ["id", "published", "replicated", "status"]]
+    # 27 rows: 6 design inputs (P1, P2, the three offer costs: the simulation is set to
+    # them, so they are not findings) and 21 findings. Seed 123 is not the calibration
+    # seed; every finding matches there too (measured: 21 of 21), so a finding that
+    # misses, an input off its published value or a missing row is a regression
+    assert len(table) == 27
+    assert (table["status"] == "input").sum() == 6
+    findings = table[table["status"] != "input"]
+    assert len(findings) == 21 and (findings["status"] == "match").all(), findings.loc[
+        findings["status"] != "match", ["id", "published", "replicated", "status"]]
+    assert status_counts(table) == "21 of 21 findings match; 6 inputs"
     pngs = list((a.out / "figures").glob("*.png"))
     assert pngs and all((p.with_suffix(".svg")).exists() and p.with_suffix(".pdf").exists()
                         for p in pngs)

@@ -16,6 +16,7 @@ from winback_study.errors import DataError
 
 __all__ = [
     "PublishedFigure",
+    "ROLES",
     "PUBLISHED",
     "OFFER_EXHIBIT",
     "FADER_HARDIE_REGULAR",
@@ -27,6 +28,9 @@ HBR = "HBR 2016"
 HBR_EXHIBIT = "HBR 2016 exhibit"
 JM = "JM 2015"
 JM_MSI = "JM 2015 (MSI summary)"
+#: What a published figure is to the replication: a finding to reproduce, or an input of
+#: the simulation's design (calibrated to the published number, so it cannot miss).
+ROLES: tuple[str, ...] = ("finding", "input")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,12 @@ class PublishedFigure:
     tolerance_kind : str
         ``relative``, ``absolute``, ``upper_bound`` (the replicated value must not exceed
         ``value``; "up to 3%") or ``qualitative``.
+    role : str
+        ``finding`` (something the study found, which the replication must reproduce) or
+        ``input`` (a fact of the study's design that the simulation is set to: the number of
+        customers, the window, the number randomised, the offer costs). An input's
+        replicated value equals the published one because it was typed into the
+        simulation, so the replication table gives it the status ``input``, not ``match``.
     """
 
     id: str
@@ -60,6 +70,16 @@ class PublishedFigure:
     source: str
     tolerance: float | None = None
     tolerance_kind: str = "qualitative"
+    role: str = "finding"
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise DataError(f"{self.id}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
+
+    @property
+    def is_input(self) -> bool:
+        """True for a design input of the simulation (see ``role``), not a finding."""
+        return self.role == "input"
 
     def within(self, replicated: float) -> bool:
         """True when ``replicated`` is within the tolerance of the published value."""
@@ -112,9 +132,10 @@ FADER_HARDIE_REGULAR = pd.Series(
 FADER_HARDIE_REGULAR_FIT = {"alpha": 0.704, "beta": 1.182}
 
 _ROWS: list[PublishedFigure] = [
-    PublishedFigure("P1.customers", "Lapsed customers studied", 53_000, "customers", HBR, 0.0, "absolute"),
-    PublishedFigure("P1.window", "Observation window", 84, "months", HBR, 0.0, "absolute"),
-    PublishedFigure("P2", "Lapsed customers sent one of four win-back offers", 40_000, "customers", HBR, 0.0, "absolute"),
+    # design inputs: the simulation is set to these numbers (study size, window, arms)
+    PublishedFigure("P1.customers", "Lapsed customers studied", 53_000, "customers", HBR, 0.0, "absolute", "input"),
+    PublishedFigure("P1.window", "Observation window", 84, "months", HBR, 0.0, "absolute", "input"),
+    PublishedFigure("P2", "Lapsed customers sent one of four win-back offers", 40_000, "customers", HBR, 0.0, "absolute", "input"),
 ]
 for _offer, _row in OFFER_EXHIBIT.iterrows():
     _ROWS.append(
@@ -134,6 +155,7 @@ for _offer, _row in OFFER_EXHIBIT.iterrows():
             PublishedFigure(
                 f"P3.{_offer}.cost", f"Offer cost per reacquired customer, {_offer}",
                 float(_row["cost_per_reacquired"]), "USD", HBR_EXHIBIT, 0.0, "absolute",
+                "input",  # the simulated offers cost what the exhibit says they cost
             )
         )
 _ROWS += [
@@ -167,7 +189,8 @@ def get(figure_id: str) -> PublishedFigure:
 
 
 def published_table() -> pd.DataFrame:
-    """All published figures as a DataFrame, one row each, indexed by id."""
+    """All published figures as a DataFrame, one row each, indexed by id (with its ``role``:
+    ``finding`` or ``input``)."""
     rows = [
         {
             "id": f.id,
@@ -175,6 +198,7 @@ def published_table() -> pd.DataFrame:
             "published": f.value,
             "unit": f.unit,
             "tolerance": f.tolerance_label,
+            "role": f.role,
             "source": f.source,
         }
         for f in _ROWS

@@ -20,7 +20,17 @@ from winback_study.errors import DataError
 from winback_study.plotting.style import METHOD_COLORS
 
 __all__ = ["plot_km", "plot_first_vs_second_by", "plot_marginal_effects", "plot_calibration",
-           "plot_coefficients", "plot_retention"]
+           "plot_coefficients", "plot_retention", "plot_estimators_vs_truth"]
+
+#: Three estimators on one chart (naive, two-step, joint): light to dark grey, with a
+#: marker each, so they read as methods and never as an offer or a reason; the truth is
+#: black (as in the notebooks' other estimate-vs-truth charts).
+ESTIMATOR_STYLES: tuple[dict[str, str], ...] = (
+    {"color": "#A6A6A6", "marker": "s"},
+    {"color": "#6B6B6B", "marker": "^"},
+    {"color": "#2B2B2B", "marker": "o"},
+)
+TRUTH_COLOR = "#000000"
 
 
 def plot_km(
@@ -317,4 +327,90 @@ def plot_retention(result: Any, periods: int | None = None, ax: Any = None) -> A
     ax.set(xlabel="period", ylabel="customers still active", ylim=(0, None),
            title=f"{type(result).__name__}: survivors by period")
     ax.legend(loc="upper right")
+    return ax
+
+
+def plot_estimators_vs_truth(
+    estimates: Mapping[str, pd.DataFrame],
+    truth: pd.Series,
+    terms: Sequence[str] | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+    ax: Any = None,
+    styles: Sequence[Mapping[str, str]] | None = None,
+    truth_label: str = "truth (simulator)",
+    legend: bool = True,
+) -> Any:
+    """Several estimators of the same terms, with their intervals, against the truth.
+
+    One row per term; within it one point and interval per estimator (in the order of
+    ``estimates``, top to bottom) and the true value as a vertical bar across the row.
+
+    Parameters
+    ----------
+    estimates : mapping
+        Legend label -> a table indexed by term with ``coef``, ``ci_low`` and ``ci_high``
+        (a fitted result's ``summary``, or one equation of a joint model's).
+    truth : pandas.Series
+        True value by term (e.g. :func:`winback_study.true_second_lifetime_effects`).
+    terms : sequence of str, optional
+        Terms to show, top to bottom; default the terms of the first table that every
+        table and ``truth`` have, but ``Intercept``.
+    labels : mapping, optional
+        Term -> tick label (default the term).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure otherwise.
+    styles : sequence of mapping, optional
+        ``color`` and ``marker`` per estimator; default :data:`ESTIMATOR_STYLES`
+        (up to three estimators).
+    truth_label : str
+        Legend label of the truth.
+    legend : bool
+        Draw the legend (turn it off to draw one legend for several panels).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if not estimates:
+        raise DataError("no estimates to plot", problem="empty")
+    styles = list(ESTIMATOR_STYLES if styles is None else styles)
+    if len(styles) < len(estimates):
+        raise DataError(f"{len(estimates)} estimators but {len(styles)} styles; pass styles=",
+                        problem="too_few_styles")
+    tables = list(estimates.values())
+    if terms is None:
+        terms = [t for t in tables[0].index if t != "Intercept" and t in truth.index
+                 and all(t in tab.index for tab in tables)]
+    terms = list(terms)
+    for name, tab in [*estimates.items(), (truth_label, truth)]:
+        missing = [t for t in terms if t not in tab.index]
+        if missing:
+            raise DataError(f"{name!r} has no term(s) {', '.join(map(repr, missing))}",
+                            column=missing[0], problem="unknown_term")
+    if not terms:
+        raise DataError("no term common to every estimate and the truth", problem="empty")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.75 * len(terms) + 1.6))
+    y = np.arange(len(terms), dtype=float)
+    k = len(estimates)
+    half = 0.36  # half the height of a term's row
+    offsets = np.linspace(-half + 0.12, half - 0.12, k) if k > 1 else np.zeros(1)
+    for off, (label, tab), style in zip(offsets, estimates.items(), styles, strict=False):
+        est, lo, hi = (tab.loc[terms, c].to_numpy(dtype=float)
+                       for c in ("coef", "ci_low", "ci_high"))
+        ax.errorbar(est, y + off, xerr=np.vstack([est - lo, hi - est]), fmt=style["marker"],
+                    color=style["color"], ecolor=style["color"], capsize=3, markersize=5.5,
+                    elinewidth=1.4, label=label, zorder=3)
+    t = truth.reindex(terms).to_numpy(dtype=float)
+    ax.vlines(t, y - half, y + half, colors=TRUTH_COLOR, linewidth=3.0, label=truth_label,
+              zorder=2)
+    ax.axvline(0, color="black", linewidth=0.6, alpha=0.6, zorder=1)
+    ax.set_yticks(y, [(labels or {}).get(term, term) for term in terms])
+    ax.set_ylim(len(terms) - 0.5, -0.5)  # first term on top
+    ax.grid(axis="y", visible=False)
+    if legend:
+        ax.legend(loc="best", fontsize=9)
     return ax

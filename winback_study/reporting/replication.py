@@ -1,9 +1,16 @@
 """The replication table: every published figure beside the replicated one.
 
 One row per published figure (:mod:`winback_study.data.published`) with columns
-``id, metric, published, replicated, ci_low, ci_high, tolerance, status, source, test``.
-``status`` is ``match`` or ``miss`` by the stated tolerance; a qualitative finding gets a
-row with the comparison that decides it (``test``). Nothing here is tuned to hide a miss.
+``id, metric, published, replicated, ci_low, ci_high, tolerance, status, source, test,
+estimator``. ``status`` is ``match`` or ``miss`` by the stated tolerance for a finding, and
+``input`` for a design input of the simulation (``PublishedFigure.role``: the study size,
+the window, the number randomised, the offer costs), which equals the published number
+because it was set to it; an input that does not is a ``miss`` (the simulation is not the
+study's design). A qualitative finding gets a row with the comparison that decides it
+(``test``). ``estimator`` names how a row that rests on second-lifetime outcomes was
+estimated: ``naive`` (the returners as observed, no selection correction), ``two-step``
+(the inverse-Mills control function) or ``joint`` (:func:`~winback_study.fit_joint_model`);
+it is blank for the other rows. Nothing here is tuned to hide a miss.
 """
 
 from __future__ import annotations
@@ -20,10 +27,19 @@ from winback_study.data.published import PUBLISHED
 from winback_study.design import KUMAR_2015
 from winback_study.models.selection import fit_selection
 
-__all__ = ["replication_table", "to_markdown", "format_number"]
+__all__ = ["replication_table", "to_markdown", "format_number", "status_counts"]
 
 COLUMNS = ["id", "metric", "published", "replicated", "ci_low", "ci_high", "tolerance",
-           "status", "source", "test"]
+           "status", "source", "test", "estimator"]
+#: Estimators a second-lifetime row can rest on (the ``estimator`` column).
+ESTIMATORS = ("naive", "two-step", "joint")
+#: The rows resting on second-lifetime outcomes (P7, P8, P9) compare the returners as
+#: observed (Kaplan-Meier curves, mean margins): no model, no selection correction, so an
+#: offer's or a reason's comparison mixes its effect with the loyalty of whom it brought
+#: back (notebook 03 shows the size of that against the two-step and joint estimators).
+_KM_NAIVE = "naive"
+_KM_NOTE = ("naive estimator (the returners as observed: Kaplan-Meier, mean margins; no "
+            "selection correction); ")
 
 
 def _mean_ci(x: pd.Series) -> tuple[float, float, float]:
@@ -34,15 +50,39 @@ def _mean_ci(x: pd.Series) -> tuple[float, float, float]:
 
 
 def _row(fid: str, replicated: float, lo: float = np.nan, hi: float = np.nan,
-         holds: bool | None = None, test: str = "") -> dict:
+         holds: bool | None = None, test: str = "", estimator: str = "") -> dict:
     f = PUBLISHED[fid]
+    if estimator and estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if holds is None:
         holds = f.within(replicated)
+    if f.is_input:
+        status = "input" if holds else "miss"
+        test = f"design input (the simulation is set to the published value; not a finding): {test}"
+    else:
+        status = "match" if holds else "miss"
     return {
         "id": fid, "metric": f.metric, "published": f.value, "replicated": replicated,
         "ci_low": lo, "ci_high": hi, "tolerance": f.tolerance_label,
-        "status": "match" if holds else "miss", "source": f.source, "test": test,
+        "status": status, "source": f.source, "test": test, "estimator": estimator,
     }
+
+
+def status_counts(table: pd.DataFrame) -> str:
+    """The table's verdict in words: ``"21 of 21 findings match; 6 inputs"``.
+
+    Findings are the rows that are not design inputs; a design input that does not equal
+    its published value is counted as a miss among the inputs.
+    """
+    inputs = table["id"].map(lambda i: PUBLISHED[i].is_input)
+    findings = table.loc[~inputs, "status"]
+    n_match = int((findings == "match").sum())
+    n_in = int(inputs.sum())
+    text = f"{n_match} of {len(findings)} findings match; {n_in} input{'' if n_in == 1 else 's'}"
+    bad_inputs = int((table.loc[inputs, "status"] != "input").sum())
+    if bad_inputs:
+        text += f" ({bad_inputs} not at their published value)"
+    return text
 
 
 def _km_median(t: pd.Series, e: pd.Series) -> float:
@@ -113,22 +153,25 @@ def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame
 
     med1 = float(df["first_tenure_months"].median())
     med2 = _km_median(back["second_tenure_months"], back["second_churned"])
-    rows.append(_row("P7.longer", med2 - med1, holds=med2 > med1,
-                     test=f"median months: second (Kaplan-Meier) {med2:.0f} vs first {med1:.0f}"))
+    rows.append(_row("P7.longer", med2 - med1, holds=med2 > med1, estimator=_KM_NAIVE,
+                     test=_KM_NOTE + f"median months: second lifetime of the returners "
+                          f"(Kaplan-Meier) {med2:.0f} vs first lifetime of every lapsed "
+                          f"customer {med1:.0f}"))
     med_by_reason = {
         r: _km_median(g["second_tenure_months"], g["second_churned"])
         for r, g in back.groupby("defection_reason", observed=True)
     }
     top = max(med_by_reason, key=med_by_reason.get)
-    rows.append(_row("P7.price", np.nan, holds=top == "price", test="KM median second months: "
+    rows.append(_row("P7.price", np.nan, holds=top == "price", estimator=_KM_NAIVE,
+                     test=_KM_NOTE + "KM median second months: "
                      + ", ".join(f"{r} {v:.0f}" for r, v in med_by_reason.items())))
 
     margin = back.groupby("defection_reason", observed=True)["second_monthly_margin"].mean()
     holds = (by_reason["service"] < by_reason["price"]
              and med_by_reason["service"] < med_by_reason["price"]
              and margin["service"] > margin["price"])
-    rows.append(_row("P8", np.nan, holds=bool(holds), test=(
-        f"service vs price: return {100 * by_reason['service']:.1f}% vs "
+    rows.append(_row("P8", np.nan, holds=bool(holds), estimator=_KM_NAIVE, test=(
+        _KM_NOTE + f"service vs price: return {100 * by_reason['service']:.1f}% vs "
         f"{100 * by_reason['price']:.1f}%, KM median {med_by_reason['service']:.0f} vs "
         f"{med_by_reason['price']:.0f} months, margin ${margin['service']:.2f} vs "
         f"${margin['price']:.2f}")))
@@ -149,8 +192,8 @@ def replication_table(df: pd.DataFrame, window_months: int = 84) -> pd.DataFrame
     holds = (rmst["upgrade"] > rmst["discount"] > rmst["bundled"]
              and m2["bundled"] == min(m2.values())
              and arms.loc["bundled", "roi"] == arms["roi"].min())
-    rows.append(_row("P9", np.nan, holds=bool(holds), test=(
-        "restricted mean second lifetime (60 months): "
+    rows.append(_row("P9", np.nan, holds=bool(holds), estimator=_KM_NAIVE, test=(
+        _KM_NOTE + "restricted mean second lifetime (60 months): "
         + ", ".join(f"{a} {v:.1f}" for a, v in rmst.items())
         + "; second-lifetime margin per month: "
         + ", ".join(f"{a} ${v:.2f}" for a, v in m2.items())

@@ -45,12 +45,13 @@ class ReproduceResult:
     def summary(self) -> str:
         """The replication table and where everything is, as text."""
         from winback_study.core.provenance import version_stamp
-        from winback_study.reporting.replication import format_number
+        from winback_study.reporting.replication import format_number, status_counts
 
+        cols = ["id", "published", "replicated", "ci_low", "ci_high", "tolerance", "status"]
+        if "estimator" in self.table.columns:
+            cols.insert(-1, "estimator")
         with pd.option_context("display.width", 200, "display.max_rows", 200):
-            body = self.table[
-                ["id", "published", "replicated", "ci_low", "ci_high", "tolerance", "status"]
-            ].to_string(index=False, na_rep="", formatters={
+            body = self.table[cols].to_string(index=False, na_rep="", formatters={
                 c: format_number for c in ("published", "replicated", "ci_low", "ci_high")})
         counts = self.table["status"].value_counts().to_dict()
         stages = {k: v for k, v in self.timings.items() if k in _SERIAL_STAGES}
@@ -60,7 +61,8 @@ class ReproduceResult:
         lines = [
             body,
             "",
-            "status: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+            "status: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+            + f" ({status_counts(self.table)})",
             f"time: {wall:.1f}s (" + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items())
             + (f"; notebooks {self.notebooks_wall:.1f}s on {self.jobs} kernel"
                f"{'s' if self.jobs > 1 else ''}: " if self.notebooks_wall is not None else "; ")
