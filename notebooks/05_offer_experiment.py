@@ -343,5 +343,20 @@ points = [
 print("\n".join(textwrap.fill(p, 92, initial_indent="* ", subsequent_indent="  ")
                 for p in points))
 
+# %% [markdown]
+# ## Key numbers
+# The numbers this notebook's findings rest on, in one table at full precision. The test
+# suite recomputes each one with the library on the same simulated population
+# (`tests/reporting/test_notebooks.py`), so the narrative cannot drift from the library.
+
+# %%
+key = {"seed": SEED, "n_customers": len(df), "n_per_arm": N_PER_ARM, "n_boot": N_BOOT}
+key |= {f"cost.{o}": c for o, c in OFFER_COSTS.items()}
+key |= {f"{col}.{arm}": v for col in ("response_rate", "net_profit", "roi")
+        for arm, v in arms[col].items()}
+key |= {"top_roi": top_roi, "top_profit": top_profit, "break_even_upgrade_cost": even}
+pd.Series({k: f"{v:.12g}" if isinstance(v, float) else v  # 12 significant digits
+           for k, v in key.items()}).to_frame("value")
+
 # %%
 print(wb.version_stamp())

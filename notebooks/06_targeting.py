@@ -495,5 +495,22 @@ fig.suptitle(
 save_figure(fig, "06_sample_size")
 plt.show()
 
+# %% [markdown]
+# ## Key numbers
+# The numbers this notebook's findings rest on, in one table at full precision. The test
+# suite recomputes each one with the library on the same simulated population
+# (`tests/reporting/test_notebooks.py`), so the narrative cannot drift from the library.
+
+# %%
+key = {"seed": SEED, "n_customers": len(df), "per": PER}
+key |= {f"budget.{i}": b for i, b in enumerate(BUDGETS)}
+key |= {f"cost.{o}": c for o, c in OFFER_COSTS.items()}
+key |= {f"profit.{name}": v for name, v in policies["profit"].items()}
+key |= {"top_single_offer": top_single.removeprefix("all "), "model_gain_over_top_single": gap}
+key |= {f"segments_led.profit.{o}": n  # behaviour x reason segments each offer leads
+        for o, n in best["profit"]["best_offer"].value_counts().sort_index().items()}
+pd.Series({k: f"{v:.12g}" if isinstance(v, float) else v  # 12 significant digits
+           for k, v in key.items()}).to_frame("value")
+
 # %%
 print(wb.version_stamp())
