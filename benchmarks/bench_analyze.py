@@ -46,12 +46,36 @@ with pv.CSVWriter(path, pa.Table.from_pandas(
 ANALYZE = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
-from winback_study.reporting.analyze import analyze
-res = analyze(sys.argv[1], out=sys.argv[2], progress=False)
+from winback_study.reporting import analyze as an
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+peaks = {}
+
+def watched(name, f):
+    def run(state):
+        try:
+            return f(state)
+        finally:
+            peaks[name] = peak()
+    return run
+
+for name, f in list(an.REGISTRY.items()):
+    an.REGISTRY[name] = watched(name, f)
+read = an.read_user_data
+
+def read_and_peak(*a, **k):
+    out = read(*a, **k)
+    peaks["read and validate"] = peak()
+    return out
+
+an.read_user_data = read_and_peak
+res = an.analyze(sys.argv[1], out=sys.argv[2], progress=False)
 total = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": total, "peak_mib": peak, "stages": res.timings,
-                  "skipped": res.skipped}))
+peaks["targets.csv and report.html"] = peak()
+print(json.dumps({"seconds": total, "peak_mib": peak(), "stages": res.timings,
+                  "peaks": peaks, "skipped": res.skipped}))
 """
 
 FLOOR = r"""
@@ -96,7 +120,9 @@ def main() -> None:
         rows.append((n, run, floor))
         print(f"\n{n:,} rows ({src.stat().st_size / 2**20:,.0f} MiB CSV)")
         for stage, seconds in run["stages"].items():
-            print(f"  {stage:<34}{seconds:>8.1f} s")
+            after = run.get("peaks", {}).get(stage)
+            print(f"  {stage:<34}{seconds:>8.1f} s" + (
+                f"   peak so far {after:>7,.0f} MiB" if after else ""))
         for name, why in run["skipped"].items():
             print(f"  skipped {name}: {why[:80]}")
     print(f"\n{'rows':>12} {'analyze s':>10} {'peak MiB':>9} {'floor s':>8} {'floor MiB':>10}"

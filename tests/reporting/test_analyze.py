@@ -272,3 +272,53 @@ def test_the_joint_model_runs_when_asked_and_recovers_the_loadings():
     for term in ("loading_second_lifetime", "sigma_second_lifetime", "sigma_second_profit"):
         row = table.loc[("latent", term)]
         assert row["ci_low"] < truth.loc[("latent", term)] < row["ci_high"], term
+
+
+def test_targets_csv_through_pyarrow_reads_back_as_the_targets(tmp_path, monkeypatch):
+    """A large targets.csv is written by pyarrow's writer: the same table read back."""
+    from winback_study import simulate_study
+    from winback_study.core import io
+
+    monkeypatch.setattr(io, "FAST_CSV_ROWS", 1)
+    cols = ["customer_id", "reacquired", "first_tenure_months", "first_monthly_margin",
+            "second_tenure_months", "second_churned", "second_monthly_margin",
+            "defection_reason", "offer", "referrals", "complaints", "complaints_resolved",
+            "months_since_defection"]
+    src = tmp_path / "lapsed.csv"
+    simulate_study(6_000, seed=2)[cols].to_csv(src, index=False)
+    res = analyze(src, out=tmp_path / "out", n_boot=50, progress=False)
+    back = pd.read_csv(tmp_path / "out" / "targets.csv")
+    want = res.targets.reset_index(drop=True)
+    assert list(back.columns) == list(want.columns)
+    pd.testing.assert_frame_equal(back, want, check_dtype=False)
+
+
+def test_targets_predicted_in_chunks_are_the_same(tmp_path, monkeypatch):
+    from winback_study import simulate_study
+    from winback_study.reporting import analyze as an
+
+    df = simulate_study(5_000, seed=4)[["customer_id", "reacquired", "first_tenure_months",
+                                        "first_monthly_margin", "second_tenure_months",
+                                        "second_churned", "second_monthly_margin",
+                                        "defection_reason", "offer", "referrals"]]
+    df = df.astype({"defection_reason": str, "offer": str})
+    whole = analyze(df, n_boot=20, progress=False).targets
+    monkeypatch.setattr(an._ArmPredictor, "chunk_rows", 777)
+    chunked = analyze(df, n_boot=20, progress=False).targets
+    pd.testing.assert_frame_equal(chunked, whole)
+
+
+def test_fits_no_later_analysis_reads_are_released():
+    from types import SimpleNamespace
+
+    from winback_study.reporting import analyze as an
+
+    run = SimpleNamespace(fits={"return": 1, "selection": 2, "second_lifetime": 3,
+                                "second_value": 4, "design": 5})
+    an._release_fits(run, ["second-lifetime value model", "customer value", "targets"])
+    assert set(run.fits) == {"return", "selection", "second_lifetime", "second_value",
+                             "design"}
+    an._release_fits(run, ["customer value", "offer experiment", "targets"])
+    assert set(run.fits) == {"return", "selection", "second_lifetime", "design"}
+    an._release_fits(run, ["offer experiment", "targets"])
+    assert set(run.fits) == {"return", "design"}

@@ -118,6 +118,14 @@ def expected_slv(
     rates = [annual_rate] if np.ndim(annual_rate) == 0 else list(annual_rate)  # type: ignore[arg-type]
     times = np.arange(horizon_months, dtype=float)
     out = np.empty((len(df), len(rates)))
+    params = _weibull_parameters(lifetime, df)
+    if params is not None:
+        margin = np.asarray(profit.predict_margin(df), dtype=float)
+        for j, r in enumerate(rates):
+            out[:, j] = margin * _weibull_annuity(*params, times, r)
+        if np.ndim(annual_rate) == 0:
+            return pd.Series(out[:, 0], index=df.index, name="expected_slv")
+        return pd.DataFrame(out, index=df.index, columns=pd.Index(rates, name="annual_rate"))
     for start in range(0, len(df), chunk_size):
         part = df.iloc[start:start + chunk_size]
         s = lifetime.predict_survival(part, times).to_numpy()
@@ -127,6 +135,57 @@ def expected_slv(
     if np.ndim(annual_rate) == 0:
         return pd.Series(out[:, 0], index=df.index, name="expected_slv")
     return pd.DataFrame(out, index=df.index, columns=pd.Index(rates, name="annual_rate"))
+
+
+def _weibull_parameters(lifetime: Any, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(scale, shape)`` of each customer's Weibull AFT survival, or None for another model.
+
+    The same parameters :meth:`SecondLifetimeResult.predict_survival` evaluates
+    ``S(t) = exp(-(t / scale) ** shape)`` with, computed once for all rows.
+    """
+    fitter = getattr(lifetime, "fitter", None)
+    prep = getattr(fitter, "_prep_inputs_for_prediction_and_return_scores", None)
+    if getattr(lifetime, "model", None) != "weibull" or prep is None or not hasattr(
+            lifetime, "_design"):
+        return None
+    scale, shape = (np.asarray(a, dtype=float).reshape(-1)
+                    for a in prep(lifetime._design(df), None))
+    if len(scale) != len(df):
+        return None
+    return scale, np.broadcast_to(shape, scale.shape)
+
+
+def _weibull_annuity(scale: np.ndarray, shape: np.ndarray, times: np.ndarray,
+                     annual_rate: float, chunk_size: int = 20_000) -> np.ndarray:
+    """``expected_annuity`` of ``S(t) = exp(-(t / scale) ** shape)`` at ``times``, per row.
+
+    One reused ``chunk_size x len(times)`` buffer, no temporaries. With one shape for every
+    row (the AFT model without ancillary covariates) ``(t / scale) ** shape`` is
+    ``t ** shape * scale ** -shape``: an outer product instead of a power per element.
+    """
+    from winback_study.core.value import _discount_factors
+
+    v = _discount_factors(len(times), annual_rate)
+    n = len(scale)
+    out = np.empty(n)
+    buf = np.empty((min(chunk_size, max(n, 1)), len(times)))
+    common = n > 0 and bool(np.all(shape == shape[0]))
+    if common:
+        rho = float(shape[0])
+        t_rho = times ** rho
+        a = scale ** -rho
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        b = buf[:stop - start]
+        if common:
+            np.multiply(a[start:stop, None], t_rho[None, :], out=b)
+        else:
+            np.divide(times[None, :], scale[start:stop, None], out=b)
+            np.power(b, shape[start:stop, None], out=b)
+        np.negative(b, out=b)
+        np.exp(b, out=b)
+        np.matmul(b, v, out=out[start:stop])
+    return out
 
 
 def with_offer(df: pd.DataFrame, offer: str, *,

@@ -216,9 +216,25 @@ _FALLBACKS: dict[str, Callable[[_Run], str]] = {
 
 
 def _present_levels_only(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop categories nobody in ``df`` has (a file need not contain every study level)."""
-    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
-    return df.assign(**{c: df[c].cat.remove_unused_categories() for c in cats}) if cats else df
+    """Drop categories nobody in ``df`` has (a file need not contain every study level).
+
+    A shallow copy with the categorical columns that have unused levels replaced (the
+    other columns are shared with ``df``, not copied: ``assign`` copied the whole frame).
+    """
+    changed = {}
+    for c in df.columns:
+        s = df[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy()
+            used = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories))
+            if not used.all():
+                changed[c] = s.cat.remove_unused_categories()
+    if not changed:
+        return df
+    out = df.copy(deep=False)
+    for c, values in changed.items():
+        out[c] = values
+    return out
 
 
 def _term_index(table: pd.DataFrame) -> pd.DataFrame:
@@ -514,6 +530,21 @@ def _value_column(run: _Run) -> tuple[np.ndarray | None, str]:
     return None, "no second-lifetime value or margin in the file"
 
 
+def _with_values(run: _Run, values: np.ndarray) -> pd.DataFrame:
+    """The study columns the offer analyses read, and ``slv``: no copy of the whole table.
+
+    ``run.study.assign(slv=values)`` copied every column (passengers included) for two
+    analyses that read the arm, the outcome, the reason, the id and the value.
+    """
+    cols = ["customer_id", "reacquired", *_DESIGN_COLUMNS]
+    df = run.study
+    frame = pd.DataFrame({c: df[c] for c in cols if c in df.columns}, index=df.index,
+                         copy=False)
+    frame["slv"] = values
+    frame.attrs = dict(df.attrs)
+    return frame
+
+
 def offer_experiment(run: _Run) -> Output:
     """Response rate and incremental ROI of each arm against the control (bootstrap CIs)."""
     from winback_study.analysis.offer_experiment import offer_experiment as experiment
@@ -531,7 +562,7 @@ def offer_experiment(run: _Run) -> Output:
         out.notes.append("response rates only: " + (source if values is None else
                          f"no customer is in the control arm {d.control!r}"))
         return out
-    res = experiment(run.study.assign(slv=values), value="slv", design=d, n_boot=run.n_boot,
+    res = experiment(_with_values(run, values), value="slv", design=d, n_boot=run.n_boot,
                      seed=run.seed)
     out.tables["offer_experiment"] = res.arms
     out.tables["offer_experiment_pairwise_roi"] = res.pairwise_roi
@@ -586,6 +617,9 @@ class _ArmPredictor:
                 back = {v: k for k, v in mapping.levels.get(role, {}).items()}
                 self.file_cols[col] = (ROLES[role], back)
 
+    #: rows predicted at a time: the design matrix of a chunk, not of the whole file
+    chunk_rows = 1_000_000
+
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         x = self.frame.copy(deep=False)
         for c in self.study_cols:
@@ -593,7 +627,12 @@ class _ArmPredictor:
         for col, (study_col, back) in self.file_cols.items():
             arm = df[study_col].astype(object)
             x[col] = arm.map(lambda v, _b=back: _b.get(v, v)).to_numpy()
-        return np.asarray(self.model.predict(x), dtype=float)
+        if len(x) <= self.chunk_rows:
+            return np.asarray(self.model.predict(x), dtype=float)
+        # row by row the same prediction, one chunk's design matrix in memory at a time
+        return np.concatenate([
+            np.asarray(self.model.predict(x.iloc[i:i + self.chunk_rows]), dtype=float)
+            for i in range(0, len(x), self.chunk_rows)])
 
 
 def targets(run: _Run) -> Output:
@@ -610,7 +649,7 @@ def targets(run: _Run) -> Output:
                         column="second_value", problem="missing_column")
     model = run.shared("return", lambda: _return_fit(run))
     predictor = _ArmPredictor(model, run.frame, run.mapping, run.fits["file_columns"])
-    study = run.study.assign(slv=values)
+    study = _with_values(run, values)
     by = (REASON_COLUMN,) if REASON_COLUMN in study.columns else ()
     # the arms the file has: the model knows nothing of the others
     seen = set(study[ARM_COLUMN].astype(str))
@@ -620,8 +659,9 @@ def targets(run: _Run) -> Output:
     table = pd.DataFrame({"customer_id": study["customer_id"].to_numpy()}, index=study.index)
     for arm in scores.probability.columns:
         table[f"p_return_{arm}"] = scores.probability[arm].to_numpy()
+    profit = scores.expected_profit  # a property: computed once, not once per arm
     for arm in scores.offers:
-        table[f"value_{arm}"] = scores.expected_profit[arm].to_numpy()
+        table[f"value_{arm}"] = profit[arm].to_numpy()
     table["best_arm"] = best["best_offer"].to_numpy()
     table["best_value"] = best["expected_profit"].to_numpy()
     per_arm = table.groupby("best_arm", observed=True).agg(
@@ -656,6 +696,29 @@ def joint_model(run: _Run) -> Output:
         "quadrature; identified by what enters the return equation only",
         "loadings: " + ", ".join(f"{t} {latent.loc[t, 'coef']:+.3f}" for t in latent.index
                                  if str(t).startswith("loading"))])
+
+
+#: the large shared fits each analysis may read (a fit no analysis still to run reads is
+#: released: the duration and value fits hold copies of the model frame)
+_FITS_READ: dict[str, set[str]] = {
+    "second-lifetime survival": {"selection", "second_lifetime"},
+    "second-lifetime value model": {"selection", "second_value"},
+    "customer value": {"selection", "second_lifetime"},
+}
+_RELEASABLE = ("selection", "second_lifetime", "second_value")
+
+
+def _release_fits(run: _Run, still_to_run: list[str]) -> None:
+    """Drop the shared fits none of ``still_to_run`` reads (memory; nothing returned
+    holds them)."""
+    import gc
+
+    wanted = set().union(*(_FITS_READ.get(name, set()) for name in still_to_run))
+    dropped = [k for k in _RELEASABLE if k in run.fits and k not in wanted]
+    for k in dropped:
+        del run.fits[k]
+    if dropped:
+        gc.collect()
 
 
 #: analysis name (as in :data:`winback_study.data.user_data.ANALYSES`) -> function
@@ -787,10 +850,12 @@ def analyze(
                else annual_rate, seed=seed, n_boot=n_boot)
     outdir = Path(out) if out is not None else None
     figures_written: dict[str, dict[str, Path]] = {}
+    planned = [name for name, why in plan.items() if why is None]
     for name, why in plan.items():
         if why is not None:
             result.skipped[name] = why
             continue
+        _release_fits(run, planned[planned.index(name):])
         bar.set_description(name)
         began = time.perf_counter()
         try:

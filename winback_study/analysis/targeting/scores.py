@@ -155,11 +155,19 @@ def expected_values(
     per_offer = back.groupby(back[RECEIVED_COLUMN].astype(str))[value].mean()
     reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
     received = pd.Series(d.received_for(offer, reasons, n=len(df)), index=df.index)
-    idx = pd.MultiIndex.from_arrays([*(df[k].astype(str) for k in by), received])
-    out = cell.reindex(idx).to_numpy(dtype=float)
+    # each row's cell, looked up by the codes of its distinct keys (not a string per row)
+    codes, labels = [], []
+    for col in [*(df[k] for k in by), received]:
+        c, u = pd.factorize(col, use_na_sentinel=False)
+        codes.append(c)
+        labels.append(pd.Index(u).astype(str))
+    grid = pd.MultiIndex.from_product(labels)
+    table = cell.reindex(grid).to_numpy(dtype=float).reshape([len(u) for u in labels])
+    out = table[tuple(codes)] if codes else np.full(len(df), np.nan)
     gap = ~np.isfinite(out)
     if gap.any():
-        out[gap] = received[gap].map(per_offer).to_numpy(dtype=float)
+        rec = per_offer.reindex(labels[-1]).to_numpy(dtype=float)
+        out[gap] = rec[codes[-1][gap]]
     gap = ~np.isfinite(out)
     if gap.any():
         out[gap] = float(back[value].mean())
