@@ -363,8 +363,29 @@ def _library_06(k):
     return exp | {f"segments_led.profit.{o}": n for o, n in best.value_counts().items()}
 
 
-LIBRARY = {"01": _library_01, "02": _library_02, "04": _library_04, "05": _library_05,
-           "06": _library_06}  # 03 is not covered yet
+def _library_03(k):
+    from winback_study import fit_joint_model, fit_second_lifetime, fit_second_profit
+    from winback_study.models.selection import fit_selection
+
+    df = _population(k["n_customers"], k["seed"], include_latent=True)
+    probit = fit_selection(df)
+    fits = {"lifetime.naive": fit_second_lifetime(df, model="weibull", selection=None),
+            "lifetime.two_step": fit_second_lifetime(df, model="weibull", selection=probit),
+            "margin.naive": fit_second_profit(df, selection=None),
+            "margin.two_step": fit_second_profit(df, selection=probit)}
+    joint = fit_joint_model(df).summary
+    offers = [t for t in fits["lifetime.naive"].summary.index
+              if t.startswith("offer_received")]
+    exp = {"seed": SEED, "n_customers": len(df), "reacquired": int(df["reacquired"].sum())}
+    for name, fit in fits.items():
+        exp |= {f"{name}.{t}": fit.summary.loc[t, "coef"] for t in offers}
+    exp |= {f"lifetime.joint.{t}": joint.loc[("second_lifetime", t), "coef"] for t in offers}
+    exp |= {f"margin.joint.{t}": joint.loc[("second_profit", t), "coef"] for t in offers}
+    return exp | {f"latent.{t}": v for t, v in joint.loc["latent", "coef"].items()}
+
+
+LIBRARY = {"01": _library_01, "02": _library_02, "03": _library_03, "04": _library_04,
+           "05": _library_05, "06": _library_06}
 
 
 def _mismatches(shown, expected):
