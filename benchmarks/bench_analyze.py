@@ -15,11 +15,12 @@ Goal (issue 12): 10,000,000 rows in at most 120 s and 6 GB on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _child import run_child  # benchmarks/_child.py, beside this script
 
 #: the columns of a user's file that already uses the study's names
 COLUMNS = ["customer_id", "reacquired", "first_tenure_months", "first_monthly_margin",
@@ -94,13 +95,6 @@ print(json.dumps({"seconds": total, "read": read, "peak_mib": peak}))
 """
 
 
-def _child(code: str, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"benchmark child failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 10_000_000])
@@ -115,8 +109,8 @@ def main() -> None:
             subprocess.run([sys.executable, "-c", MAKE, str(n), str(src), ",".join(COLUMNS)],
                            check=True)
         with tempfile.TemporaryDirectory() as out:
-            run = _child(ANALYZE, str(src), out)
-        floor = _child(FLOOR, str(src))
+            run = run_child(ANALYZE, str(src), out)
+        floor = run_child(FLOOR, str(src))
         rows.append((n, run, floor))
         print(f"\n{n:,} rows ({src.stat().st_size / 2**20:,.0f} MiB CSV)")
         for stage, seconds in run["stages"].items():

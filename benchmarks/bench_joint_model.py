@@ -23,17 +23,19 @@ table. The last lines give the scaling exponent of each case between consecutive
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from _child import run_child  # benchmarks/_child.py, beside this script
+
 CHILD = r"""
 import json, resource, sys, time
 import pandas as pd
 import winback_study as wb
+
 path, mode, model = sys.argv[1], sys.argv[2], sys.argv[3]
 df = pd.read_parquet(path)
 data_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -59,14 +61,7 @@ MODES = ("two-step", "joint")
 
 def run(path: Path, mode: str, model: str, timeout: float) -> dict:
     """Run one case in a subprocess; ``{"timeout": True}`` if it exceeds ``timeout`` s."""
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path), mode, model],
-            capture_output=True, text=True, check=True, timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"timeout": True}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, path, mode, model, timeout=timeout)
 
 
 def main() -> None:

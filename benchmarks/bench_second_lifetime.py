@@ -21,12 +21,13 @@ peak after reading the table, so ``peak - data`` is what the fit added. Run::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _child import run_child  # benchmarks/_child.py, beside this script
 
 #: Share of lapsed customers who are reacquired in the simulation (about 37.5%).
 REACQUIRED_SHARE = 0.375
@@ -35,6 +36,7 @@ CHILD = r"""
 import json, resource, sys, time
 import pandas as pd
 from winback_study.models.second_lifetime import DEFAULT_DURATION_FORMULA, fit_second_lifetime
+
 path, model, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 df = pd.read_parquet(path)
 data_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -57,14 +59,7 @@ print(json.dumps({"seconds": dt, "peak_mib": peak, "data_mib": data_peak, "rows"
 
 def run(path: Path, model: str, mode: str, timeout: float) -> dict:
     """Run one case in a subprocess; ``{"timeout": True}`` if it exceeds ``timeout`` s."""
-    try:
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path), model, mode],
-            capture_output=True, text=True, check=True, timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"timeout": True}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, path, model, mode, timeout=timeout)
 
 
 def main() -> None:

@@ -509,8 +509,7 @@ def _second_lifetime_fields(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, i
                 notes.append(f"{role}: 0 for {int(drop.sum()):,} customers who did not return "
                              "read as no second lifetime")
         if drop.any():
-            df[col] = df[col].astype(object).where(~drop, np.nan) if df[col].dtype == object \
-                else df[col].where(~drop)
+            df[col] = df[col].mask(drop)
     return df, set_aside, notes
 
 
@@ -522,8 +521,7 @@ def _apply_constants(df: pd.DataFrame, m: ColumnMapping) -> pd.DataFrame:
                                                                     na_value=np.nan) == 1
     for role, value in m.constants.items():
         if role in SECOND_ROLES:
-            df[ROLES[role]] = pd.Series(np.where(back, value, np.nan) if not isinstance(
-                value, str) else np.where(back, value, None), index=df.index)
+            df[ROLES[role]] = pd.Series(value, index=df.index).where(back)
         else:
             df[ROLES[role]] = value
     return df

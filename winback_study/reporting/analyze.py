@@ -300,7 +300,7 @@ def _return_fit(run: _Run) -> Any:
     rhs, given = run.formula("return")
     frame = run.frame
     design = None if run.fits["file_columns"] & set(_DESIGN_COLUMNS) else run.design
-    return fit_return_model(_present_levels_only(frame), rhs, link=run.mapping.models.link,
+    return fit_return_model(frame, rhs, link=run.mapping.models.link,
                             design=design)
 
 
@@ -339,7 +339,7 @@ def _selection(run: _Run) -> tuple[Any, str]:
         model = run.shared("return", lambda: _return_fit(run))
         if model.link == "probit":
             return model
-        return fit_selection(_present_levels_only(run.frame), rhs)
+        return fit_selection(run.frame, rhs)
 
     probit = run.shared("selection", fit)
     return probit, ("selection-corrected: the inverse Mills ratio of the return probit "
@@ -357,9 +357,8 @@ def _lifetime_fit(run: _Run) -> Any:
             run.fits["lifetime_note"] = (f"naive (no selection correction): the return probit "
                                          f"could not be fitted ({exc})")
             probit = None
-        frame = run.frame
-        back = _present_levels_only(_returners(frame)) if probit is None else frame
-        return fit_second_lifetime(back, f"second_tenure_months ~ {rhs}",
+        # the fitter takes the returners itself and drops the levels none of them has
+        return fit_second_lifetime(run.frame, f"second_tenure_months ~ {rhs}",
                                    model=run.mapping.models.lifetime_model,
                                    selection=probit, design=None)
 
@@ -433,10 +432,9 @@ def second_value_model(run: _Run) -> Output:
     except ModelError as exc:
         probit, corr = None, f"naive (no selection correction): {exc}"
     notes.append(corr + ("; standard errors: the two-step sandwich" if probit else ""))
-    frame = run.frame if probit is not None else _present_levels_only(_returners(run.frame))
     outcome = f"np.log({col})" if log else col
     fit = run.shared("second_value", lambda: fit_second_profit(
-        frame, f"{outcome} ~ {rhs}", log=log, selection=probit, design=None))
+        run.frame, f"{outcome} ~ {rhs}", log=log, selection=probit, design=None))
     if run.user.set_aside.get("second_value"):
         notes.append(f"{run.user.set_aside['second_value']:,} values held for customers who "
                      "did not return were set aside")
@@ -683,10 +681,7 @@ def joint_model(run: _Run) -> Output:
     r_rhs, _ = run.formula("return")
     l_rhs, _ = run.formula("second_lifetime")
     v_rhs, given = run.formula("second_value")
-    frame = run.frame
-    if "second_monthly_margin" not in frame.columns:
-        frame = frame.assign(second_monthly_margin=run.study["second_monthly_margin"])
-    fit = fit_joint_model(frame, f"reacquired ~ {r_rhs}", f"second_tenure_months ~ {l_rhs}",
+    fit = fit_joint_model(run.frame, f"reacquired ~ {r_rhs}", f"second_tenure_months ~ {l_rhs}",
                           f"np.log(second_monthly_margin) ~ {v_rhs}", design=None)
     latent = fit.summary.loc["latent"]
     return Output(tables={"joint_model_coefficients": fit.summary}, notes=[
