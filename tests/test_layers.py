@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     "plotting": 2,
     "models": 3,
     "analysis": 4,
-    "reporting": 5, "cli": 5,
+    "reporting": 5, "scale": 5, "cli": 5,
 }
 
 

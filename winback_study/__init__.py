@@ -31,6 +31,7 @@ from winback_study.analysis.offer_experiment import (
     replicated_exhibit,
 )
 from winback_study.analysis.roi import arm_summary, incremental_roi, tailored_cost_mix
+from winback_study.analysis.scoring import fit_scoring_models, score_customers
 from winback_study.analysis.sensitivity import SensitivityResult, roi_sensitivity
 from winback_study.analysis.targeting import (
     GainCurve,
@@ -56,6 +57,7 @@ from winback_study.core.value import (
     expected_lifetime_value,
     lifetime_value,
     monthly_rate,
+    weibull_annuity,
 )
 from winback_study.data.describe import km_summary, return_rate_table
 from winback_study.data.published import PUBLISHED, published_table
@@ -83,6 +85,12 @@ from winback_study.errors import (
 from winback_study.models.base import RegressionResult
 from winback_study.models.evaluation import ReturnModelEvaluation
 from winback_study.models.joint import JointModelResult, fit_joint_model, true_joint_effects
+from winback_study.models.portable import ScoringModels
+from winback_study.models.return_patterns import (
+    ReturnPatternsResult,
+    fit_return_patterns,
+    return_patterns,
+)
 from winback_study.models.return_probability import ReturnModel, fit_return_model
 from winback_study.models.sbg import GeometricResult, SBGResult, fit_geometric, fit_sbg, sbg_clv
 from winback_study.models.second_lifetime import (
@@ -124,6 +132,7 @@ __all__ = [
     "expected_lifetime_value",
     "lifetime_value",
     "monthly_rate",
+    "weibull_annuity",
     # data
     "PUBLISHED",
     "published_table",
@@ -148,6 +157,10 @@ __all__ = [
     "JointModelResult",
     "fit_joint_model",
     "true_joint_effects",
+    "ReturnPatternsResult",
+    "fit_return_patterns",
+    "return_patterns",
+    "ScoringModels",
     "SBGResult",
     "GeometricResult",
     "fit_sbg",
@@ -185,6 +198,8 @@ __all__ = [
     "score_offers",
     "top_fraction_response",
     "uplift_by_segment",
+    "fit_scoring_models",
+    "score_customers",
     # presentation helpers
     "plotting",
     "version_stamp",

@@ -1,10 +1,12 @@
-"""Command line: ``winback-study simulate``, ``reproduce``, ``validate`` and ``analyze``."""
+"""Command line: ``winback-study simulate``, ``reproduce``, ``validate``, ``analyze`` and
+``score``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from winback_study.core.io import write_table
 from winback_study.reporting.reproduce import DEFAULT_SEED
@@ -13,12 +15,62 @@ __all__ = ["main"]
 
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from winback_study.data.simulate import simulate_study
+def _bar(total: int, desc: str, unit: str) -> Any:
+    from tqdm.auto import tqdm
 
-    df = simulate_study(args.customers, seed=args.seed)
-    write_table(df, Path(args.out))
-    print(f"wrote {len(df):,} customers (seed {args.seed}) to {args.out}")
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, leave=False,
+                disable=not sys.stderr.isatty())
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() in (".parquet", ".csv"):
+        from winback_study.data.simulate import simulate_study
+
+        df = simulate_study(args.customers, seed=args.seed)
+        write_table(df, out)
+        print(f"wrote {len(df):,} customers (seed {args.seed}) to {args.out}")
+        return 0
+    import time
+
+    from winback_study.scale.dataset import simulate_dataset
+
+    began = time.perf_counter()
+    with _bar(args.customers, "simulating", "customers") as bar:
+        simulate_dataset(out, args.customers, seed=args.seed,
+                         partition_size=args.partition_size, progress=bar.update)
+    parts = -(-args.customers // args.partition_size)
+    print(f"wrote {args.customers:,} customers (seed {args.seed}) to {out}/ in {parts:,} "
+          f"partition{'s' if parts > 1 else ''} of up to {args.partition_size:,} "
+          f"in {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import time
+
+    from winback_study.models.portable import ScoringModels
+    from winback_study.scale.fit import fit_at_scale
+    from winback_study.scale.score import MODELS_FILE, score_dataset
+
+    began = time.perf_counter()
+    model_file = Path(args.model) if args.model else None
+    if model_file is not None and model_file.exists():
+        models = ScoringModels.load(model_file)
+        print(f"models read from {model_file}")
+    else:
+        models = fit_at_scale(args.data, sample=args.sample, seed=args.seed)
+        print(f"models fitted in {time.perf_counter() - began:.1f} s: return model "
+              f"{models.info['return_model']}; second stage on "
+              f"{models.info['sample_returners']:,} sampled returners (seed {args.seed})")
+        if model_file is not None:
+            models.save(model_file)
+            print(f"models saved to {model_file}")
+    result = score_dataset(args.data, args.out, models, scheduler=args.scheduler,
+                           progress=not args.quiet and sys.stderr.isatty())
+    print(result.summary())
+    print(f"models used: {Path(args.out) / MODELS_FILE}; total time "
+          f"{time.perf_counter() - began:.1f} s")
     return 0
 
 
@@ -65,7 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="simulate the study population to a file")
     s.add_argument("--customers", type=int, default=53_000)
     s.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    s.add_argument("--out", required=True, help="output path ending in .parquet or .csv")
+    s.add_argument("--out", required=True,
+                   help="a file ending in .parquet or .csv, or else a folder: a partitioned "
+                        "Parquet dataset written one partition at a time")
+    s.add_argument("--partition-size", type=int, default=1_000_000,
+                   help="customers per partition of a dataset folder (default 1,000,000); "
+                        "with the seed it fixes the data")
     s.set_defaults(func=cmd_simulate)
     r = sub.add_parser("reproduce", help="simulate, run every notebook, write reports/")
     r.add_argument("--out", default="reports")
@@ -89,6 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress bar (default: one on stderr when it is a terminal, for "
                         "runs longer than a few seconds)")
     a.set_defaults(func=cmd_analyze)
+    c = sub.add_parser("score", help="score every customer of a Parquet dataset (Dask)")
+    c.add_argument("data", help="a folder of Parquet files in the study's columns (or one file)")
+    c.add_argument("--out", required=True, help="output folder: a partitioned Parquet dataset")
+    c.add_argument("--model", help="models JSON: read it if it exists, else fit and save there")
+    c.add_argument("--sample", type=int, default=200_000,
+                   help="returners sampled for the second-lifetime models (default 200,000)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    c.add_argument("--scheduler", default=None,
+                   help="address of a dask.distributed scheduler (default: local threads)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_score)
     return ap
 
 

@@ -442,7 +442,7 @@ def _directory(sim: pd.DataFrame, path: Path) -> Path:
 BAD_FILES = [
     # (id, file name, writer or None for "does not exist", problem, text in the message)
     ("not_found", "missing.csv", None, "file_not_found", "file not found"),
-    ("directory", "folder.csv", _directory, "unreadable", "is a directory"),
+    ("directory", "folder.csv", _directory, "unreadable", "is a folder without Parquet files"),
     ("empty_csv", "empty.csv", _bytes(b""), "empty_file", "empty.csv: the file is empty (0 bytes)"),
     ("empty_parquet", "empty.parquet", _bytes(b""), "empty_file", "(0 bytes)"),
     ("blank_lines", "blank.csv", _bytes(b"\n  \n\n"), "empty_file", "only blank lines"),

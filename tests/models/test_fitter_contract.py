@@ -24,6 +24,7 @@ from scipy import special, stats
 from winback_study.core.results import INTERVAL_SCALES, SUMMARY_COLUMNS, FittedResult
 from winback_study.errors import DataError, ModelError, WinbackError
 from winback_study.models.joint import fit_joint_model
+from winback_study.models.return_patterns import fit_return_patterns, return_patterns
 from winback_study.models.return_probability import fit_return_model
 from winback_study.models.sbg import fit_geometric, fit_sbg
 from winback_study.models.second_lifetime import fit_second_lifetime
@@ -40,6 +41,7 @@ COVARIATES = "referrals + complaints"
 FITTERS: dict[str, tuple[Callable[..., FittedResult], bool]] = {
     "fit_return_model": (fit_return_model, True),
     "fit_selection": (fit_selection, True),
+    "fit_return_patterns": (fit_return_patterns, True),
     "fit_second_lifetime": (fit_second_lifetime, True),
     "fit_second_profit": (fit_second_profit, True),
     "fit_joint_model": (fit_joint_model, True),
@@ -84,6 +86,10 @@ CASES: dict[str, Case] = {
                           None, "complaints", lambda r: r.results.aic, "reacquired"),
     "selection": Case(fit_selection, "return", None, "months_since_defection",
                       lambda r: r.results.aic, "reacquired"),
+    # the frame's (covariate pattern, outcome) cells, counted, then fitted
+    "return-patterns": Case(lambda df, formula=None, **kw: fit_return_patterns(
+        return_patterns(df, formula), formula, **kw), "return", None, "referrals",
+        lambda r: r.results.aic, "reacquired"),
     **{
         f"lifetime-{model}-{'corrected' if corr else 'naive'}": Case(
             (lambda m, c: lambda df, **kw: fit_second_lifetime(

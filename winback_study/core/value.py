@@ -15,6 +15,8 @@ use these functions, so there is one definition.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -29,6 +31,7 @@ __all__ = [
     "lifetime_value",
     "expected_annuity",
     "expected_lifetime_value",
+    "weibull_annuity",
 ]
 
 #: Months over which expected values are summed from a survival curve (50 years).
@@ -172,3 +175,86 @@ def expected_lifetime_value(
     """
     out = np.asarray(monthly_margin, dtype=float) * expected_annuity(survival, annual_rate)
     return float(out) if np.ndim(out) == 0 else out
+
+
+# ------------------------------------------------------------------- Weibull expected annuity
+#: Grid of ``u = -shape * log(scale)`` on which :func:`weibull_annuity` interpolates: from
+#: ``S(t) = 1`` over the whole horizon (``u`` very negative) to ``S(t) = 0`` after month 0.
+_U_RANGE: tuple[float, float] = (-60.0, 10.0)
+#: Grid step: cubic Hermite interpolation with exact derivatives is then within 1e-11 of
+#: the exact sum, relative (tested in ``tests/core/test_value.py``).
+_U_STEP: float = 1.0 / 256.0
+
+
+def _weibull_terms(u: np.ndarray, shape: float, weights: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``g(u) = sum_k w_k exp(-e^u k^shape)`` and ``g'(u)``, exactly, in row blocks."""
+    kr = np.arange(len(weights), dtype=float) ** shape
+    g, dg = np.empty(len(u)), np.empty(len(u))
+    for s in range(0, len(u), 2048):
+        z = np.exp(u[s:s + 2048])[:, None] * kr[None, :]
+        e = np.exp(-z)
+        g[s:s + 2048] = e @ weights
+        z *= e
+        dg[s:s + 2048] = -(z @ weights)
+    return g, dg
+
+
+@lru_cache(maxsize=16)
+def _weibull_grid(shape: float, annual_rate: float, horizon_months: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    u = np.arange(_U_RANGE[0], _U_RANGE[1] + _U_STEP / 2, _U_STEP)
+    g, dg = _weibull_terms(u, shape, _discount_factors(horizon_months, annual_rate))
+    g.setflags(write=False)
+    dg.setflags(write=False)
+    return g, dg
+
+
+def weibull_annuity(log_scale: ArrayLike, shape: float,
+                    annual_rate: float = ANNUAL_DISCOUNT_RATE,
+                    horizon_months: int = DEFAULT_HORIZON_MONTHS) -> np.ndarray:
+    """Expected annuity of a Weibull lifetime, ``sum_{k<H} S(k) / (1 + d) ** (k + 1)``.
+
+    ``S(t) = exp(-(t / scale) ** shape)`` (a Weibull AFT model's survival, one shape for
+    every customer): :func:`expected_annuity` of that curve at months ``0..H-1``, without
+    evaluating ``H`` survival probabilities per customer. The sum is a smooth function of
+    ``u = -shape * log(scale)`` alone, so it is computed exactly once on a fine grid of
+    ``u`` (cached per shape, rate and horizon) and interpolated by cubic Hermite
+    polynomials with exact derivatives: within about 1e-11 of the exact sum, relative, at
+    a cost independent of ``H``. Customers off the grid get the exact sum.
+
+    Parameters
+    ----------
+    log_scale : array-like
+        ``log(scale)`` per customer, scale in months (a Weibull AFT model's linear index).
+    shape : float
+        Weibull shape (lifelines' ``rho_``), positive.
+    annual_rate : float
+        Annual discount rate.
+    horizon_months : int
+        Months summed.
+
+    Returns
+    -------
+    numpy.ndarray
+        One annuity per customer (multiply by the monthly margin for the expected value).
+    """
+    shape = float(shape)
+    if not (np.isfinite(shape) and shape > 0):
+        raise DataError(f"the Weibull shape must be a positive number, got {shape}")
+    x = np.multiply(np.asarray(log_scale, dtype=float), -shape)
+    g, dg = _weibull_grid(shape, float(annual_rate), int(horizon_months))
+    pos = (x - _U_RANGE[0]) / _U_STEP
+    inside = (pos >= 0) & (pos < len(g) - 1)
+    i = np.floor(np.where(inside, pos, 0.0)).astype(np.int64)
+    s = np.where(inside, pos, 0.0) - i
+    s2 = s * s
+    s3 = s2 * s
+    h = _U_STEP
+    out = ((2 * s3 - 3 * s2 + 1) * g[i] + (s3 - 2 * s2 + s) * h * dg[i]
+           + (3 * s2 - 2 * s3) * g[i + 1] + (s3 - s2) * h * dg[i + 1])
+    off = ~inside
+    if off.any():  # beyond the grid (or NaN): the exact sum
+        w = _discount_factors(int(horizon_months), float(annual_rate))
+        out[off] = _weibull_terms(x[off], shape, w)[0]
+    return out

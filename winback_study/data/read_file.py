@@ -26,7 +26,7 @@ import pyarrow.csv as arrow_csv
 
 from winback_study.errors import MAX_ROWS_SHOWN, StudyDataError
 
-__all__ = ["read_table"]
+__all__ = ["read_table", "dataset_files"]
 
 
 _NA_STRINGS = [
@@ -38,8 +38,6 @@ _NA_STRINGS = [
 #: floats hold every integer up to 2**53 exactly
 _MAX_EXACT_INT = 2.0**53
 _CSV_EXTENSIONS = (".csv",)
-
-
 _PARQUET_EXTENSIONS = (".parquet", ".pq")
 
 
@@ -456,9 +454,35 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def dataset_files(path: Path) -> list[Path]:
+    """The Parquet files of a dataset folder, in order (names starting with ``_`` or ``.``,
+    such as ``_metadata`` or a hidden temporary file, are not data)."""
+    return sorted(f for f in path.rglob("*") if f.is_file()
+                  and f.suffix.lower() in _PARQUET_EXTENSIONS
+                  and not any(part.startswith(("_", ".")) for part in f.relative_to(path).parts))
+
+
+def _present(path: Path, columns: list[str] | None) -> list[str] | None:
+    """``columns`` that the Parquet file or dataset has (the others are reported missing by
+    the validator, which knows what they are for)."""
+    if columns is None:
+        return None
+    import pyarrow.parquet as pq
+
+    first = path if path.is_file() else dataset_files(path)[0]
+    have = set(pq.read_schema(first).names)
+    return [c for c in dict.fromkeys(columns) if c in have]
+
+
+def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     try:
-        return pd.read_parquet(path)
+        if path.is_dir():
+            import pyarrow.parquet as pq
+
+            files = dataset_files(path)
+            table = pq.read_table([str(f) for f in files], columns=_present(path, columns))
+            return table.to_pandas()
+        return pd.read_parquet(path, columns=_present(path, columns))
     except ImportError:
         raise _file_error(path, "reading Parquet needs pyarrow (pip install pyarrow)",
                           "unreadable") from None
@@ -470,9 +494,10 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         ) from None
 
 
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+def read_table(path: str | os.PathLike[str], columns: list[str] | None = None) -> pd.DataFrame:
     """Read a CSV (``.csv``, UTF-8, comma-separated) or Parquet (``.parquet``/``.pq``) file,
-    with every file-level check of :func:`load_study` and no check of the columns.
+    or a folder of Parquet files (a partitioned dataset), with every file-level check of
+    :func:`load_study` and no check of the columns.
 
     Missing values are the empty cell and the usual spellings (``NA``, ``NULL``, ``nan``
     ...; not ``None``, a level of ``offer``); column types are inferred as
@@ -481,7 +506,10 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     Parameters
     ----------
     path : str or os.PathLike
-        The file.
+        The file, or a folder of Parquet files (read in name order).
+    columns : list of str, optional
+        Read only these columns of a Parquet file or folder (the ones it has); a CSV is
+        read whole.
 
     Returns
     -------
@@ -499,8 +527,11 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.exists():
         raise StudyDataError(f"file not found: '{path}'", problem="file_not_found")
     if path.is_dir():
-        raise _file_error(path, f"'{path}' is a directory; expected a .csv or .parquet file",
-                          "unreadable")
+        if not dataset_files(path):
+            raise _file_error(path, f"'{path}' is a folder without Parquet files; expected a "
+                              ".csv or .parquet file or a folder of .parquet files",
+                              "unreadable")
+        return _read_parquet(path, columns)
     suffix = path.suffix.lower()
     if suffix not in _CSV_EXTENSIONS + _PARQUET_EXTENSIONS:
         hint = " (save spreadsheets as CSV UTF-8)" if suffix in (".xls", ".xlsx", ".ods") else ""
@@ -514,7 +545,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         if size == 0:
             raise _file_error(path, "the file is empty (0 bytes); expected a header and rows",
                               "empty_file")
-        df = _read_csv(path) if suffix in _CSV_EXTENSIONS else _read_parquet(path)
+        df = (_read_csv(path) if suffix in _CSV_EXTENSIONS
+              else _read_parquet(path, columns))
     except OSError as err:
         raise _file_error(path, f"cannot read the file ({err.strerror or err})",
                           "unreadable") from None

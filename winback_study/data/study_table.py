@@ -909,12 +909,13 @@ def validate_study(df: pd.DataFrame, *, required: Iterable[str] = REQUIRED_COLUM
 
 def load_study(
     path: str | os.PathLike[str], *, required: Iterable[str] = REQUIRED_COLUMNS,
-    design: StudyDesign | None = None,
+    design: StudyDesign | None = None, columns: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Read a study table with :func:`read_table` and validate it with :func:`validate_study`.
 
-    CSV (``.csv``, UTF-8, comma-separated) or Parquet (``.parquet``/``.pq``). The file is
-    only read, never modified. Rows in error messages are 1-based data rows (1 = the first
+    CSV (``.csv``, UTF-8, comma-separated), Parquet (``.parquet``/``.pq``) or a folder of
+    Parquet files; ``columns`` reads only those of a Parquet file or folder (the
+    ``required`` ones among them). The file is only read, never modified. Rows in error messages are 1-based data rows (1 = the first
     row after the header); the returned frame has the usual 0-based index.
 
     Raises
@@ -924,7 +925,7 @@ def load_study(
         file, header without rows, a wrong delimiter, text that is not UTF-8, lines with
         the wrong number of fields, an unparsable file) or any validation problem.
     """
-    df = read_table(path)
+    df = read_table(path, None if columns is None else list(columns))
     name = Path(os.fspath(path)).name
     ctx = _Context(labels=pd.RangeIndex(1, len(df) + 1), row_word="data row",
                    prefix=f"{name}: ", specs=column_specs(design),

@@ -675,6 +675,8 @@ def fit_second_lifetime(
     else:
         back = back.copy()
     back[event_col] = back[event_col].astype(int)
+    if not back.index.is_unique:  # lifelines cannot index its predictions by duplicates
+        back = back.reset_index(drop=True)
     fitter_cls = MODELS[model][0]
     fitter = fitter_cls(penalizer=penalizer, alpha=alpha)
     try:
