@@ -24,7 +24,7 @@ def _bar(total: int, desc: str, unit: str) -> Any:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.suffix.lower() in (".parquet", ".csv"):
+    if out.suffix and not out.is_dir():  # a file name (an unknown extension is refused)
         from winback_study.data.simulate import simulate_study
 
         df = simulate_study(args.customers, seed=args.seed)
@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--customers", type=int, default=53_000)
     s.add_argument("--seed", type=int, default=DEFAULT_SEED)
     s.add_argument("--out", required=True,
-                   help="a file ending in .parquet or .csv, or else a folder: a partitioned "
-                        "Parquet dataset written one partition at a time")
+                   help="a file ending in .parquet or .csv, or a folder name (no extension): "
+                        "a partitioned Parquet dataset written one partition at a time")
     s.add_argument("--partition-size", type=int, default=1_000_000,
                    help="customers per partition of a dataset folder (default 1,000,000); "
                         "with the seed it fixes the data")

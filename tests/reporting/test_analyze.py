@@ -322,3 +322,26 @@ def test_fits_no_later_analysis_reads_are_released():
     assert set(run.fits) == {"return", "selection", "second_lifetime", "design"}
     an._release_fits(run, ["offer experiment", "targets"])
     assert set(run.fits) == {"return", "design"}
+
+
+def test_a_parquet_dataset_folder_is_read_in_the_columns_it_needs(tmp_path):
+    """A partitioned dataset gives the analyses of the same rows in one file, and only the
+    columns the mapping uses are read (an unmapped column is left on disk)."""
+    from winback_study.scale.dataset import simulate_dataset
+
+    folder = simulate_dataset(tmp_path / "base", 9_000, seed=6, partition_size=3_000)
+    whole = pd.concat([pd.read_parquet(f) for f in sorted(folder.glob("part-*.parquet"))],
+                      ignore_index=True)
+    whole.to_parquet(tmp_path / "whole.parquet", index=False)
+    a = analyze(folder, seed=1, n_boot=50, progress=False)
+    b = analyze(tmp_path / "whole.parquet", seed=1, n_boot=50, progress=False)
+    pd.testing.assert_frame_equal(a.tables["return_model_coefficients"],
+                                  b.tables["return_model_coefficients"])
+    mapping = {"columns": {"customer_id": "customer_id", "reacquired": "reacquired",
+                           "first_tenure": "first_tenure_months", "offer": "offer",
+                           "reason": "defection_reason"},
+               "models": {"return": "first_tenure_months + referrals"}}
+    user = read_user_data(folder, mapping)
+    assert set(user.raw.columns) == {"customer_id", "reacquired", "first_tenure_months",
+                                     "offer", "defection_reason", "referrals"}
+    assert len(user.raw) == 9_000

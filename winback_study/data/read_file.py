@@ -26,7 +26,7 @@ import pyarrow.csv as arrow_csv
 
 from winback_study.errors import MAX_ROWS_SHOWN, StudyDataError
 
-__all__ = ["read_table", "dataset_files"]
+__all__ = ["read_table", "dataset_files", "parquet_columns", "is_parquet"]
 
 
 _NA_STRINGS = [
@@ -454,6 +454,14 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
+def is_parquet(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a Parquet file or a folder of Parquet files (by name)."""
+    path = Path(os.fspath(path))
+    if path.is_dir():
+        return bool(dataset_files(path))
+    return path.suffix.lower() in _PARQUET_EXTENSIONS
+
+
 def dataset_files(path: Path) -> list[Path]:
     """The Parquet files of a dataset folder, in order (names starting with ``_`` or ``.``,
     such as ``_metadata`` or a hidden temporary file, are not data)."""
@@ -462,16 +470,22 @@ def dataset_files(path: Path) -> list[Path]:
                   and not any(part.startswith(("_", ".")) for part in f.relative_to(path).parts))
 
 
-def _present(path: Path, columns: list[str] | None) -> list[str] | None:
-    """``columns`` that the Parquet file or dataset has (the others are reported missing by
-    the validator, which knows what they are for)."""
-    if columns is None:
-        return None
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file or dataset folder (its first file), unread."""
     import pyarrow.parquet as pq
 
     first = path if path.is_file() else dataset_files(path)[0]
-    have = set(pq.read_schema(first).names)
-    return [c for c in dict.fromkeys(columns) if c in have]
+    return list(pq.read_schema(first).names)
+
+
+def _present(path: Path, columns: list[str] | None) -> list[str] | None:
+    """``columns`` to read from a Parquet file or folder; ``None`` (every column) when it
+    lacks one of them, so that the message naming the missing column lists all it has."""
+    if columns is None:
+        return None
+    have = set(parquet_columns(path))
+    wanted = list(dict.fromkeys(columns))
+    return wanted if all(c in have for c in wanted) else None
 
 
 def _read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -434,12 +434,23 @@ class UserData:
         return frame
 
 
-def _read_raw(data: str | os.PathLike | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+def _read_raw(data: str | os.PathLike | pd.DataFrame, columns: list[str] | None = None
+              ) -> tuple[pd.DataFrame, str]:
     if isinstance(data, pd.DataFrame):
         return data, "the table"
     # every file-level check (encoding, delimiter, row lengths, empty ...); no column is
-    # checked against the study's vocabulary here
-    return read_table(data), Path(data).name
+    # checked against the study's vocabulary here. A Parquet file or folder is read in the
+    # columns the mapping uses only.
+    return read_table(data, columns), Path(data).name
+
+
+def mapped_columns(m: ColumnMapping) -> list[str]:
+    """The file's columns a mapping reads: its roles' and its ``[models]`` formulas'."""
+    cols = list(m.columns.values())
+    study_names = {ROLES[r] for r in m.roles}  # a formula may read the study's own names
+    for key, rhs in m.models.formulas().items():
+        cols += [c for c in formula_columns_of(rhs, key) if c not in study_names]
+    return list(dict.fromkeys(cols))
 
 
 def _check_named_columns(m: ColumnMapping, raw: pd.DataFrame, name: str) -> None:
@@ -575,7 +586,7 @@ def read_user_data(
         One clear message naming the column (in your names) and the rows.
     """
     m = read_mapping(mapping)
-    raw, name = _read_raw(data)
+    raw, name = _read_raw(data, mapped_columns(m))
     _check_named_columns(m, raw, name)
     df = pd.DataFrame({ROLES[role]: raw[col] for role, col in m.columns.items()},
                       index=raw.index)

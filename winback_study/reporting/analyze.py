@@ -34,6 +34,7 @@ import pandas as pd
 
 from winback_study.core.value import ANNUAL_DISCOUNT_RATE, lifetime_value
 from winback_study.data.describe import complaint_status, referral_band, return_rate_table
+from winback_study.data.read_file import is_parquet, parquet_columns
 from winback_study.data.study_table import StudyDataError
 from winback_study.data.user_data import (
     ROLES,
@@ -788,7 +789,8 @@ def analyze(
     Parameters
     ----------
     data : path or DataFrame
-        CSV or Parquet (read, never modified) or a DataFrame.
+        CSV or Parquet file, or a folder of Parquet files (a partitioned dataset, read in
+        the columns the mapping uses only), never modified; or a DataFrame.
     mapping : path, dict or ColumnMapping, optional
         Which column plays which role, and ``[models]``
         (:mod:`winback_study.data.user_data`). Default: the file already uses the study's
@@ -822,7 +824,10 @@ def analyze(
     import matplotlib.pyplot as plt
 
     start = time.perf_counter()
-    if mapping is None:
+    if mapping is None and not isinstance(data, pd.DataFrame) and is_parquet(data):
+        # the study's columns of a Parquet file or folder, read without the others
+        mapping = _identity_mapping(pd.DataFrame(columns=parquet_columns(Path(data))))
+    elif mapping is None:
         raw, _ = _read_raw(data)
         mapping = _identity_mapping(raw)
         data = raw
