@@ -57,9 +57,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     model_file = Path(args.model) if args.model else None
     if model_file is not None and model_file.exists():
         models = ScoringModels.load(model_file)
-        print(f"models read from {model_file}")
+        print(f"models read from {model_file} (so --sample, --seed and --return-formula "
+              "are not used)")
     else:
-        models = fit_at_scale(args.data, sample=args.sample, seed=args.seed)
+        models = fit_at_scale(args.data, sample=args.sample, seed=args.seed,
+                              return_formula=args.return_formula)
         print(f"models fitted in {time.perf_counter() - began:.1f} s: return model "
               f"{models.info['return_model']}; second stage on "
               f"{models.info['sample_returners']:,} sampled returners (seed {args.seed})")
@@ -153,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sample", type=int, default=200_000,
                    help="returners sampled for the second-lifetime models (default 200,000)")
     c.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    c.add_argument("--return-formula", default=None,
+                   help="the return model's formula (default the study's); with discrete "
+                        "covariates only it is fitted exactly on every customer")
     c.add_argument("--scheduler", default=None,
                    help="address of a dask.distributed scheduler (default: local threads)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")

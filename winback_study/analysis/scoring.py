@@ -43,12 +43,13 @@ from winback_study.errors import DataError, DesignError, ModelError
 from winback_study.models.portable import LinearIndex, ScoringModels
 from winback_study.models.return_probability import CONTROL_COLUMN, inverse_mills_ratio
 
-__all__ = ["score_customers", "score_columns", "fit_scoring_models", "ID_COLUMN"]
+__all__ = ["score_customers", "score_columns", "fit_scoring_models", "ID_COLUMN",
+           "ARM_COLUMNS"]
 
 ID_COLUMN = "customer_id"
 
 #: Columns a counterfactual arm rewrites (and the control function computed from them).
-_ARM_COLUMNS = frozenset({ARM_COLUMN, RECEIVED_COLUMN, MATCH_COLUMN, COST_COLUMN,
+ARM_COLUMNS = frozenset({ARM_COLUMN, RECEIVED_COLUMN, MATCH_COLUMN, COST_COLUMN,
                           CONTROL_COLUMN})
 
 
@@ -59,14 +60,16 @@ def score_columns(design: StudyDesign) -> list[str]:
             *(f"value_{a}" for a in design.treatment_arms), "best_arm", "best_value"]
 
 
-def _prepared(df: pd.DataFrame, indexes: Sequence[LinearIndex]) -> pd.DataFrame:
-    """The columns the indexes read apart from the arm's, checked, with fitted levels."""
-    cols: dict[str, pd.Series] = {}
+def _prepared(df: pd.DataFrame, indexes: Sequence[LinearIndex]) -> dict[str, Any]:
+    """The columns the indexes read apart from the arm's, checked, with fitted levels: as
+    arrays in a dict, which patsy reads without a DataFrame's block management."""
+    cols: dict[str, Any] = {}
     for ix in indexes:
-        needed = [c for c in ix.columns if c not in _ARM_COLUMNS and c not in cols]
+        needed = [c for c in ix.columns if c not in ARM_COLUMNS and c not in cols]
         if needed:
-            cols.update(ix.prepare(df, "scoring", columns=needed).items())
-    return pd.DataFrame(cols, index=df.index)
+            for name, s in ix.prepare(df, "scoring", columns=needed).items():
+                cols[name] = s.array if isinstance(s.dtype, pd.CategoricalDtype) else s.to_numpy()
+    return cols
 
 
 class _ArmFrames:
@@ -76,7 +79,12 @@ class _ArmFrames:
         self.design, self.n = design, len(df)
         needs_reason = bool(design.rules) or bool(design.matching)
         if needs_reason and REASON_COLUMN in df.columns:
-            codes, uniques = pd.factorize(df[REASON_COLUMN].astype(str), sort=True)
+            reason = df[REASON_COLUMN]
+            if isinstance(reason.dtype, pd.CategoricalDtype):
+                codes = reason.cat.codes.to_numpy().astype(np.int64)
+                uniques = reason.cat.categories.astype(str)
+            else:
+                codes, uniques = pd.factorize(reason.astype(str), sort=True)
             if (codes < 0).any():
                 from winback_study.core.checks import flagged_rows
                 rows, k = flagged_rows(codes < 0, df.index)
@@ -168,7 +176,7 @@ def score_customers(df: pd.DataFrame, models: ScoringModels,
     for ix in indexes:
         levels.update(ix.levels)
     arms = _ArmFrames(df, d, levels)
-    parts = {name: ix.parts(_ARM_COLUMNS) for name, ix in
+    parts = {name: ix.parts(ARM_COLUMNS) for name, ix in
              (("return", models.return_index), ("lifetime", models.lifetime_index),
               ("margin", models.margin_index)) + ((("selection", sel),)
                                                   if sel is not None and not same_selection
@@ -177,9 +185,7 @@ def score_customers(df: pd.DataFrame, models: ScoringModels,
     out: dict[str, Any] = {ID_COLUMN: df[ID_COLUMN].to_numpy()}
     p, slv = {}, {}
     for arm in d.arms:
-        frame = base.copy(deep=False)
-        for col, values in arms.columns(arm).items():
-            frame[col] = values
+        frame = {**base, **arms.columns(arm)}
         r = fixed["return"] + parts["return"][1](frame)
         p[arm] = _probability(r, models.link)
         if sel is not None:
@@ -268,7 +274,8 @@ def fit_scoring_models(df: pd.DataFrame, *, return_formula: str | None = None,
                                design=design)
     prof = fit_second_profit(rows, margin_formula, selection=sel, design=design)
     info = {"customers_fitted": len(rows), "returners_fitted": int(rows["reacquired"].sum()),
-            "customers": len(df), "sample": sample, "seed": seed,
+            "customers": len(df), "sample": sample,
+            "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
             "return_model": f"{link}, {'all rows' if len(rows) == len(df) else 'seeded sample'}"}
     return ScoringModels.from_fits(
         ret, life, prof, design=design,

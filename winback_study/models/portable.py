@@ -36,11 +36,14 @@ import patsy
 from winback_study.core.checks import flagged_rows
 from winback_study.core.formula import formula_names
 from winback_study.core.io import atomic_path
+from winback_study.core.patsy_fastpath import install as _install_patsy_fastpath
 from winback_study.core.value import ANNUAL_DISCOUNT_RATE, DEFAULT_HORIZON_MONTHS
 from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import DataError, ModelError, rows_text
 
 __all__ = ["LinearIndex", "ScoringModels", "FORMAT_VERSION"]
+
+_install_patsy_fastpath()  # C(x, Treatment(...)) on a categorical by its codes
 
 #: Version of the JSON layout written by :meth:`ScoringModels.save`.
 FORMAT_VERSION: int = 1
@@ -127,7 +130,7 @@ class LinearIndex:
     def _beta(self, info: Any) -> np.ndarray:
         return np.array([self.coef[c] for c in info.column_names], dtype=float)
 
-    def _matrix(self, info: Any, df: pd.DataFrame) -> np.ndarray:
+    def _matrix(self, info: Any, df: Any) -> np.ndarray:
         try:
             (x,) = patsy.build_design_matrices([info], df, NA_action="raise",
                                                return_type="matrix")
@@ -204,7 +207,8 @@ class _Part:
         self.info = index.design_info.subset(terms) if terms else None
         self.beta = index._beta(self.info) if terms else np.zeros(0)
 
-    def __call__(self, df: pd.DataFrame) -> np.ndarray | float:
+    def __call__(self, df: Any) -> np.ndarray | float:
+        """The terms' part of the index for ``df`` (a DataFrame or a dict of columns)."""
         if self.info is None:
             return 0.0
         return self.index._matrix(self.info, df) @ self.beta

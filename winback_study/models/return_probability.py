@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from winback_study.core.checks import require_columns
 from winback_study.core.formula import formula_columns, split_formula
@@ -124,6 +124,9 @@ CONTROL_COLUMN: str = "inverse_mills"
 
 
 
+_LOG_SQRT_2PI = float(np.log(np.sqrt(2 * np.pi)))
+
+
 def inverse_mills_ratio(index: np.ndarray | pd.Series) -> np.ndarray:
     """Inverse Mills ratio ``phi(c) / Phi(c)``, computed on the log scale (stable for c << 0).
 
@@ -139,7 +142,10 @@ def inverse_mills_ratio(index: np.ndarray | pd.Series) -> np.ndarray:
         ``c`` and tending to 0 for large ``c``.
     """
     c = np.asarray(index, dtype=float)
-    return np.exp(stats.norm.logpdf(c) - stats.norm.logcdf(c))
+    # scipy.stats.norm.logpdf(c) - norm.logcdf(c), operation for operation, without the
+    # distribution machinery's argument checks (a third of the time on millions of rows)
+    log_pdf = -c**2 / 2.0 - _LOG_SQRT_2PI
+    return np.exp(log_pdf - special.log_ndtr(c))
 
 
 def _return_formula(formula: str | None) -> str:

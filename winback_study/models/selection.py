@@ -51,7 +51,7 @@ sample it comes out well below ``tau * rho`` and about half of the naive bias in
 effects remains; on other seeds it lands on either side of the truth.
 
 Assumptions (each one checkable on the simulated data, none on real data)
-------------------------------------------------------------------------
+-------------------------------------------------------------------------
 * The return error ``u`` and the outcome's unobservable are jointly normal (or at least
   ``E[L | u]`` is linear in ``u``), and both are independent of the covariates.
 * The probit is correctly specified (the same covariates as the simulator's return

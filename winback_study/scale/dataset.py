@@ -46,15 +46,33 @@ DATASET_INFO = "_dataset.json"
 DEFAULT_PARTITION_SIZE = 1_000_000
 
 
+#: Files that mark a folder as one this package wrote (and may replace).
+_MARKERS = (DATASET_INFO, "_models.json")
+
+
+def _check_replaceable(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{str(target)!r} is a file; give a folder name for the dataset",
+                        problem="not_a_folder")
+    if target.is_dir() and any(target.iterdir()) and not any(
+            (target / m).exists() for m in _MARKERS):
+        raise DataError(f"{str(target)!r} is a folder this package did not write (no "
+                        f"{' or '.join(_MARKERS)}): choose a new or empty folder, nothing in "
+                        "it is replaced", problem="folder_not_ours")
+
+
 @contextmanager
 def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a hidden temporary folder beside ``target``; on success it replaces ``target``.
 
     An error or an interruption (Ctrl-C) removes the temporary folder: no partial output is
     left under ``target``'s name, and an existing ``target`` stays as it was until the new
-    one is complete.
+    one is complete. Only an empty folder or one this package wrote (it holds
+    ``_dataset.json`` or ``_models.json``) is replaced; any other is refused
+    (:class:`~winback_study.errors.DataError`) before anything is written.
     """
-    target = Path(target)
+    target = Path(target).absolute()
+    _check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
@@ -63,7 +81,11 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
         if target.exists():
             old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
             os.replace(target, old)
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)  # put the old folder back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)

@@ -111,6 +111,8 @@ def fit_at_scale(
     """
     import dask
 
+    if sample < 1:
+        raise DataError(f"sample must be a positive number of returners, got {sample}")
     files = _files(path)
     d = _design(path, design)
     formula = return_formula or DEFAULT_RETURN_FORMULA
@@ -138,19 +140,19 @@ def fit_at_scale(
         "second_stage": "Weibull lifetime and log margin on the seeded sample, "
                         "selection-corrected with the sample's probit",
     }
-    discrete = [c for c in covariates if not is_discrete(rows[c])]
-    if exact and discrete:
+    continuous = [c for c in covariates if not is_discrete(rows[c])]
+    if exact and continuous:
         raise DataError(f"the return model cannot be fitted exactly on pattern counts: "
-                        f"{discrete} {'is' if len(discrete) == 1 else 'are'} continuous "
-                        "(fit it on the sample: exact=False)", column=discrete[0],
+                        f"{continuous} {'is' if len(continuous) == 1 else 'are'} continuous "
+                        "(fit it on the sample: exact=False)", column=continuous[0],
                         problem="continuous_covariate")
     if exact is None or exact:
-        if not discrete:
+        if not continuous:
             full = read_dataset(path, [*covariates, outcome], design=d)
             cells = (full.groupby([*covariates, outcome], observed=True).size()
                      .rename(COUNT_COLUMN).compute().reset_index())
             if exact or len(cells) <= max_cells:
-                ret = fit_return_patterns(cells, formula, link=link)
+                ret = fit_return_patterns(cells, formula, link=link, design=d)
                 models = replace(models, return_index=ret.index_)
                 info["return_model"] = (f"{link} on all {n:,} customers, exactly "
                                         f"({len(cells):,} pattern x outcome cells)")
@@ -158,5 +160,5 @@ def fit_at_scale(
                 info["return_model"] += (f" ({len(cells):,} pattern cells, more than "
                                          f"{max_cells:,})")
         else:
-            info["return_model"] += f" (continuous covariates: {', '.join(discrete)})"
+            info["return_model"] += f" (continuous covariates: {', '.join(continuous)})"
     return replace(models, info=info | {"fitted": dict(models.info)})

@@ -21,20 +21,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from winback_study.analysis.scoring import ID_COLUMN, score_columns, score_customers
+from winback_study.analysis.scoring import (
+    ARM_COLUMNS,
+    ID_COLUMN,
+    score_columns,
+    score_customers,
+)
 from winback_study.design import ARM_COLUMN, REASON_COLUMN, StudyDesign
+from winback_study.errors import DataError
 from winback_study.models.portable import ScoringModels
-from winback_study.models.return_probability import CONTROL_COLUMN
 from winback_study.scale.dataset import _files, atomic_folder, read_dataset
 
 __all__ = ["score_dataset", "ScoreSummary", "MODELS_FILE"]
 
 #: The models file written inside a scores dataset.
 MODELS_FILE = "_models.json"
-
-_ARM_COLUMNS = {"offer", "offer_received", "offer_matches_reason", "offer_cost",
-                CONTROL_COLUMN}
-
 
 @dataclass
 class ScoreSummary:
@@ -108,12 +109,12 @@ def _partition_totals(scores: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "arm", "customers", "value", "predicted"])
 
 
-def _meta(design: StudyDesign, observed: bool) -> pd.DataFrame:
+def _meta(design: StudyDesign, observed: bool, id_dtype: Any = "int64") -> pd.DataFrame:
     cols: dict[str, Any] = {}
     choices = [a for a in design.treatment_arms if a not in design.rules]
     for c in score_columns(design):
         if c == ID_COLUMN:
-            cols[c] = pd.Series([], dtype="int64")
+            cols[c] = pd.Series([], dtype=id_dtype)
         elif c == "best_arm":
             cols[c] = pd.Series(pd.Categorical([], categories=[design.control, *choices]))
         else:
@@ -129,7 +130,11 @@ def _client(scheduler: str | None) -> Any:
         return nullcontext(None)
     from distributed import Client
 
-    return Client(scheduler)
+    try:
+        return Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise DataError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}",
+                        problem="no_scheduler") from None
 
 
 def score_dataset(
@@ -171,30 +176,40 @@ def score_dataset(
     began = time.perf_counter()
     d = design or models.design
     files = _files(path)
+    source, target = Path(path).absolute(), Path(out).absolute()
+    if target == source or source in target.parents or target in source.parents:
+        raise DataError(f"the output {str(out)!r} and the input {str(path)!r} overlap: write "
+                        "the scores to a folder outside the customers' dataset",
+                        problem="output_overlaps_input")
     have = _columns_of_first(files[0])
-    needed = [ID_COLUMN, *(c for c in models.columns if c not in _ARM_COLUMNS)]
+    needed = [ID_COLUMN, *(c for c in models.columns if c not in ARM_COLUMNS)]
     if d.rules or d.matching:
         needed.append(REASON_COLUMN)
     observed = ARM_COLUMN in have and "reacquired" in have
     if observed:
         needed += [ARM_COLUMN, "reacquired"]
     ddf = read_dataset(path, list(dict.fromkeys(needed)), design=models.design)
-    scored = ddf.map_partitions(_with_observed, models, d, observed,
-                                meta=_meta(d, observed), enforce_metadata=False)
+    meta = _meta(d, observed, ddf._meta[ID_COLUMN].dtype)
+    scored = ddf.map_partitions(_with_observed, models, d, observed, meta=meta,
+                                enforce_metadata=False)
     arms = list(d.arms)
-    totals = scored.map_partitions(_partition_totals, arms,
-                                   meta=_partition_totals(_meta(d, observed), arms))
-    with atomic_folder(out) as tmp, _client(scheduler) as client:
+    totals = scored.map_partitions(_partition_totals, arms, meta=_partition_totals(meta, arms))
+    # absolute: a cluster's workers write the partitions (a filesystem they share)
+    with atomic_folder(target) as tmp, _client(scheduler) as client:
         write = scored[score_columns(d)].to_parquet(
             tmp, write_index=False, compute=False,
             name_function=lambda i: f"part-{i:05d}.parquet")
         if client is not None:
             futures = client.compute([write, totals])
-            if progress:
-                from distributed import progress as show
+            try:
+                if progress:
+                    from distributed import progress as show
 
-                show(futures)
-            _, parts = client.gather(futures)
+                    show(futures)
+                _, parts = client.gather(futures)
+            except BaseException:
+                client.cancel(futures)  # no worker writes into the folder being removed
+                raise
         else:
             bar = _progress_bar() if progress else nullcontext()
             with bar, dask.config.set(scheduler=scheduler or "threads"):
