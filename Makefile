@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SEED   ?= 20150701
 
-.PHONY: install reproduce test test-fast lab benchmark notebooks lint clean
+.PHONY: install reproduce test test-fast lab benchmark notebooks site student-notebooks lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ benchmark: $(STAMP)
 ## make notebooks: rebuild notebooks/*.ipynb from their jupytext twins (notebooks/*.py)
 notebooks: $(STAMP)
 	$(BIN)/jupytext --update --to notebook notebooks/[0-9]*.py
+
+## make site: the notebooks as a static HTML book in reports/site/ (runs make reproduce's notebooks first when missing or stale)
+site: $(STAMP)
+	$(BIN)/python docs/build_site.py --reports reports --out reports/site --seed $(SEED)
+
+## make student-notebooks: copies of the notebooks without their solutions, in reports/student/
+student-notebooks: $(STAMP)
+	$(BIN)/python scripts/student_notebooks.py --out reports/student
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

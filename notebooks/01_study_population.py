@@ -185,6 +185,143 @@ print(f"Real data would show ${seen:,.0f} of the ${full:,.0f} complete second-li
 wb.plotting.table(summary, "${:,.0f}", name="value_summary")
 
 # %% [markdown]
+# ## Exercises
+# Three exercises, from a warm-up to an extension. Each says what to hand in; its worked
+# solution follows it (folded on the website: click to unfold; left out of the student
+# copy, see `TEACHING.md`). The solutions reuse what this notebook computed above, so run
+# the notebook first; each ends by putting its answer in a variable `answer_N_k`, which
+# the test suite recomputes with the library.
+
+# %% [markdown]
+# ### Exercise 1.1 (warm-up): how much does the bundle add?
+#
+# ```{exercise-start} 1.1
+# :label: ex-1-1
+# :nonumber:
+# ```
+# Some lapsed customers come back with no offer at all. Using the table `by_offer` (the
+# numbers behind the offer chart above), how many percentage points does the bundle add
+# to the return rate of the customers who received no offer?
+#
+# **Hand in:** one number, in percentage points (one decimal).
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-1-1
+# :class: dropdown
+# ```
+# Read the two return rates from the table and subtract them; a difference of two shares
+# is in percentage points once multiplied by 100.
+
+# %% tags=["solution"]
+lift = by_offer.loc["bundled", "return_rate"] - by_offer.loc["none", "return_rate"]
+print(f"bundle {by_offer.loc['bundled', 'return_rate']:.1%}, no offer "
+      f"{by_offer.loc['none', 'return_rate']:.1%}: the bundle adds {100 * lift:.1f} points")
+answer_1_1 = 100 * lift
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 1.2 (core): does price still come first without an offer?
+#
+# ```{exercise-start} 1.2
+# :label: ex-1-2
+# :nonumber:
+# ```
+# The chart "Who came back" mixes customers who received an offer with those who did not.
+# Redo it for the customers who received **no offer** only (`df["offer"] == "none"`),
+# with `return_rate_table`. Do price leavers still return most, and 'both' leavers least?
+#
+# **Hand in:** a table with one row per reason (customers, returned, return rate and its
+# Wilson 95% interval) and the reason whose leavers return most.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-1-2
+# :class: dropdown
+# ```
+# Filter the rows first, then group: `return_rate_table` takes any frame.
+
+# %% tags=["solution"]
+no_offer = return_rate_table(df[df["offer"] == "none"], "defection_reason")
+top = no_offer["return_rate"].idxmax()
+same = list(no_offer["return_rate"].sort_values().index) == list(
+    by_reason["return_rate"].sort_values().index)
+print(f"With no offer, {top} leavers return most ({no_offer.loc[top, 'return_rate']:.1%}) "
+      f"and '{no_offer['return_rate'].idxmin()}' leavers least "
+      f"({no_offer['return_rate'].min():.1%}); the order of the four reasons is "
+      f"{'the same as' if same else 'not the same as'} among all customers, at lower rates.")
+answer_1_2 = no_offer
+answer_1_2_top = top
+no_offer.round(3)
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 1.3 (extension): referrals and complaints together
+#
+# ```{exercise-start} 1.3
+# :label: ex-1-3
+# :nonumber:
+# ```
+# Referrals and complaints were looked at one at a time. Cross them: the return rate for
+# each referral band (`referral_band(df)`) within each complaint status
+# (`complaint_status(df)`). Does the referral gradient hold whatever happened to a
+# customer's complaints?
+#
+# **Hand in:** a table (referral bands as rows, complaint statuses as columns, return
+# rates) and a figure of it with labelled axes and a title that states what you found.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-1-3
+# :class: dropdown
+# ```
+# `return_rate_table` groups by a list of aligned Series; `unstack` turns the second
+# level into columns. One bar group per referral band, one bar per complaint status.
+
+# %% tags=["solution"]
+cross = return_rate_table(df, [referral_band(df), complaint_status(df)])
+rates = cross["return_rate"].unstack()
+rising = bool((rates.diff().iloc[1:] > 0).all().all())
+fig, ax = plt.subplots(figsize=(8.5, 4.6))
+width = 0.8 / len(rates.columns)
+status_colors = ["#4D4D4D", "#009E73", "#D55E00"]  # none, all resolved, some unresolved
+for j, status in enumerate(rates.columns):
+    ax.bar(np.arange(len(rates)) + (j - 1) * width, 100 * rates[status], width * 0.95,
+           color=status_colors[j % len(status_colors)], label=status)
+ax.set_xticks(np.arange(len(rates)), rates.index.astype(str))
+ax.set(xlabel="referrals made in the first lifetime", ylabel="reacquired (%)",
+       title=("More referrals, more returns in every complaint group" if rising else
+              "The referral gradient does not hold in every complaint group")
+       + f":\nfrom {100 * rates.iloc[0].min():.0f}% to {100 * rates.iloc[-1].max():.0f}%")
+ax.legend(title="complaints in the first lifetime")
+save_figure(fig, "01_exercise_referrals_by_complaints")
+plt.show()
+answer_1_3 = rates
+(100 * rates).round(1)
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% tags=["solution", "remove-cell"]
+# Every answer_* above in one JSON line: tests/reporting/test_exercises.py reads it and
+# recomputes each answer with the library.
+import json  # noqa: E402
+
+print("answers " + json.dumps(
+    {k: v.to_dict(orient="split") if isinstance(v, pd.DataFrame) else v
+     for k, v in sorted(globals().items()) if k.startswith("answer_")}, default=float))
+
+# %% [markdown]
 # ## Key numbers
 # The numbers this notebook's findings rest on, in one table at full precision. The test
 # suite recomputes each one with the library on the same simulated population

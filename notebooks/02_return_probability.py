@@ -298,6 +298,140 @@ print(f"In the table, z = (estimate - true) / std err; |z| > 1.96 is an interval
 recovery.round(4)
 
 # %% [markdown]
+# ## Exercises
+# Three exercises, from a warm-up to an extension. Each says what to hand in; its worked
+# solution follows it (folded on the website: click to unfold; left out of the student
+# copy, see `TEACHING.md`). The solutions reuse what this notebook computed above, so run
+# the notebook first; each ends by putting its answer in a variable `answer_N_k`, which
+# the test suite recomputes with the library.
+
+# %% [markdown]
+# ### Exercise 2.1 (warm-up): read an odds ratio
+#
+# ```{exercise-start} 2.1
+# :label: ex-2-1
+# :nonumber:
+# ```
+# In the logit, each referral multiplies the odds of return by its odds ratio (the table
+# `odds` above). By how much are the odds of a customer with three referrals higher than
+# those of an otherwise identical customer with none?
+#
+# **Hand in:** the odds ratio of `referrals` and the change in the odds for three
+# referrals against none, in percent.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-2-1
+# :class: dropdown
+# ```
+# Odds ratios multiply: three referrals multiply the odds by the odds ratio cubed
+# (equivalently `exp(3 * coef)`). Note that this is the odds, not the probability.
+
+# %% tags=["solution"]
+or_referral = odds.loc["referrals", "odds_ratio"]
+print(f"odds ratio per referral {or_referral:.3f}; three referrals: odds x "
+      f"{or_referral ** 3:.3f}, i.e. {or_referral ** 3 - 1:+.0%}")
+answer_2_1 = {"odds_ratio": or_referral, "three_referrals_change": or_referral ** 3 - 1}
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 2.2 (core): an interaction
+#
+# ```{exercise-start} 2.2
+# :label: ex-2-2
+# :nonumber:
+# ```
+# Does a referral count for more when the customer also had a complaint resolved? Add the
+# interaction `referrals:complaints_resolved` to the study's formula
+# (`wb.models.return_probability.DEFAULT_RETURN_FORMULA`), fit the logit on all customers
+# with `wb.fit_return_model(df, formula, link="logit")`, and compare its AIC with the model
+# without the interaction (also on all customers).
+#
+# **Hand in:** the interaction's coefficient, its 95% interval and p-value, the change in
+# AIC, and one sentence: is there evidence of an interaction?
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-2-2
+# :class: dropdown
+# ```
+# A formula term `a:b` adds the product of the two columns. Its coefficient is how much
+# the effect of one more referral (on the log odds) changes per resolved complaint.
+
+# %% tags=["solution"]
+formula = wb.models.return_probability.DEFAULT_RETURN_FORMULA + " + referrals:complaints_resolved"
+with_term = wb.fit_return_model(df, formula, link="logit")
+without = wb.fit_return_model(df, link="logit")
+term = with_term.summary.loc["referrals:complaints_resolved"]
+d_aic = with_term.aic - without.aic
+print(f"interaction: coef {term['coef']:+.4f} (95% CI {term['ci_low']:+.4f} to "
+      f"{term['ci_high']:+.4f}), p = {term['p_value']:.2f}; AIC {d_aic:+.1f} with the term.")
+print("No evidence of an interaction: the interval covers 0 and the AIC does not improve "
+      "(the simulator's return equation has no such term)." if term["p_value"] >= 0.05
+      and d_aic > 0 else "Evidence of an interaction: read its sign before you act on it.")
+answer_2_2 = {"coef": term["coef"], "ci_low": term["ci_low"], "ci_high": term["ci_high"],
+              "p_value": term["p_value"], "aic_change": d_aic}
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 2.3 (extension): the best offer for one customer
+#
+# ```{exercise-start} 2.3
+# :label: ex-2-3
+# :nonumber:
+# ```
+# Take the first customer in `df` who left over service, made two referrals and has a
+# complaint that was never resolved. With the logit, predict her probability of return
+# under each of the five arms (`logit.predict(customer, offer=arm)`). Which arm gives the
+# highest probability, and is it the offer that matches her reason (the upgrade)?
+#
+# **Hand in:** a table of the five probabilities and the best arm.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-2-3
+# :class: dropdown
+# ```
+# `predict(..., offer=arm)` sets the arm (offer received and whether it matches the
+# reason) for the rows given and keeps everything else about them.
+
+# %% tags=["solution"]
+customer = df[(df["defection_reason"] == "service") & (df["referrals"] == 2)
+              & (df["complaints"] > df["complaints_resolved"])].head(1)
+p_customer = pd.DataFrame({"p_return": [float(logit.predict(customer, offer=arm).iloc[0])
+                                        for arm in arms]}, index=pd.Index(arms, name="arm"))
+best_arm = p_customer["p_return"].idxmax()
+print(f"customer {int(customer['customer_id'].iloc[0])}: highest P(return) with "
+      f"{best_arm} ({p_customer.loc[best_arm, 'p_return']:.1%}), upgrade "
+      f"{p_customer.loc['upgrade', 'p_return']:.1%}, no offer "
+      f"{p_customer.loc['none', 'p_return']:.1%}")
+answer_2_3 = p_customer
+answer_2_3_customer = int(customer["customer_id"].iloc[0])
+p_customer.round(3)
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% tags=["solution", "remove-cell"]
+# Every answer_* above in one JSON line: tests/reporting/test_exercises.py reads it and
+# recomputes each answer with the library.
+import json  # noqa: E402
+
+print("answers " + json.dumps(
+    {k: v.to_dict(orient="split") if isinstance(v, pd.DataFrame) else v
+     for k, v in sorted(globals().items()) if k.startswith("answer_")}, default=float))
+
+# %% [markdown]
 # ## Key numbers
 # The numbers this notebook's findings rest on, in one table at full precision. The test
 # suite recomputes each one with the library on the same simulated population

@@ -574,6 +574,140 @@ pd.DataFrame({"concordance": [cox.concordance_, weib.concordance_, loglog.concor
              index=["Cox", "Weibull AFT", "log-logistic AFT"]).round(3)
 
 # %% [markdown]
+# ## Exercises
+# Three exercises, from a warm-up to an extension. Each says what to hand in; its worked
+# solution follows it (folded on the website: click to unfold; left out of the student
+# copy, see `TEACHING.md`). The solutions reuse what this notebook computed above, so run
+# the notebook first; each ends by putting its answer in a variable `answer_N_k`, which
+# the test suite recomputes with the library.
+
+# %% [markdown]
+# ### Exercise 3.1 (warm-up): upgrade against bundle returners
+#
+# ```{exercise-start} 3.1
+# :label: ex-3-1
+# :nonumber:
+# ```
+# From `by_offer` (the Kaplan-Meier summary of second lifetimes by offer, above), how many
+# months longer do upgrade returners stay than bundle returners, at the median?
+#
+# **Hand in:** one number, in months.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-3-1
+# :class: dropdown
+# ```
+# The `median` column is the Kaplan-Meier median: the month at which half of the arm's
+# returners have left again (censoring accounted for).
+
+# %% tags=["solution"]
+gap = by_offer.loc["upgrade", "median"] - by_offer.loc["bundled", "median"]
+print(f"median second lifetime: upgrade {by_offer.loc['upgrade', 'median']:.0f} months, "
+      f"bundle {by_offer.loc['bundled', 'median']:.0f}: {gap:+.0f} months")
+answer_3_1 = float(gap)
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 3.2 (core): predict one customer's second lifetime
+#
+# ```{exercise-start} 3.2
+# :label: ex-3-2
+# :nonumber:
+# ```
+# Take the first returner who left over service, made two referrals and came back with
+# the bundle. With the selection-corrected Weibull `weib`, predict her median second
+# lifetime (`weib.predict_median`). Then predict it as if she had been won back with the
+# upgrade, the offer that matches her reason (`wb.KUMAR_2015.assign(customer, "upgrade")`
+# changes her offer and everything that follows from it).
+#
+# **Hand in:** the two predicted medians (months), their difference, and one sentence on
+# why matching her reason does not add more.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-3-2
+# :class: dropdown
+# ```
+# The model's prediction is for a customer *given that she returns*: the correction term
+# is recomputed from the return probit for the offer in the frame.
+
+# %% tags=["solution"]
+customer = back[(back["defection_reason"] == "service") & (back["referrals"] == 2)
+                & (back["offer"] == "bundled")].head(1)
+as_upgrade = wb.KUMAR_2015.assign(customer, "upgrade")
+medians = {"bundled": float(weib.predict_median(customer).iloc[0]),
+           "upgrade": float(weib.predict_median(as_upgrade).iloc[0])}
+tr_corr = weib.time_ratios["time_ratio"]
+print(f"customer {int(customer['customer_id'].iloc[0])} (actual second lifetime "
+      f"{customer['second_tenure_months'].iloc[0]:.0f} months): predicted median "
+      f"{medians['bundled']:.1f} months after the bundle, {medians['upgrade']:.1f} after the "
+      f"upgrade ({medians['upgrade'] - medians['bundled']:+.1f}). The upgrade lengthens "
+      f"second lifetimes (time ratio vs bundle "
+      f"{tr_corr['offer_received[upgrade]'] / tr_corr['offer_received[bundled]']:.2f}), but an offer "
+      f"matching the reason shortens them (time ratio {tr_corr['offer_matches_reason']:.2f}).")
+answer_3_2 = medians | {"customer_id": int(customer["customer_id"].iloc[0])}
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 3.3 (extension): how much bias does the correction remove, offer by offer?
+#
+# ```{exercise-start} 3.3
+# :label: ex-3-3
+# :nonumber:
+# ```
+# The table `bias` sets the naive and the selection-corrected Weibull estimates beside the
+# simulator's truth. For each of the three concrete offers (`offer_received[...]`), compute
+# the share of the naive estimate's error that the correction removes:
+# 1 - |corrected - truth| / |naive - truth|. For which offer does it help most? Why can a
+# real study not compute this table?
+#
+# **Hand in:** a table with one row per offer: truth, naive, corrected and the share removed.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-3-3
+# :class: dropdown
+# ```
+# Work on the rows of `bias` whose names start with `offer_received`; the errors are the
+# columns `naive_bias` and `corrected_bias`. A real study does not know the truth: only a
+# simulation can score an estimator like this.
+
+# %% tags=["solution"]
+removal = bias.loc[offers, ["truth", "naive", "corrected"]].copy()
+removal["share_removed"] = 1 - (bias.loc[offers, "corrected_bias"].abs()
+                                / bias.loc[offers, "naive_bias"].abs())
+removal.index = [t.removeprefix("offer_received[").rstrip("]") for t in offers]
+removal.index.name = "offer"
+most = removal["share_removed"].idxmax()
+print(f"the correction removes {removal['share_removed'].min():.0%} to "
+      f"{removal['share_removed'].max():.0%} of the naive error; most for the {most}")
+answer_3_3 = removal
+removal.round(3)
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% tags=["solution", "remove-cell"]
+# Every answer_* above in one JSON line: tests/reporting/test_exercises.py reads it and
+# recomputes each answer with the library.
+import json  # noqa: E402
+
+print("answers " + json.dumps(
+    {k: v.to_dict(orient="split") if isinstance(v, pd.DataFrame) else v
+     for k, v in sorted(globals().items()) if k.startswith("answer_")}, default=float))
+
+# %% [markdown]
 # ## Key numbers
 # The numbers this notebook's findings rest on, in one table at full precision. The test
 # suite recomputes each one with the library on the same simulated population

@@ -378,6 +378,129 @@ save_figure(fig, "04_slv_discount_sensitivity")
 plt.show()
 
 # %% [markdown]
+# ## Exercises
+# Three exercises, from a warm-up to an extension. Each says what to hand in; its worked
+# solution follows it (folded on the website: click to unfold; left out of the student
+# copy, see `TEACHING.md`). The solutions reuse what this notebook computed above, so run
+# the notebook first; each ends by putting its answer in a variable `answer_N_k`, which
+# the test suite recomputes with the library.
+
+# %% [markdown]
+# ### Exercise 4.1 (warm-up): worth more or less the second time?
+#
+# ```{exercise-start} 4.1
+# :label: ex-4-1
+# :nonumber:
+# ```
+# Compare the mean model SLV of the reacquired customers (`back["slv_model"]`) with the
+# mean first-lifetime CLV of the same customers (`back["clv_first"]`).
+#
+# **Hand in:** the change from first to second lifetime, in percent, and one sentence:
+# are win-back customers worth more or less the second time, on this model?
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-4-1
+# :class: dropdown
+# ```
+# Compare like with like: the returners' own first CLV, not that of every leaver.
+
+# %% tags=["solution"]
+change = back["slv_model"].mean() / back["clv_first"].mean() - 1
+print(f"returners: first CLV ${back['clv_first'].mean():,.0f}, model SLV "
+      f"${back['slv_model'].mean():,.0f}: {change:+.1%}, worth "
+      f"{'less' if change < 0 else 'more'} the second time on average")
+answer_4_1 = 100 * change
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 4.2 (core): which discount rate gives the published SLV?
+#
+# ```{exercise-start} 4.2
+# :label: ex-4-2
+# :nonumber:
+# ```
+# The study does not say which discount rate it used. The table `sens` gives the mean model
+# SLV at eight annual rates. At which rate does it equal the published $1,410
+# (`PUBLISHED_SLV`)? Interpolate linearly between the two rates around it (`np.interp`
+# wants increasing x values).
+#
+# **Hand in:** the rate (% a year) and whether it is above or below the 10% assumed here.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-4-2
+# :class: dropdown
+# ```
+# SLV falls as the rate rises, so interpolate the rate as a function of SLV, with both
+# columns reversed so that SLV increases.
+
+# %% tags=["solution"]
+slv_curve = sens["expected_slv"].sort_values()
+rate_at_published = float(np.interp(PUBLISHED_SLV, slv_curve.to_numpy(),
+                                    slv_curve.index.to_numpy()))
+print(f"the model gives the published ${PUBLISHED_SLV:,.0f} at {rate_at_published:.1%} a year, "
+      f"{'below' if rate_at_published < 0.10 else 'above'} the 10% assumed here")
+answer_4_2 = rate_at_published
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 4.3 (extension): the matching offer against the best one
+#
+# ```{exercise-start} 4.3
+# :label: ex-4-3
+# :nonumber:
+# ```
+# The study's tailored arm sends each reason its "matching" offer (`KUMAR_2015.matching`:
+# price -> discount, service -> upgrade, both -> bundled). From `inc` (incremental value
+# per win-back attempt by reason and offer), find for each of those three reasons the offer
+# worth most and how many dollars per attempt the matching offer leaves on the table.
+#
+# **Hand in:** a table with one row per reason: the best offer and its value, the matching
+# offer and its value, and the gap (USD per attempt).
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-4-3
+# :class: dropdown
+# ```
+# `idxmax(axis=1)` names the best column of each row; the gap is zero where the matching
+# offer is the best one.
+
+# %% tags=["solution"]
+matched = pd.DataFrame([
+    {"reason": r, "best_offer": inc.loc[r].idxmax(), "best_value": inc.loc[r].max(),
+     "matching_offer": o, "matching_value": inc.loc[r, o]}
+    for r, o in KUMAR_2015.matching.items()]).set_index("reason")
+matched["gap"] = matched["best_value"] - matched["matching_value"]
+print(f"the matching offer is the best one for {int((matched['gap'] == 0).sum())} of "
+      f"{len(matched)} reasons; it leaves up to ${matched['gap'].max():,.0f} per attempt")
+answer_4_3 = matched
+matched.round(1)
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% tags=["solution", "remove-cell"]
+# Every answer_* above in one JSON line: tests/reporting/test_exercises.py reads it and
+# recomputes each answer with the library.
+import json  # noqa: E402
+
+print("answers " + json.dumps(
+    {k: v.to_dict(orient="split") if isinstance(v, pd.DataFrame) else v
+     for k, v in sorted(globals().items()) if k.startswith("answer_")}, default=float))
+
+# %% [markdown]
 # ## Key numbers
 # The numbers this notebook's findings rest on, in one table at full precision. The test
 # suite recomputes each one with the library on the same simulated population

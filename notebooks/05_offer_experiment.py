@@ -344,6 +344,217 @@ print("\n".join(textwrap.fill(p, 92, initial_indent="* ", subsequent_indent="  "
                 for p in points))
 
 # %% [markdown]
+# ## What if? Move the offer costs and the no-offer baseline
+# In JupyterLab (`make lab`) the sliders below redraw the response-rate-vs-ROI chart as
+# you move them: the cost of each of the three offers (USD per customer who accepts; the
+# tailored arm pays the cost of the offer each reason receives) and the no-offer
+# baseline, the share of customers who come back with no offer, which ROI does not count.
+# Response rates do not move: in the simulation what an offer costs the firm does not
+# change how customers behave. The library recomputes ROI (`wb.arm_summary` for the
+# costs, `wb.incremental_roi` for the baseline). A batch run (`make reproduce`, the
+# website) has no one to move a slider: it draws the default view, which is the
+# experiment as analysed above.
+
+# %%
+from IPython.display import display  # noqa: E402
+from ipywidgets import FloatSlider, fixed, interactive  # noqa: E402
+
+WHAT_IF = {}  # the last view drawn: its costs, baseline and ROI per arm
+
+
+def what_if(discount=OFFER_COSTS["discount"], upgrade=OFFER_COSTS["upgrade"],
+            bundled=OFFER_COSTS["bundled"], baseline=100 * res.baseline_rate, save=False):
+    """Draw each arm's response rate against its ROI for these costs and baseline (%)."""
+    costs = {"discount": discount, "upgrade": upgrade, "bundled": bundled}
+    t = wb.arm_summary(df, costs=costs)
+    roi = pd.Series(wb.incremental_roi(t["response_rate"].to_numpy(), baseline / 100,
+                                       t["value_per_reacquired"].to_numpy(),
+                                       t["cost_per_reacquired"].to_numpy()), index=t.index)
+    WHAT_IF.update(costs=costs, baseline=baseline / 100, roi=roi)
+    fig, ax = plt.subplots(figsize=(8.5, 5.2))
+    for arm, r in t.iterrows():
+        ax.scatter(100 * arms.loc[arm, "response_rate"], 100 * arms.loc[arm, "roi"], s=150,
+                   facecolors="none", edgecolors=OFFER_COLORS[arm], linewidths=1.5)
+        ax.scatter(100 * r["response_rate"], 100 * roi[arm], s=90, color=OFFER_COLORS[arm],
+                   zorder=3, label=f"{arm}: \\${r['cost_per_reacquired']:,.0f} per returner")
+        ax.annotate(arm, (100 * r["response_rate"], 100 * roi[arm]), xytext=(10, 6),
+                    textcoords="offset points", color=OFFER_COLORS[arm], fontweight="bold")
+    ax.scatter([], [], s=150, facecolors="none", edgecolors="black",
+               label="as analysed above (exhibit costs, observed baseline)")
+    ax.axhline(0, color="black", lw=0.8)
+    top, most = roi.idxmax(), t["response_rate"].idxmax()
+    y = 100 * np.concatenate([roi.to_numpy(), arms["roi"].to_numpy()])
+    x = 100 * t["response_rate"].to_numpy()
+    ax.set(xlabel="response rate: customers offered who came back (%)",
+           ylabel="ROI on offer cost, incremental (%)",
+           xlim=(np.floor(x.min()) - 1, np.ceil(x.max()) + 1),
+           ylim=(min(0.0, y.min()) - 0.1 * np.ptp(y), y.max() + 0.15 * np.ptp(y)),
+           title=f"At these costs the {name(top)} pays best (ROI {roi[top]:.0%});\n"
+                 f"the {name(most)} wins back the most ({t.loc[most, 'response_rate']:.0%})")
+    ax.text(0.99, 0.97, f"costs per acceptor: discount \\${discount:.0f}, upgrade "
+            f"\\${upgrade:.0f}, bundle \\${bundled:.0f}\n{baseline:.1f}% return with no offer",
+            transform=ax.transAxes, ha="right", va="top", fontsize=9, color="#4D4D4D")
+    ax.legend(loc="center left", fontsize=9)
+    if save:
+        save_figure(fig, "05_what_if_costs_and_baseline")
+    plt.show()
+
+
+if "WINBACK_FIGURES_DIR" in os.environ:  # a batch run: the default view, exported
+    what_if(save=True)
+else:  # JupyterLab: the sliders, which draw the default view first
+    sliders = interactive(
+        what_if,
+        **{o: FloatSlider(value=OFFER_COSTS[o], min=10, max=400, step=5,
+                          continuous_update=False, description=f"{o} (USD)")
+           for o in ("discount", "upgrade", "bundled")},
+        baseline=FloatSlider(value=100 * res.baseline_rate, min=0, max=40, step=0.5,
+                             continuous_update=False, description="no offer (%)"),
+        save=fixed(False))
+    display(sliders)
+
+# %% [markdown]
+# ## Exercises
+# Three exercises, from a warm-up to an extension. Each says what to hand in; its worked
+# solution follows it (folded on the website: click to unfold; left out of the student
+# copy, see `TEACHING.md`). The solutions reuse what this notebook computed above, so run
+# the notebook first; each ends by putting its answer in a variable `answer_N_k`, which
+# the test suite recomputes with the library.
+
+# %% [markdown]
+# ### Exercise 5.1 (warm-up): rank the offers by profit
+#
+# ```{exercise-start} 5.1
+# :label: ex-5-1
+# :nonumber:
+# ```
+# ROI is one goal; net profit is another. Rank the four arms from the highest net profit
+# to the lowest (`res.ranking`), and compare the ranking with the ROI ranking.
+#
+# **Hand in:** the ranking by net profit, the top arm's net profit (USD), and the ranking
+# by ROI.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-5-1
+# :class: dropdown
+# ```
+# `res.ranking(column)` sorts the arms by any column of `res.arms`, highest first.
+
+# %% tags=["solution"]
+by_profit, by_roi = res.ranking("net_profit"), res.ranking("roi")
+print(f"net profit: {' > '.join(by_profit)} (top: ${arms.loc[by_profit[0], 'net_profit']:,.0f})"
+      f"\nROI:        {' > '.join(by_roi)}")
+answer_5_1 = {"by_profit": by_profit, "top_net_profit": arms.loc[by_profit[0], "net_profit"],
+              "by_roi": by_roi}
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 5.2 (core): when does the upgrade stop being the best offer?
+#
+# ```{exercise-start} 5.2
+# :label: ex-5-2
+# :nonumber:
+# ```
+# The upgrade has the highest ROI at its exhibit cost. Raise its cost per acceptor in
+# steps of 5 dollars (`wb.arm_summary(df, costs={"upgrade": cost})` recomputes every arm's
+# ROI) and find where another arm overtakes it; then get the exact cost with
+# `break_even_cost(res, "upgrade", rival)`.
+#
+# **Hand in:** the cost (USD per acceptor, to the dollar) above which the upgrade is no
+# longer the best offer by ROI, and the arm that then leads.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-5-2
+# :class: dropdown
+# ```
+# A grid shows where the lead changes hands; `break_even_cost` solves
+# ROI_upgrade(cost) = ROI_rival exactly, since the upgrade's ROI is
+# (r - b) V / (r c) - 1 and only c changes.
+
+# %% tags=["solution"]
+grid_costs = np.arange(OFFER_COSTS["upgrade"], OFFER_COSTS["upgrade"] + 61, 5)
+leaders = pd.Series({c: wb.arm_summary(df, costs={"upgrade": c})["roi"].idxmax()
+                     for c in grid_costs}, name="highest ROI").rename_axis("upgrade cost")
+rival = leaders[leaders != "upgrade"].iloc[0] if (leaders != "upgrade").any() else by_roi[1]
+upgrade_limit = break_even_cost(res, "upgrade", rival)
+print(f"the upgrade leads up to ${upgrade_limit:.0f} per acceptor; above that the {rival} "
+      "pays best")
+answer_5_2 = {"break_even_cost": upgrade_limit, "next_best": rival}
+leaders.to_frame().transpose()
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 5.3 (extension): how much does the no-offer baseline matter?
+#
+# ```{exercise-start} 5.3
+# :label: ex-5-3
+# :nonumber:
+# ```
+# ROI counts only the customers an offer wins back above the no-offer rate b. Recompute
+# each arm's ROI for baselines from 0% to 40% with `wb.incremental_roi` (the arms' response
+# rates, values and costs are in `arms`) and draw ROI against the baseline, one line per
+# arm. At which baseline does the upgrade stop paying for itself (ROI = 0)?
+#
+# **Hand in:** the figure (labelled axes, a title that states the finding) and the
+# break-even baseline of the upgrade (%).
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-5-3
+# :class: dropdown
+# ```
+# ROI = 0 when the incremental customers' value equals the cost of every acceptor:
+# (r - b) V = r c, so b = r (1 - c / V). The sliders above show the same thing one
+# baseline at a time.
+
+# %% tags=["solution"]
+baselines = np.linspace(0, 0.40, 41)
+fig, ax = plt.subplots(figsize=(8.5, 4.8))
+for arm, r in arms.iterrows():
+    ax.plot(100 * baselines, 100 * wb.incremental_roi(r["response_rate"], baselines,
+                                                      r["value_per_reacquired"],
+                                                      r["cost_per_reacquired"]),
+            color=OFFER_COLORS[arm], label=arm)
+up = arms.loc["upgrade"]
+b_zero = up["response_rate"] * (1 - up["cost_per_reacquired"] / up["value_per_reacquired"])
+ax.axvline(100 * res.baseline_rate, color="#7F7F7F", ls=":", lw=1)
+ax.annotate(f"observed: {res.baseline_rate:.0%}", (100 * res.baseline_rate, 0), xytext=(4, 8),
+            textcoords="offset points", fontsize=9, color="#4D4D4D")
+ax.axhline(0, color="black", lw=0.8)
+ax.set(xlabel="share of customers who return with no offer (%)",
+       ylabel="ROI on offer cost, incremental (%)",
+       title=f"Every arm's ROI falls as more customers would come back anyway;\nthe upgrade "
+             f"stops paying for itself at a {100 * b_zero:.0f}% no-offer return rate")
+ax.legend(title="arm", fontsize=9)
+save_figure(fig, "05_exercise_roi_vs_baseline")
+plt.show()
+answer_5_3 = 100 * b_zero
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% tags=["solution", "remove-cell"]
+# Every answer_* above in one JSON line: tests/reporting/test_exercises.py reads it and
+# recomputes each answer with the library.
+import json  # noqa: E402
+
+print("answers " + json.dumps(
+    {k: v.to_dict(orient="split") if isinstance(v, pd.DataFrame) else v
+     for k, v in sorted(globals().items()) if k.startswith("answer_")}, default=float))
+
+# %% [markdown]
 # ## Key numbers
 # The numbers this notebook's findings rest on, in one table at full precision. The test
 # suite recomputes each one with the library on the same simulated population

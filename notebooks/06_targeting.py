@@ -63,8 +63,9 @@ OFFER_COSTS.update({})  # USD per acceptor: change one here, e.g. {"upgrade": 15
 BUDGETS = (50_000, 150_000, 300_000)  # expected offer spend, USD per 10,000 lapsed customers
 PER = 10_000  # policies are reported per this many lapsed customers
 SEED = int(os.environ.get("WINBACK_SEED", 20150701))
-N_BOOT = 50  # bootstrap replicates (refit + rescore) for the noise in each segment's lead
-NOISE_SE = 2.0  # a lead under this many bootstrap standard errors is "too close to call"
+SE_METHOD = "delta"  # noise in each segment's lead: "delta" (one fit) or "bootstrap" (refits)
+N_BOOT = 50  # bootstrap replicates (refit + rescore), used with SE_METHOD = "bootstrap"
+NOISE_SE = 2.0  # a lead under this many standard errors is "too close to call"
 N_BOOT_QINI = 200  # bootstrap replicates for the Qini coefficients' intervals
 # sample-size calculator: response rates to tell apart, power, error rate, comparisons
 P1, P2, POWER, ALPHA, N_COMPARISONS = 0.45, 0.47, 0.80, 0.05, 1
@@ -150,16 +151,21 @@ print(f"an accepted offer costs ${min(OFFER_COSTS.values()):,.0f}-${max(OFFER_CO
 # dollar of offer cost) or customers **regained** (uplift over no offer).
 #
 # Each segment's *lead* is the best offer's score minus the runner-up's. How much of a
-# lead is noise? `segment_margin_se` refits the return model and rescores the held-out
-# half on `N_BOOT` bootstrap resamples; the standard deviation of the lead across them is
-# its standard error (SE). A lead smaller than `NOISE_SE` standard errors (about a 5%
-# two-sided test) is called *too close to call*.
+# lead is noise? Its standard error (SE) has two sources: the return model's estimation
+# error (it was fitted on the other half) and the sampling error of the held-out
+# customers' values and segment means. `segment_margin_se` measures both by the delta
+# method: the lead's gradient in the model's coefficients with their robust covariance,
+# plus each held-out customer's influence on it. It gives what a bootstrap that refits
+# the model and rescores the held-out half would (`SE_METHOD = "bootstrap"`, `N_BOOT`
+# replicates, about 20 seconds; the tests check the two agree), in one fit. A lead
+# smaller than `NOISE_SE` standard errors (about a 5% two-sided test) is called *too
+# close to call*.
 
 # %%
 best = {obj: wb.analysis.targeting.best_offer_by_segment(scores, hold, objective=obj)
         for obj in ("profit", "roi", "regained")}
 lead_se = wb.analysis.targeting.segment_margin_se(df, train, fit_probit, best, costs=OFFER_COSTS,
-                                         n_boot=N_BOOT, seed=SEED)
+                                                  method=SE_METHOD, n_boot=N_BOOT, seed=SEED)
 close = {obj: t["margin"] < NOISE_SE * lead_se[obj] for obj, t in best.items()}
 unit = {"profit": lambda v: f"${v:,.0f}", "roi": lambda v: f"{100 * v:,.0f}pp",
         "regained": lambda v: f"{100 * v:.1f}pp"}
@@ -224,7 +230,8 @@ handles = [plt.matplotlib.patches.Patch(facecolor=OFFER_COLORS[o], label=o)
            for o in offers if any((t["best_offer"] == o).any() for t in best.values())]
 handles.append(plt.matplotlib.patches.Patch(
     facecolor="#D9D9D9", edgecolor="#FFFFFF", hatch="///",
-    label=f"too close to call: lead < {NOISE_SE:g} bootstrap SE ({N_BOOT} refits); "
+    label=f"too close to call: lead < {NOISE_SE:g} SE "
+          f"({'delta method' if SE_METHOD == 'delta' else f'{N_BOOT} bootstrap refits'}); "
           "cell names the nominal leader"))
 fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9)
 noun = {"bundled": "bundle"}
@@ -494,6 +501,136 @@ fig.suptitle(
     "pairwise comparisons)", fontweight="bold", x=0.01, ha="left")
 save_figure(fig, "06_sample_size")
 plt.show()
+
+# %% [markdown]
+# ## Exercises
+# Three exercises, from a warm-up to an extension. Each says what to hand in; its worked
+# solution follows it (folded on the website: click to unfold; left out of the student
+# copy, see `TEACHING.md`). The solutions reuse what this notebook computed above, so run
+# the notebook first; each ends by putting its answer in a variable `answer_N_k`, which
+# the test suite recomputes with the library.
+
+# %% [markdown]
+# ### Exercise 6.1 (warm-up): a three-point difference
+#
+# ```{exercise-start} 6.1
+# :label: ex-6-1
+# :nonumber:
+# ```
+# How many customers per arm does a test need to tell a 45% response rate from 48% (two
+# sided, alpha 0.05, 80% power)? And what power did the study's 10,000 per arm have for
+# that difference?
+#
+# **Hand in:** two numbers: customers per arm, and the power of 10,000 per arm (%).
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-6-1
+# :class: dropdown
+# ```
+# `wb.sample_size_per_arm(p1, p2, power, alpha)` and `wb.design_power(p1, p2, n_per_arm)`.
+
+# %% tags=["solution"]
+n_3pt = wb.sample_size_per_arm(0.45, 0.48, 0.80, 0.05)
+power_3pt = wb.design_power(0.45, 0.48, 10_000, 0.05)
+print(f"45% vs 48%: {n_3pt:,} customers per arm for 80% power; 10,000 per arm gives "
+      f"{power_3pt:.1%}")
+answer_6_1 = {"n_per_arm": n_3pt, "power_at_10000": 100 * power_3pt}
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 6.2 (core): design a five-arm test
+#
+# ```{exercise-start} 6.2
+# :label: ex-6-2
+# :nonumber:
+# ```
+# Next year's test has five arms (no offer and four offers), and every pair of arms will
+# be compared. Each comparison should detect a 2-point difference from 45% with 80% power
+# while the chance of any false alarm over all the comparisons stays at 5% (split alpha
+# over the comparisons: `n_comparisons=`).
+#
+# **Hand in:** the number of comparisons, the customers per arm, the customers in the
+# whole test, and the power the study's 10,000 per arm would have with that correction.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-6-2
+# :class: dropdown
+# ```
+# Five arms make 5 x 4 / 2 = 10 pairs. Splitting alpha ten ways asks for a larger effect
+# in z units, so each arm needs more customers than for a single comparison.
+
+# %% tags=["solution"]
+n_arms = 5
+n_pairs = n_arms * (n_arms - 1) // 2
+n_five = wb.sample_size_per_arm(0.45, 0.47, 0.80, 0.05, n_comparisons=n_pairs)
+power_five = wb.design_power(0.45, 0.47, 10_000, 0.05, n_comparisons=n_pairs)
+print(f"{n_pairs} comparisons: {n_five:,} customers per arm, {n_arms * n_five:,} in all "
+      f"(one comparison would need {wb.sample_size_per_arm(0.45, 0.47):,} per arm); "
+      f"10,000 per arm would have {power_five:.0%} power")
+answer_6_2 = {"n_comparisons": n_pairs, "n_per_arm": n_five, "total": n_arms * n_five,
+              "power_at_10000": 100 * power_five}
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ### Exercise 6.3 (extension): contact fewer, earn more?
+#
+# ```{exercise-start} 6.3
+# :label: ex-6-3
+# :nonumber:
+# ```
+# `gains["discount"]` is the discount arm's gain curve: customers ranked by predicted
+# return, contacted from the top. Compare contacting the top 30% with contacting the whole
+# arm: customers contacted, response rate, incremental customers, profit, and profit per
+# customer contacted. Which would you recommend to a manager who wants profit, and to one
+# who wants market share?
+#
+# **Hand in:** a two-row table and two sentences.
+# ```{exercise-end}
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-6-3
+# :class: dropdown
+# ```
+# `gains[arm].at(share)` reads the curve at a share contacted.
+
+# %% tags=["solution"]
+cols = ["contacted", "response_rate", "incremental", "profit"]
+contact = pd.DataFrame({f"top {s:.0%}": gains["discount"].at(s)[cols] for s in (0.3, 1.0)}).T
+contact["profit_per_contacted"] = contact["profit"] / contact["contacted"]
+print(f"the top 30% earn ${contact['profit_per_contacted'].iloc[0]:,.0f} per contact against "
+      f"${contact['profit_per_contacted'].iloc[1]:,.0f} for the whole arm, but "
+      f"${contact['profit'].iloc[0]:,.0f} in all against ${contact['profit'].iloc[1]:,.0f}: "
+      f"profit peaks at {gains['discount'].best_share:.0%} contacted, so both managers "
+      "contact everyone here" if gains["discount"].best_share == 1 else
+      "profit peaks before everyone is contacted: the profit manager stops there")
+answer_6_3 = contact
+wb.plotting.table(contact, {"contacted": "{:,.0f}", "response_rate": "{:.1%}",
+                            "incremental": "{:,.0f}", "profit": "${:,.0f}",
+                            "profit_per_contacted": "${:,.0f}"}, name="exercise_contact")
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% tags=["solution", "remove-cell"]
+# Every answer_* above in one JSON line: tests/reporting/test_exercises.py reads it and
+# recomputes each answer with the library.
+import json  # noqa: E402
+
+print("answers " + json.dumps(
+    {k: v.to_dict(orient="split") if isinstance(v, pd.DataFrame) else v
+     for k, v in sorted(globals().items()) if k.startswith("answer_")}, default=float))
 
 # %% [markdown]
 # ## Key numbers

@@ -8,9 +8,11 @@ gives byte-identical files.
 
 from __future__ import annotations
 
+import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,27 +127,135 @@ def save_figure(
     list of pathlib.Path
         The written files. Each is written to a temporary name and renamed, so an
         interrupted export never leaves a half-written file.
+
+    Notes
+    -----
+    The figure is laid out (constrained layout) and its tight box measured once for all
+    formats, not once per format. In a notebook, showing the figure afterwards
+    (``plt.show()``) displays the exported PNG at screen resolution instead of drawing
+    it again, unless the figure changed since (see ``_show_as_exported``).
     """
     if not name or any(c in name for c in "/\\ "):
         raise DataError(f"figure name must be a plain file stem without spaces, got {name!r}")
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise DataError(f"unknown format {unknown[0]!r}; choose from {FORMATS}")
     out = Path(outdir) if outdir is not None else figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise DataError(f"unknown format {fmt!r}; choose from {FORMATS}")
-        target = out / f"{name}.{fmt}"
-        metadata = {"png": {"Software": None}, "svg": {"Date": None},
-                    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None}}[fmt]
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=PNG_DPI if fmt == "png" else None,
-                        metadata=metadata)
-        written.append(target)
+    png = None
+    with _laid_out_once(fig) as bbox:
+        for fmt in formats:
+            target = out / f"{name}.{fmt}"
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, dpi=PNG_DPI if fmt == "png" else None,
+                        metadata=_METADATA[fmt], bbox_inches=bbox)
+            with atomic_path(target) as tmp:
+                tmp.write_bytes(buf.getvalue())
+            written.append(target)
+            if fmt == "png":
+                png = buf.getvalue()
+    if png is not None:
+        _show_as_exported(fig, png)
     if close:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
     return written
+
+
+#: metadata that would change between runs (dates, versions), left out of every file
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None},
+             "pdf": {"CreationDate": None, "ModDate": None, "Producer": None}}
+
+
+@contextmanager
+def _laid_out_once(fig: Figure) -> Iterator[object]:
+    """Lay ``fig`` out and measure its tight bounding box once, for every format.
+
+    ``savefig`` on its own draws the figure twice per format: once to run the layout
+    engine (constrained layout here) and measure the tight box, once to render. Here the
+    layout runs once, without rendering; its positions are kept while the formats render
+    (the layout engine is detached, so no format re-runs it) and the engine is put back
+    afterwards. Yields the padded tight box in inches (``savefig.bbox = "tight"``), or the
+    rcParam's value otherwise.
+    """
+    import matplotlib as mpl
+
+    bbox = mpl.rcParams["savefig.bbox"]
+    engine = fig.get_layout_engine()
+    fig.draw_without_rendering()  # runs the layout engine: positions are now final
+    if bbox == "tight":
+        pad = mpl.rcParams["savefig.pad_inches"]
+        bbox = fig.get_tightbbox().padded(pad)
+    # set_layout_engine(None) removes the engine only while no rcParam asks for one, and
+    # savefig restores "no engine" the same way after each format
+    with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+        try:
+            yield bbox
+        finally:
+            if engine is not None:
+                fig.set_layout_engine(engine)
+
+
+def _show_as_exported(fig: Figure, png: bytes) -> None:
+    """In a notebook, let displaying ``fig`` show the exported PNG instead of drawing again.
+
+    IPython's inline backend draws a figure once more to display it (at the figure's
+    dpi, tight box, like the export). While ``fig`` is unchanged since the export
+    (``fig.stale`` is False: any change to the figure or an artist in it sets it), the
+    notebook's PNG formatter shows the exported 200 dpi PNG averaged down to the
+    figure's dpi instead (2x2 pixels into one at 100 dpi). Changed figures, other dpis
+    and other display formats (retina, SVG) are drawn as usual.
+    """
+    import sys
+
+    fig._winback_exported_png = png
+    fig.stale = False  # just drawn: every format was rendered from its current state
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", {})
+    png_formatter = formatters.get("image/png")
+    if png_formatter is None:
+        return
+    from matplotlib.figure import Figure
+
+    current = png_formatter.lookup_by_type(Figure) if Figure in png_formatter else None
+    if current is None or getattr(current, "_winback", False):
+        return
+    if getattr(current, "keywords", {}).get("fmt") != "png":  # retina, or not the inline
+        return
+
+    def show(f: Figure, _drawn=current) -> object:
+        data = getattr(f, "_winback_exported_png", None)
+        factor = PNG_DPI / f.dpi
+        if data is None or f.stale or factor != int(factor) or factor < 1:
+            return _drawn(f)
+        return _downsampled(data, int(factor), base64=_drawn.keywords.get("base64", False))
+
+    show._winback = True
+    png_formatter.for_type(Figure, show)
+
+
+def _downsampled(png: bytes, factor: int, base64: bool = False) -> bytes | str:
+    """``png`` with every ``factor x factor`` block of pixels averaged into one."""
+    import binascii
+
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        a = np.asarray(im.convert("RGBA"), dtype=np.float64)
+    h, w = (a.shape[0] // factor) * factor, (a.shape[1] // factor) * factor
+    a = a[:h, :w].reshape(h // factor, factor, w // factor, factor, 4).mean(axis=(1, 3))
+    buf = io.BytesIO()
+    Image.fromarray(np.rint(a).astype(np.uint8), "RGBA").save(buf, format="png")
+    data = buf.getvalue()
+    return binascii.b2a_base64(data, newline=False).decode("ascii") if base64 else data
 
 
 class Table:

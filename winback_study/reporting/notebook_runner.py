@@ -1,9 +1,20 @@
-"""Execute the study notebooks top to bottom (nbclient) and render them to HTML."""
+"""Execute the study notebooks top to bottom (nbclient) and render them to HTML.
+
+:func:`execute_notebook` runs one notebook in a fresh kernel. :func:`execute_notebooks`
+runs several on a few warm kernels: each kernel starts once, imports the stack once, and
+before each notebook is reset to what a fresh kernel that has imported the stack looks
+like (empty namespace, execution count 1, figures closed, matplotlib's and numpy's
+settings, warnings filters, environment, working directory and ``sys.path`` as they were),
+so a notebook writes the same file whichever kernel ran it and whatever ran before.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import nbformat
@@ -11,7 +22,7 @@ from nbclient import NotebookClient
 
 from winback_study.core.io import atomic_path
 
-__all__ = ["NOTEBOOK_DIR", "list_notebooks", "execute_notebook"]
+__all__ = ["NOTEBOOK_DIR", "list_notebooks", "execute_notebook", "execute_notebooks"]
 
 #: Where the numbered study notebooks live in a source checkout.
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -52,14 +63,17 @@ def execute_notebook(
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", record_timing=False,
-        resources={"metadata": {"path": str(path.parent)}},
-        # ipykernel warns on every start that its local TCP sockets are unencrypted;
-        # the kernel is private to this process, so keep the console to real errors.
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
-    )
+    client = _client(nb, path.parent, timeout)
     client.execute(**({"env": {**os.environ, **dict(env)}} if env else {}))
+    return _save(nb, out, html)
+
+
+def _client(nb: nbformat.NotebookNode, folder: Path, timeout: int) -> NotebookClient:
+    return NotebookClient(nb, **_client_args(folder, timeout))
+
+
+def _save(nb: nbformat.NotebookNode, out: str | os.PathLike | None, html: bool
+          ) -> nbformat.NotebookNode:
     # A print's text can arrive as one stream message or several, depending on when the
     # kernel flushes (it varies with machine load): merge them, so the same notebook gives
     # the same saved file on every run.
@@ -77,3 +91,186 @@ def execute_notebook(
             with atomic_path(out.with_suffix(".html")) as tmp:
                 tmp.write_text(body, encoding="utf-8")
     return nb
+
+
+#: Run once in each warm kernel: import what every notebook imports, remember the state a
+#: notebook may change and keep on the shell a function that puts it back (_RESET). Nothing
+#: is left in the user namespace.
+_WARM_UP = """
+import numpy, pandas, scipy, scipy.stats, statsmodels.api, statsmodels.formula.api
+import lifelines, matplotlib, matplotlib.pyplot, seaborn, winback_study
+
+
+def _winback_warm():
+    import copy, os, sys, warnings
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ip = get_ipython()
+    rc = {k: copy.deepcopy(v) for k, v in matplotlib.rcParams.items() if k != "backend"}
+    fresh = {"np": np.get_printoptions(), "warnings": list(warnings.filters),
+             "environ": dict(os.environ), "cwd": os.getcwd(), "path": list(sys.path)}
+
+    def reset():
+        ip.run_line_magic("reset", "-f")  # the namespace, In, Out: not the modules
+        plt.close("all")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            matplotlib.rcParams.update(rc)
+        np.set_printoptions(**fresh["np"])
+        warnings.resetwarnings()  # also forgets which warnings were already shown
+        warnings.filters[:] = fresh["warnings"]
+        os.environ.clear()
+        os.environ.update(fresh["environ"])
+        os.chdir(fresh["cwd"])
+        sys.path[:] = fresh["path"]
+        ip.execution_count = 1
+
+    ip._winback_reset = reset
+
+
+_winback_warm()
+"""
+
+#: Run (silently, outside the history) before each notebook in a warm kernel.
+_RESET = "get_ipython()._winback_reset()"
+
+
+class _WarmClient(NotebookClient):
+    """A notebook client on a kernel it does not own, reset before the first cell."""
+
+    _preludes: Sequence[str] = ()
+
+    async def async_start_new_kernel_client(self):  # type: ignore[override]
+        from jupyter_core.utils import ensure_async
+
+        kc = await super().async_start_new_kernel_client()
+        for code in self._preludes:
+            msg_id = await ensure_async(kc.execute(code, silent=True, store_history=False,
+                                                   allow_stdin=False))
+            reply = await self.async_wait_for_reply(msg_id)
+            content = (reply or {}).get("content", {})
+            if content.get("status") != "ok":
+                raise RuntimeError(f"resetting the kernel failed: {content.get('ename')}: "
+                                   f"{content.get('evalue')}")
+        return kc
+
+
+def execute_notebooks(
+    paths: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    jobs: int = 2,
+    timeout: int = 600,
+    html: bool = False,
+    env: Mapping[str, str] | None = None,
+    on_done: Callable[[Path, float], None] | None = None,
+) -> dict[str, float]:
+    """Run notebooks on ``jobs`` warm kernels and save each into ``out`` (see the module).
+
+    Parameters
+    ----------
+    paths : sequence of path
+        ``.ipynb`` files, taken in this order by whichever kernel is free; each is read,
+        never modified, and runs from its own folder (the kernels start in the first one's).
+    out : path
+        Folder for the executed notebooks (and their ``.html`` when ``html``).
+    jobs : int
+        Kernels, each running one notebook at a time.
+    timeout : int
+        Seconds allowed per cell.
+    html : bool
+        Also write an HTML rendering of each.
+    env : mapping, optional
+        Environment variables set for the kernels only, on top of this process's.
+    on_done : callable, optional
+        ``on_done(path, seconds)`` after each notebook is saved (from a worker thread).
+
+    Returns
+    -------
+    dict
+        Seconds per notebook (by stem): from taking it to having saved it, the first one
+        on each kernel including that kernel's start and imports. A failing cell raises
+        ``nbclient.exceptions.CellExecutionError`` once the running notebooks are done.
+    """
+    paths = [Path(p) for p in paths]
+    out = Path(out)
+    if not paths:
+        return {}
+    todo: queue.Queue[Path] = queue.Queue()
+    for p in paths:
+        todo.put(p)
+    seconds: dict[str, float] = {}
+    errors: list[BaseException] = []
+    kernel_env = {**os.environ, **dict(env or {})}
+    folder = paths[0].parent
+
+    def worker() -> None:
+        km = None
+        try:
+            while not errors:
+                try:
+                    path = todo.get_nowait()
+                except queue.Empty:
+                    return
+                start = time.perf_counter()
+                nb = nbformat.read(path, as_version=4)
+                if km is None:  # this kernel's first notebook: start it, import the stack
+                    client = _WarmClient(nb, **_client_args(folder, timeout))
+                    client._preludes = [_WARM_UP, _RESET]
+                    client.km = client.create_kernel_manager()
+                    client.owns_km = False  # the kernel outlives this notebook
+                    client.start_new_kernel(env=kernel_env)
+                    km = client.km
+                else:
+                    client = _WarmClient(nb, km=km, **_client_args(path.parent, timeout))
+                    client._preludes = [_RESET]
+                try:
+                    client.execute()
+                finally:
+                    if client.kc is not None:
+                        client.kc.stop_channels()
+                _save(nb, out / path.name, html)
+                seconds[path.stem] = time.perf_counter() - start
+                if on_done is not None:
+                    on_done(path, seconds[path.stem])
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(exc)
+        finally:
+            if km is not None:
+                _shutdown(km)
+
+    threads = [threading.Thread(target=worker, daemon=True)
+               for _ in range(max(1, min(jobs, len(paths))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return {p.stem: seconds[p.stem] for p in paths}
+
+
+def _client_args(folder: Path, timeout: int) -> dict:
+    return {"timeout": timeout, "kernel_name": "python3", "record_timing": False,
+            "resources": {"metadata": {"path": str(folder)}},
+            # ipykernel warns on every start that its local TCP sockets are unencrypted;
+            # the kernel is private to this process, so keep the console to real errors.
+            "extra_arguments": ["--IPKernelApp.log_level=ERROR"]}
+
+
+def _shutdown(km: object) -> None:
+    """Stop a kernel and remove its connection file (sync or async kernel manager)."""
+    import inspect
+
+    from jupyter_core.utils import run_sync
+
+    for name, kwargs in (("shutdown_kernel", {"now": False}), ("cleanup_resources", {})):
+        result = getattr(km, name)(**kwargs)
+        if inspect.isawaitable(result):
+            async def wait(r=result):
+                return await r
+
+            run_sync(wait)()

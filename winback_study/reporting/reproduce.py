@@ -17,8 +17,8 @@ from __future__ import annotations
 import html
 import os
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,9 +172,12 @@ def reproduce(
     progress : bool
         Show a progress bar (tqdm) on standard error.
     jobs : int, optional
-        Notebooks executed at once, each in its own kernel (default: the number of cores,
-        at most 2). They are independent (each simulates its own data from the seed), so
-        the order they finish in changes nothing they write.
+        Notebooks executed at once (default: the number of cores, at most 2), on as many
+        warm kernels: each kernel starts and imports the stack once and is reset before
+        each notebook (:func:`~winback_study.reporting.notebook_runner.execute_notebooks`).
+        The notebooks are independent (each simulates its own data from the seed), so
+        which kernel runs which, and the order they finish in, change nothing
+        they write.
 
     Returns
     -------
@@ -185,7 +188,7 @@ def reproduce(
     from winback_study.core.io import write_table
     from winback_study.core.provenance import version_stamp
     from winback_study.data.simulate import simulate_study
-    from winback_study.reporting.notebook_runner import execute_notebook, list_notebooks
+    from winback_study.reporting.notebook_runner import execute_notebooks, list_notebooks
     from winback_study.reporting.replication import replication_table, to_markdown
 
     out = Path(out).resolve()
@@ -218,26 +221,20 @@ def reproduce(
         )
     stage("replication table")
 
-    def run(nb: Path) -> float:
-        start = time.perf_counter()
-        execute_notebook(nb, out / "notebooks" / nb.name, html=True, env=kernel_env)
-        return time.perf_counter() - start
+    def done(nb: Path, seconds: float) -> None:
+        with lock:  # called from the kernels' threads
+            bar.set_postfix_str(nb.stem)
+            bar.update()
 
-    books: dict[str, float] = {}
+    lock = threading.Lock()
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run, nb): nb for nb in nbs}
-        try:
-            for fut in as_completed(futures):
-                nb = futures[fut]
-                books[nb.stem] = fut.result()  # a failing notebook raises here
-                bar.set_postfix_str(nb.stem)
-                bar.update()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            bar.close()
-            raise
-    timings.update({nb.stem: books[nb.stem] for nb in nbs})  # reading order, not finishing
+    try:
+        books = execute_notebooks(nbs, out / "notebooks", jobs=jobs, html=True,
+                                  env=kernel_env, on_done=done)
+    except BaseException:
+        bar.close()
+        raise
+    timings.update(books)  # reading order, not finishing order
     notebooks_wall = time.perf_counter() - t0
     t0 = time.perf_counter()
     write_index(out, table, seed)

@@ -31,7 +31,13 @@ from winback_study.core.checks import require_columns
 from winback_study.core.rng import independent_rng
 from winback_study.data.describe import complaint_status
 from winback_study.data.published import OFFER_EXHIBIT
-from winback_study.design import REASON_COLUMN, StudyDesign, resolve_design
+from winback_study.design import (
+    COST_COLUMN,
+    REASON_COLUMN,
+    RECEIVED_COLUMN,
+    StudyDesign,
+    resolve_design,
+)
 from winback_study.errors import DataError, DesignError
 
 __all__ = [
@@ -163,16 +169,33 @@ def segment_margin_se(
     n_boot: int = 50,
     seed: int | np.random.Generator | None = 0,
     design: StudyDesign | None = None,
+    method: str = "delta",
 ) -> pd.DataFrame:
-    """Bootstrap standard error of each segment's lead of the best offer over the runner-up.
+    """Standard error of each segment's lead of the best offer over the runner-up.
 
-    Each replicate resamples the training rows (with replacement) and refits the return
-    model with ``fit``, resamples the evaluation rows, rescores them
-    (:func:`score_offers`) and recomputes every segment's score of the two offers that
-    ``best`` names as best and runner-up. The standard deviation of their difference over
-    the replicates is the standard error of the lead (``margin``) shown by
-    :func:`best_offer_by_segment`: it covers both the model's estimation error and the
-    sampling error of the values and segment means.
+    The lead (``margin`` of :func:`best_offer_by_segment`) is the difference between the
+    segment's scores of the two offers that ``best`` names as best and runner-up. Its
+    standard error covers both the return model's estimation error (the model is fitted on
+    the training rows) and the sampling error of the evaluated rows: the segment means and
+    the values (mean SLV of the evaluated returners per reason and offer).
+
+    ``method="bootstrap"`` measures it by brute force: each of ``n_boot`` replicates
+    resamples the training rows (with replacement) and refits the model with ``fit``,
+    resamples the evaluation rows, rescores them (:func:`score_offers`) and recomputes the
+    lead; the standard error is the standard deviation over the replicates.
+
+    ``method="delta"`` (the default) gives what that bootstrap estimates, without the
+    refits: the delta method, with one fit. A segment's score is a smooth function of the
+    model's coefficients (through P(return | offer) of each evaluated customer) and of
+    means over the evaluated rows, and the two sources are independent, so the variance of
+    the lead is the sum of ``g' V g`` (``g`` its gradient in the coefficients, ``V`` their
+    robust, sandwich covariance: what resampling the training rows and refitting
+    estimates) and the sum over evaluated customers of their squared influence on it (what
+    resampling the evaluated rows estimates). It needs a model fitted by
+    :func:`~winback_study.models.return_probability.fit_return_model` (its design matrix,
+    link and scores) and a column or constant ``value``; with anything else it falls back
+    to the bootstrap. ``tests/analysis/test_targeting.py`` checks it against a
+    400-replicate bootstrap.
 
     Parameters
     ----------
@@ -193,12 +216,15 @@ def segment_margin_se(
     value, costs
         As in :func:`~winback_study.analysis.targeting.scores.score_offers`.
     n_boot : int
-        Replicates.
+        Replicates of the bootstrap (``method="bootstrap"`` or its fallback).
     seed : int or Generator, optional
-        Seed of the resampling (an independent stream, see
-        :func:`~winback_study.core.rng.independent_rng`).
+        Seed of the bootstrap's resampling (an independent stream, see
+        :func:`~winback_study.core.rng.independent_rng`); the delta method draws nothing.
     design : StudyDesign, optional
         Default :func:`~winback_study.design.resolve_design` of ``df``.
+    method : {"delta", "bootstrap"}
+        The delta method (one fit; exact up to linearisation, no Monte Carlo error) or
+        the refit bootstrap.
 
     Returns
     -------
@@ -206,6 +232,8 @@ def segment_margin_se(
         One row per segment (the index of the ``best`` tables), one column per objective:
         the standard error of ``margin`` in that objective's unit.
     """
+    if method not in ("delta", "bootstrap"):
+        raise ValueError(f"method must be 'delta' or 'bootstrap', got {method!r}")
     if n_boot < 2:
         raise ValueError("n_boot must be at least 2")
     unknown = sorted(set(best) - set(_OBJECTIVE_PREFIX))
@@ -229,6 +257,11 @@ def segment_margin_se(
             raise DesignError(f"runner-up offers of the {obj!r} table are not among {offers}",
                               problem="unknown_offer")
         pairs[obj] = (cols, top, second)
+    index = next(iter(best.values())).index
+    if method == "delta":
+        se = _delta_margin_se(df, train, fit, best, pairs, offers, value, d)
+        if se is not None:
+            return pd.DataFrame(se, index=index)
     rng = independent_rng(seed)
     tr, ev = np.flatnonzero(train), np.flatnonzero(~train)
     draws: dict[str, list[np.ndarray]] = {obj: [] for obj in best}
@@ -242,9 +275,134 @@ def segment_margin_se(
             cells = seg.reindex(t.index)[cols].to_numpy()
             rows = np.arange(len(t))
             draws[obj].append(cells[rows, top] - cells[rows, second])
-    index = next(iter(best.values())).index
     return pd.DataFrame({obj: np.std(np.vstack(v), axis=0, ddof=1) for obj, v in draws.items()},
                         index=index)
+
+
+def _design_matrix(results: object, frame: pd.DataFrame) -> np.ndarray | None:
+    """The fitted formula's design matrix for ``frame`` (the columns of ``params``), or None
+    when the model does not expose its formula (patsy ``DesignInfo`` or formulaic
+    ``ModelSpec``)."""
+    from winback_study.models.return_checks import align_levels, fitted_levels
+
+    data = getattr(getattr(results, "model", None), "data", None)
+    spec = getattr(data, "model_spec", None) or getattr(data, "design_info", None)
+    if spec is None:
+        return None
+    frame = align_levels(frame, fitted_levels(results))
+    if hasattr(spec, "get_model_matrix"):  # formulaic
+        return np.asarray(spec.get_model_matrix(frame), dtype=float)
+    import patsy
+
+    return np.asarray(patsy.build_design_matrices([spec], frame)[0], dtype=float)
+
+
+def _delta_margin_se(df, train, fit, best, pairs, offers, value, design):
+    """:func:`segment_margin_se` by the delta method; None where it does not apply."""
+    from scipy import stats
+
+    if callable(value):
+        return None
+    model = fit(df[train])
+    # the package's ReturnModel keeps statsmodels' results in .results; a statsmodels
+    # formula fit is its own results
+    results = getattr(model, "results", model)
+    sm_model = getattr(results, "model", None)
+    link = getattr(model, "link", type(sm_model).__name__.lower())
+    if link not in ("probit", "logit") or not all(
+            hasattr(sm_model, a) for a in ("hessian", "score_obs")):
+        return None
+    ev = df[~train]
+    params = np.asarray(results.params, dtype=float)
+    arms = [design.control, *offers]
+    X, P, dens, cost = {}, {}, {}, {}
+    for o in arms:
+        frame = design.assign(ev, o)
+        x = _design_matrix(results, frame)
+        if x is None or x.shape != (len(ev), len(params)):
+            return None
+        eta = x @ params
+        p = stats.norm.cdf(eta) if link == "probit" else 1 / (1 + np.exp(-eta))
+        if not np.allclose(p, np.asarray(model.predict(frame), dtype=float), rtol=0,
+                           atol=1e-9):
+            return None  # the matrix does not reproduce the model's own predictions
+        X[o], P[o] = x, p
+        dens[o] = stats.norm.pdf(eta) if link == "probit" else p * (1 - p)
+        cost[o] = frame[COST_COLUMN].to_numpy(dtype=float) if o != design.control else None
+    # the coefficients' robust (sandwich) covariance: what refitting on resampled
+    # training rows estimates, whether or not the model is right
+    h = np.asarray(results.model.hessian(params), dtype=float)
+    score = np.asarray(results.model.score_obs(params), dtype=float)
+    h_inv = np.linalg.inv(h)
+    cov = h_inv @ (score.T @ score) @ h_inv
+    # segments (reason x behaviour, as the best tables) and the value cells (reason x offer)
+    index = next(iter(best.values())).index
+    reasons = ev[REASON_COLUMN].astype(str).to_numpy()
+    index_reasons = np.asarray(index.get_level_values(0).astype(str))
+    labels = pd.MultiIndex.from_arrays([index_reasons,
+                                        np.asarray(index.get_level_values(1).astype(str))])
+    seg = labels.get_indexer(pd.MultiIndex.from_arrays(
+        [reasons, behaviour_segment(ev).astype(str).to_numpy()]))
+    n_seg = len(index)
+    member = seg[:, None] == np.arange(n_seg)[None, :]  # rows x segments
+    n_s = member.sum(axis=0)
+    if (n_s == 0).any():
+        return None
+    mean = member / n_s  # segment means as a matrix product
+    back = ev["reacquired"].to_numpy() == 1
+    received = ev[RECEIVED_COLUMN].astype(str).to_numpy()
+    if isinstance(value, str):
+        require_columns(ev, [value, "reacquired", RECEIVED_COLUMN], "segment_margin_se")
+        v_col = ev[value].to_numpy(dtype=float)
+    else:
+        v_col = None
+    V, V_inf = {}, {}  # per offer: the value of each segment's reason, its influence
+    for o in offers:
+        V[o] = np.empty(n_seg)
+        V_inf[o] = np.zeros((len(ev), n_seg))
+        for r in np.unique(index_reasons):
+            cols = index_reasons == r
+            if v_col is None:
+                V[o][cols] = float(value)
+                continue
+            cell = back & (reasons == r) & (received == o)
+            if not cell.any():
+                return None  # an empty cell takes expected_values' fallback: bootstrap it
+            v = v_col[cell].mean()
+            V[o][cols] = v
+            V_inf[o][np.ix_(cell, cols)] = ((v_col[cell] - v) / cell.sum())[:, None]
+    up = {o: P[o] - P[design.control] for o in offers}
+    ec = {o: P[o] * cost[o] for o in offers}
+    U = {o: up[o] @ mean for o in offers}
+    C = {o: ec[o] @ mean for o in offers}
+    dU = {o: mean.T @ (dens[o][:, None] * X[o] - dens[design.control][:, None]
+                       * X[design.control]) for o in offers}  # segments x coefficients
+    dC = {o: mean.T @ ((cost[o] * dens[o])[:, None] * X[o]) for o in offers}
+    out = {}
+    for obj, (_, top, second) in pairs.items():
+        grad = np.zeros((n_seg, len(params)))
+        infl = np.zeros((len(ev), n_seg))
+        for sign, pick in ((1.0, top), (-1.0, second)):
+            for k, o in enumerate(offers):
+                s = pick == k
+                if not s.any():
+                    continue
+                u, c, v = U[o][s], C[o][s], V[o][s]
+                if obj == "profit":
+                    g_u, g_c, g_v = v, -np.ones_like(u), u
+                elif obj == "roi":
+                    g_u, g_c, g_v = v / c, -v * u / c**2, u / c
+                else:  # regained: the uplift
+                    g_u, g_c, g_v = np.ones_like(u), np.zeros_like(u), np.zeros_like(u)
+                grad[s] += sign * (g_u[:, None] * dU[o][s] + g_c[:, None] * dC[o][s])
+                # each evaluated row's influence: through the segment means it belongs to
+                # and through the value cell it is a returner of
+                infl[:, s] += sign * (mean[:, s] * (g_u * (up[o][:, None] - u)
+                                                    + g_c * (ec[o][:, None] - c))
+                                      + g_v * V_inf[o][:, s])
+        var = np.einsum("sk,kl,sl->s", grad, cov, grad) + (infl**2).sum(axis=0)
+        out[obj] = np.sqrt(var)
+    return out
 
 
 def evaluate_policy(scores: OfferScores, assignment: pd.Series | np.ndarray | str,
