@@ -183,7 +183,8 @@ def test_text_ids_are_kept(base, models, tmp_path):
     assert got["customer_id"].iloc[0] == "c1" and len(got) == 30_000
 
 
-def test_an_unreachable_scheduler_is_one_error(base, models, tmp_path):
+def test_an_unreachable_scheduler_is_one_error(base, models, tmp_path, monkeypatch):
+    monkeypatch.setattr(score_module, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(DataError, match="cannot reach the dask scheduler"):
         score_dataset(base, tmp_path / "s", models, progress=False,
                       scheduler="tcp://127.0.0.1:9")

@@ -36,6 +36,8 @@ __all__ = ["score_dataset", "ScoreSummary", "MODELS_FILE"]
 
 #: The models file written inside a scores dataset.
 MODELS_FILE = "_models.json"
+#: How long to try to reach a ``distributed`` scheduler before giving up.
+CONNECT_TIMEOUT = "10s"
 
 @dataclass
 class ScoreSummary:
@@ -131,7 +133,7 @@ def _client(scheduler: str | None) -> Any:
     from distributed import Client
 
     try:
-        return Client(scheduler, timeout="10s")
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise DataError(f"cannot reach the dask scheduler at {scheduler!r}: {exc}",
                         problem="no_scheduler") from None
