@@ -109,3 +109,13 @@ def test_fit_scoring_models_samples_by_seed(small_population):
     assert 850 < a.info["returners_fitted"] < 1_150
     with pytest.raises(DataError, match="sample"):
         fit_scoring_models(small_population, sample=0)
+
+
+def test_equations_must_agree_on_a_factors_levels(fits):
+    from dataclasses import replace
+
+    m = ScoringModels.from_fits(*fits)
+    levels = dict(m.margin_index.levels)
+    levels["defection_reason"] = levels["defection_reason"][:-1]
+    with pytest.raises(ModelError, match="defection_reason"):
+        replace(m, margin_index=LinearIndex(m.margin_index.rhs, m.margin_index.coef, levels))

@@ -92,3 +92,12 @@ def test_bad_sizes_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="partition size"):
         simulate_dataset(tmp_path / "x", 10, partition_size=0)
     assert not (tmp_path / "x").exists()
+
+
+def test_an_empty_partition_is_read_as_no_rows(tmp_path):
+    out = simulate_dataset(tmp_path / "ds", 2_000, seed=3, partition_size=1_000)
+    pd.read_parquet(out / "part-00000.parquet").iloc[:0].to_parquet(
+        out / "part-00000.parquet", index=False)
+    got = read_dataset(out, ["customer_id", "referrals", "defection_reason"]).compute()
+    assert len(got) == 1_000 and got["customer_id"].min() == 1_001
+    assert isinstance(got["defection_reason"].dtype, pd.CategoricalDtype)

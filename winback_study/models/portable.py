@@ -294,6 +294,17 @@ class ScoringModels:
             raise ModelError(f"link must be 'probit' or 'logit', got {self.link!r}")
         if not (math.isfinite(self.lifetime_shape) and self.lifetime_shape > 0):
             raise ModelError(f"the Weibull shape must be positive, got {self.lifetime_shape}")
+        seen: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for eq, ix in (("return", self.return_index), ("selection", self.selection_index),
+                       ("second lifetime", self.lifetime_index),
+                       ("second margin", self.margin_index)):
+            for col, levels in ({} if ix is None else ix.levels).items():
+                other = seen.setdefault(col, (eq, levels))
+                if set(other[1]) != set(levels):
+                    raise ModelError(
+                        f"column {col!r} has the levels {list(other[1])} in the {other[0]} "
+                        f"model but {list(levels)} in the {eq} model: fit every equation on "
+                        "customers of every level (a sample that misses one cannot score it)")
 
     # ------------------------------------------------------------------ construction
     @classmethod

@@ -37,7 +37,7 @@ from winback_study.data.study_table import load_study
 from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import DataError
 
-__all__ = ["simulate_dataset", "read_dataset", "dataset_info", "atomic_folder",
+__all__ = ["simulate_dataset", "read_dataset", "dataset_info", "atomic_folder", "partition_layout",
            "DATASET_INFO", "DEFAULT_PARTITION_SIZE"]
 
 #: The description file of a dataset folder.
@@ -183,10 +183,29 @@ def _files(path: str | os.PathLike) -> list[Path]:
     return files
 
 
-def _load_partition(file: str, columns: tuple[str, ...], design: StudyDesign | None
-                    ) -> pd.DataFrame:
-    """One file through the study-table loader: its errors name the file and the row."""
+def _load_partition(file: str, columns: tuple[str, ...], design: StudyDesign | None,
+                    empty: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One file through the study-table loader: its errors name the file and the row. A
+    file without rows (normal in a Parquet dataset) gives ``empty``, the frame's layout."""
+    if empty is not None and _rows_in(file) == 0:
+        return empty.copy()
     return load_study(file, required=columns, design=design, columns=columns)[list(columns)]
+
+
+def _rows_in(file: str) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(file).metadata.num_rows
+    except Exception:  # not readable: the loader says so in its own words
+        return -1
+
+
+def partition_layout(files: Sequence[Path], columns: tuple[str, ...],
+                     design: StudyDesign | None) -> pd.DataFrame:
+    """The validated columns' layout (no rows), from the first file that has rows."""
+    first = next((f for f in files if _rows_in(str(f)) != 0), files[0])
+    return _load_partition(str(first), columns, design).iloc[:0]
 
 
 def read_dataset(path: str | os.PathLike, columns: Sequence[str], *,
@@ -211,7 +230,8 @@ def read_dataset(path: str | os.PathLike, columns: Sequence[str], *,
     import dask.dataframe as dd
 
     files = _files(path)
-    load = partial(_load_partition, columns=tuple(dict.fromkeys(columns)), design=design)
-    meta = load(str(files[0])).iloc[:0]
+    cols = tuple(dict.fromkeys(columns))
+    meta = partition_layout(files, cols, design)
+    load = partial(_load_partition, columns=cols, design=design, empty=meta)
     return dd.from_map(load, [str(f) for f in files], meta=meta, enforce_metadata=False,
                        label="read-study-partition")

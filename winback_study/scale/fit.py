@@ -36,7 +36,13 @@ from winback_study.models.return_patterns import (
     pattern_columns,
 )
 from winback_study.models.return_probability import DEFAULT_RETURN_FORMULA
-from winback_study.scale.dataset import _files, _load_partition, dataset_info, read_dataset
+from winback_study.scale.dataset import (
+    _files,
+    _load_partition,
+    dataset_info,
+    partition_layout,
+    read_dataset,
+)
 
 __all__ = ["fit_at_scale", "DEFAULT_SAMPLE", "MAX_PATTERN_CELLS"]
 
@@ -51,9 +57,9 @@ _FIT_COLUMNS = (*REQUIRED_COLUMNS, RECEIVED_COLUMN, "offer_matches_reason",
 
 
 def _sampled(file_k: tuple[int, str], columns: tuple[str, ...], rate: float, seed: int,
-             design: StudyDesign | None) -> pd.DataFrame:
+             design: StudyDesign | None, empty: pd.DataFrame) -> pd.DataFrame:
     k, file = file_k
-    df = _load_partition(file, columns, design)
+    df = _load_partition(file, columns, design, empty)
     if rate >= 1:
         return df
     keep = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,))).random(len(df))
@@ -127,8 +133,8 @@ def fit_at_scale(
     rate = min(1.0, sample / n_back)
     import dask.dataframe as dd
 
-    load = partial(_sampled, columns=columns, rate=rate, seed=seed, design=d)
-    meta = _load_partition(str(files[0]), columns, d).iloc[:0]
+    meta = partition_layout(files, columns, d)
+    load = partial(_sampled, columns=columns, rate=rate, seed=seed, design=d, empty=meta)
     rows = dd.from_map(load, list(enumerate(str(f) for f in files)), meta=meta,
                        enforce_metadata=False, label="sample-study-partition").compute()
     models = fit_scoring_models(rows, return_formula=formula, link=link, design=d)
