@@ -177,5 +177,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The ``winback-study`` command: :func:`main`, then exit with its status directly.
+
+    Now and then pyarrow's C++ thread pools abort the interpreter's shutdown after the work
+    is done and every file is written ("terminate called without an active exception",
+    exit status -6 instead of the command's own; apache/arrow#34314). The command's output
+    is flushed and the process ends with ``os._exit``, before those destructors run.
+    (``main`` itself returns, for callers in Python.)
+    """
+    import os
+
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -57,19 +57,6 @@ def _ensure_chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def browser():
-    exe = _ensure_chromium()
-    try:
-        from playwright import sync_api
-    except ImportError as exc:
-        _skip(f"playwright is not installed ({exc})")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

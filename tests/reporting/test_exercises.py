@@ -27,16 +27,6 @@ N = 53_000
 EXERCISE = re.compile(r"^### Exercise (\d)\.(\d) \((warm-up|core|extension)\): \S")
 
 
-@pytest.fixture(scope="session")
-def notebook_runs(tmp_path_factory, worker_id):
-    """The folder where test_notebooks.py runs each notebook once per session (the same
-    folder as its ``runs_dir``: a notebook already run there is reused, not rerun)."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if worker_id != "master" else base) / "notebook_runs"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
 def answers(nb) -> dict:
     """The answers a notebook's solutions computed (its ``answers {...}`` line)."""
     lines = [o["text"] for c in nb.cells if c.cell_type == "code"
@@ -138,10 +128,10 @@ def test_the_strip_removes_only_what_is_tagged(tmp_path):
 # --- every solution's answer, recomputed -------------------------------------------------
 
 @pytest.mark.slow
-def test_exercises_01(notebook_runs):
+def test_exercises_01(runs_dir):
     from winback_study.data.describe import complaint_status, referral_band, return_rate_table
 
-    a = answers(executed(BY_NUMBER["01"], notebook_runs)[0])
+    a = answers(executed(BY_NUMBER["01"], runs_dir)[0])
     df = _population(N, SEED)
     rate = df.groupby("offer", observed=True)["reacquired"].mean()  # plain pandas
     assert a["answer_1_1"] == pytest.approx(100 * (rate["bundled"] - rate["none"]), abs=1e-9)
@@ -159,8 +149,8 @@ def test_exercises_01(notebook_runs):
 
 
 @pytest.mark.slow
-def test_exercises_02(notebook_runs):
-    a = answers(executed(BY_NUMBER["02"], notebook_runs)[0])
+def test_exercises_02(runs_dir):
+    a = answers(executed(BY_NUMBER["02"], runs_dir)[0])
     df = _population(N, SEED)
     logit = wb.fit_return_model(df, link="logit", holdout=0.3, seed=SEED)
     b = logit.params["referrals"]
@@ -189,7 +179,7 @@ def test_exercises_02(notebook_runs):
 
 
 @pytest.mark.slow
-def test_exercises_03(notebook_runs):
+def test_exercises_03(runs_dir):
     from winback_study.data.describe import km_summary
     from winback_study.models.second_lifetime import (
         fit_second_lifetime,
@@ -197,7 +187,7 @@ def test_exercises_03(notebook_runs):
     )
     from winback_study.models.selection import fit_selection, selection_bias_table
 
-    a = answers(executed(BY_NUMBER["03"], notebook_runs)[0])
+    a = answers(executed(BY_NUMBER["03"], runs_dir)[0])
     df = _population(N, SEED, include_latent=True)
     km = km_summary(df, "offer").xs("second", level="lifetime")
     assert a["answer_3_1"] == pytest.approx(km.loc["upgrade", "median"]
@@ -225,7 +215,7 @@ def test_exercises_03(notebook_runs):
 
 
 @pytest.mark.slow
-def test_exercises_04(notebook_runs):
+def test_exercises_04(runs_dir):
     from winback_study.analysis.customer_value import (
         expected_slv,
         slv_discount_sensitivity,
@@ -236,7 +226,7 @@ def test_exercises_04(notebook_runs):
     from winback_study.models.second_profit import fit_second_profit
     from winback_study.models.selection import fit_selection
 
-    a = answers(executed(BY_NUMBER["04"], notebook_runs)[0])
+    a = answers(executed(BY_NUMBER["04"], runs_dir)[0])
     df = _population(N, SEED, include_latent=True)
     probit = fit_selection(df)
     lifetime = fit_second_lifetime(df, model="weibull", selection=probit)
@@ -265,8 +255,8 @@ def test_exercises_04(notebook_runs):
 
 
 @pytest.mark.slow
-def test_exercises_05(notebook_runs):
-    nb, figs = executed(BY_NUMBER["05"], notebook_runs)
+def test_exercises_05(runs_dir):
+    nb, figs = executed(BY_NUMBER["05"], runs_dir)
     a = answers(nb)
     df = _population(N, SEED, n_per_arm=10_000, include_latent=True)
     t = wb.arm_summary(df)
@@ -295,10 +285,10 @@ def test_exercises_05(notebook_runs):
 
 
 @pytest.mark.slow
-def test_exercises_06(notebook_runs):
+def test_exercises_06(runs_dir):
     from winback_study.analysis.targeting import holdout_mask
 
-    a = answers(executed(BY_NUMBER["06"], notebook_runs)[0])
+    a = answers(executed(BY_NUMBER["06"], runs_dir)[0])
 
     def power(p1, p2, n, alpha):  # two-sided normal power on Cohen's h, by hand
         h = abs(2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1)))

@@ -61,15 +61,6 @@ def _run(path, folder):
     return nb, figs
 
 
-@pytest.fixture(scope="session")
-def runs_dir(tmp_path_factory, worker_id):
-    """A folder shared by every xdist worker of this session."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if worker_id != "master" else base) / "notebook_runs"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
 _RUNS: dict = {}
 
 

@@ -12,21 +12,10 @@ from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
-from test_browser import CHROMIUM_ARGS, _ensure_chromium, _skip
 from test_notebooks import NOTEBOOKS, SEED, executed
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = [p.stem for p in NOTEBOOKS]
-
-
-@pytest.fixture(scope="session")
-def notebook_runs(tmp_path_factory, worker_id):
-    """The folder where test_notebooks.py runs each notebook once per session (the same
-    folder as its ``runs_dir``: a notebook already run there is reused, not rerun)."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if worker_id != "master" else base) / "notebook_runs"
-    folder.mkdir(exist_ok=True)
-    return folder
 
 
 def _load(path: Path, name: str):
@@ -43,7 +32,7 @@ student = _load(ROOT / "scripts" / "student_notebooks.py", "student_notebooks")
 # --- the book, built once ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def site(notebook_runs, tmp_path_factory):
+def site(runs_dir, tmp_path_factory):
     """The book built from this session's executed notebooks and a replication table."""
     from winback_study import simulate_study
     from winback_study.reporting.replication import replication_table, to_markdown
@@ -51,8 +40,8 @@ def site(notebook_runs, tmp_path_factory):
     work = tmp_path_factory.mktemp("site")
     notebooks = []
     for path in NOTEBOOKS:
-        executed(path, notebook_runs)  # runs it, or reuses this session's run
-        notebooks.append(notebook_runs / path.stem / path.name)
+        executed(path, runs_dir)  # runs it, or reuses this session's run
+        notebooks.append(runs_dir / path.stem / path.name)
     table = work / "replication.md"
     table.write_text("# Replication table\n\n"
                      + to_markdown(replication_table(simulate_study(53_000, seed=SEED))),
@@ -60,19 +49,6 @@ def site(notebook_runs, tmp_path_factory):
     index = build_site.build_site(notebooks, work / "html", replication_md=table,
                                   workdir=work / "build")
     return index
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = _ensure_chromium()
-    try:
-        from playwright import sync_api
-    except ImportError as exc:
-        _skip(f"playwright is not installed ({exc})")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _shot(page, name: str) -> None:
