@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import special
 
 from winback_study.analysis.customer_value import win_back_value
-from winback_study.core.checks import require_columns
+from winback_study.core.checks import flagged_rows, require_columns
 from winback_study.core.rng import SeedLike, independent_rng
 from winback_study.core.value import weibull_annuity
 from winback_study.design import (
@@ -39,7 +39,7 @@ from winback_study.design import (
     RECEIVED_COLUMN,
     StudyDesign,
 )
-from winback_study.errors import DataError, DesignError, ModelError
+from winback_study.errors import DataError, DesignError, ModelError, rows_text
 from winback_study.models.portable import LinearIndex, ScoringModels
 from winback_study.models.return_probability import CONTROL_COLUMN, inverse_mills_ratio
 
@@ -86,10 +86,9 @@ class _ArmFrames:
             else:
                 codes, uniques = pd.factorize(reason.astype(str), sort=True)
             if (codes < 0).any():
-                from winback_study.core.checks import flagged_rows
                 rows, k = flagged_rows(codes < 0, df.index)
-                raise DataError(f"scoring: column {REASON_COLUMN!r} has missing values "
-                                f"(rows {rows}{' ...' if k > len(rows) else ''})",
+                raise DataError(f"scoring: column {REASON_COLUMN!r} has missing values; "
+                                f"{rows_text(rows, k)}",
                                 column=REASON_COLUMN, rows=rows, n_rows=k,
                                 problem="missing_value")
             self.codes, self.reasons = codes, pd.Series(np.asarray(uniques, dtype=object))
@@ -183,9 +182,10 @@ def score_customers(df: pd.DataFrame, models: ScoringModels,
                                                   else ())}
     fixed = {name: f(base) for name, (f, _) in parts.items()}
     out: dict[str, Any] = {ID_COLUMN: df[ID_COLUMN].to_numpy()}
-    p, slv = {}, {}
+    p, slv, cost = {}, {}, {}
     for arm in d.arms:
         frame = {**base, **arms.columns(arm)}
+        cost[arm] = frame[COST_COLUMN]
         r = fixed["return"] + parts["return"][1](frame)
         p[arm] = _probability(r, models.link)
         if sel is not None:
@@ -200,7 +200,6 @@ def score_customers(df: pd.DataFrame, models: ScoringModels,
         out[f"p_return_{arm}"] = p[arm]
     for arm in d.arms:
         out[f"slv_{arm}"] = slv[arm]
-    cost = {arm: arms.columns(arm)[COST_COLUMN] for arm in d.treatment_arms}
     value = {arm: win_back_value(p[arm], slv[arm], cost[arm],
                                  p_return_baseline=p[d.control], slv_baseline=slv[d.control])
              for arm in d.treatment_arms}

@@ -34,12 +34,13 @@ import pandas as pd
 import patsy
 
 from winback_study.core.checks import flagged_rows
-from winback_study.core.formula import formula_names
+from winback_study.core.formula import FORMULA_VOCABULARY, formula_names
 from winback_study.core.io import atomic_path
 from winback_study.core.patsy_fastpath import install as _install_patsy_fastpath
 from winback_study.core.value import ANNUAL_DISCOUNT_RATE, DEFAULT_HORIZON_MONTHS
 from winback_study.design import KUMAR_2015, StudyDesign
 from winback_study.errors import DataError, ModelError, rows_text
+from winback_study.models.return_checks import _factor_column, fitted_levels
 
 __all__ = ["LinearIndex", "ScoringModels", "FORMAT_VERSION"]
 
@@ -53,8 +54,7 @@ _STATEFUL = re.compile(r"\b(center|standardize|scale)\s*\(")
 
 
 def _columns_of(rhs: str) -> list[str]:
-    return [n for n in dict.fromkeys(formula_names(rhs)) if n not in ("np", "C", "Treatment",
-                                                                      "Sum", "Poly", "Q")]
+    return [n for n in dict.fromkeys(formula_names(rhs)) if n not in FORMULA_VOCABULARY]
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,13 +229,6 @@ def _design_info(rhs: str, columns: list[str], levels: Mapping[str, tuple[str, .
         return patsy.dmatrix(rhs, pd.DataFrame(proto), return_type="dataframe").design_info
     except patsy.PatsyError as exc:
         raise ModelError(f"cannot rebuild the formula {rhs!r}: {exc}") from None
-
-
-def _factor_column(name: str) -> str | None:
-    if name.isidentifier():
-        return name
-    found = re.fullmatch(r"C\(\s*([A-Za-z_]\w*)\s*(?:,.*)?\)", name.strip(), re.S)
-    return found.group(1) if found else None
 
 
 def _rhs(formula: str) -> str:
@@ -477,11 +470,8 @@ def _fitted_levels(fits: list[Any]) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for fit in fits:
         res = getattr(fit, "results", None) or getattr(fit, "ols", None)
-        info = _spec(res)
-        for factor, finfo in info.factor_infos.items():
-            col = _factor_column(factor.name())
-            if finfo.type == "categorical" and col is not None:
-                out.setdefault(col, tuple(str(c) for c in finfo.categories))
+        for col, levels in fitted_levels(res).items():
+            out.setdefault(col, tuple(str(c) for c in levels))
     return out
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from winback_study.core.formula import formula_names
+from winback_study.core.formula import FORMULA_VOCABULARY, formula_names
 from winback_study.core.results import check_alpha
 from winback_study.design import StudyDesign
 from winback_study.errors import DataError, ReturnModelError
@@ -44,8 +44,7 @@ def pattern_columns(formula: str | None = None) -> tuple[str, list[str]]:
     if "~" not in formula:
         formula = f"{RETURN_OUTCOME} ~ {formula}"
     lhs, rhs = formula.split("~", 1)
-    skip = {"np", "C", "Treatment", "Sum", "Q"}
-    cols = [n for n in dict.fromkeys(formula_names(rhs)) if n not in skip]
+    cols = [n for n in dict.fromkeys(formula_names(rhs)) if n not in FORMULA_VOCABULARY]
     return lhs.strip() or RETURN_OUTCOME, cols
 
 

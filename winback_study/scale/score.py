@@ -27,6 +27,7 @@ from winback_study.analysis.scoring import (
     score_columns,
     score_customers,
 )
+from winback_study.data.read_file import parquet_columns
 from winback_study.design import ARM_COLUMN, REASON_COLUMN, StudyDesign
 from winback_study.errors import DataError
 from winback_study.models.portable import ScoringModels
@@ -183,7 +184,7 @@ def score_dataset(
         raise DataError(f"the output {str(out)!r} and the input {str(path)!r} overlap: write "
                         "the scores to a folder outside the customers' dataset",
                         problem="output_overlaps_input")
-    have = _columns_of_first(files[0])
+    have = set(parquet_columns(files[0]))
     needed = [ID_COLUMN, *(c for c in models.columns if c not in ARM_COLUMNS)]
     if d.rules or d.matching:
         needed.append(REASON_COLUMN)
@@ -233,12 +234,6 @@ def score_dataset(
         calib["difference_pp"] = calib["mean_predicted"] - calib["response_rate"]
         calib.index.name = "arm"
     return ScoreSummary(Path(out), best, calib, seconds, len(files))
-
-
-def _columns_of_first(file: Path) -> set[str]:
-    import pyarrow.parquet as pq
-
-    return set(pq.read_schema(file).names)
 
 
 def _progress_bar() -> Any:
