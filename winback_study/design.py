@@ -298,6 +298,25 @@ class StudyDesign:
         pandas.DataFrame
             A modified copy.
         """
+        columns = self.arm_columns(df, arm)
+        return df.assign(**columns)
+
+    def arm_columns(self, df: pd.DataFrame, arm: str) -> dict[str, Any]:
+        """The four columns :meth:`assign` sets under ``arm``, without copying ``df``.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Customers; a rule arm needs ``defection_reason``.
+        arm : str
+            The arm to assign.
+
+        Returns
+        -------
+        dict
+            ``offer`` and ``offer_received`` (categoricals in the design's order),
+            ``offer_matches_reason`` (0/1) and ``offer_cost`` (USD), one value per row.
+        """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         self._check_arm(arm)
@@ -306,15 +325,39 @@ class StudyDesign:
             raise DesignError(f"arm {arm!r} assigns offers by reason: the data need a "
                               f"{REASON_COLUMN!r} column", column=REASON_COLUMN,
                               problem="missing_column")
-        received = self.received_for(arm, reasons, n=len(df))
-        cost = pd.Series(received).map(dict(self.offers)).to_numpy(dtype=float)
-        return df.assign(**{
-            ARM_COLUMN: pd.Categorical(np.full(len(df), arm, dtype=object),
-                                       categories=list(self.arms)),
-            RECEIVED_COLUMN: pd.Categorical(received, categories=list(self.received_offers)),
-            MATCH_COLUMN: self.matches(received, reasons),
-            COST_COLUMN: cost,
-        })
+        n = len(df)
+        received_levels = list(self.received_offers)
+        if reasons is None:
+            per, match, codes = np.array([arm], dtype=object), np.zeros(1, np.int8), None
+        else:
+            # the rule and the matching of each distinct reason, taken row by row by code
+            # (not a string per row: millions of customers have a handful of reasons)
+            codes, distinct = pd.factorize(reasons)
+            if (codes < 0).any() and arm in self.rules:
+                self.received_for(arm, reasons)  # raises, naming the rows without a reason
+            distinct = pd.Series(np.asarray(distinct, dtype=object))
+            try:
+                per = self.received_for(arm, distinct, n=len(distinct))
+            except DesignError:
+                self.received_for(arm, reasons)  # the same error, naming the data's rows
+                raise
+            match = self.matches(per, distinct)
+            # code -1 (a missing reason, an offer arm): the arm's offer, no match
+            per = np.append(per, arm).astype(object)
+            match = np.append(match, 0).astype(np.int8)
+        rcode = pd.Index(received_levels).get_indexer(per.astype(str))
+        cost = pd.Series(per).map(dict(self.offers)).to_numpy(dtype=float)
+        take = np.zeros(n, dtype=np.intp) if codes is None else np.where(codes < 0, len(per) - 1,
+                                                                         codes)
+        small = np.int8 if max(len(received_levels), len(self.arms)) < 127 else np.int32
+        return {
+            ARM_COLUMN: pd.Categorical.from_codes(
+                np.full(n, list(self.arms).index(arm), dtype=small), categories=list(self.arms)),
+            RECEIVED_COLUMN: pd.Categorical.from_codes(rcode.astype(small)[take],
+                                                       categories=received_levels),
+            MATCH_COLUMN: match[take],
+            COST_COLUMN: cost[take],
+        }
 
     def check_data(self, df: pd.DataFrame, column: str = ARM_COLUMN) -> None:
         """Raise :class:`DesignError` if ``df[column]`` holds arms the design does not know."""

@@ -105,6 +105,11 @@ class LinearIndex:
             raise ModelError(f"coefficients missing for {list(coef.index[coef.isna()])}")
         return cls(rhs, coef.to_dict(), levels)
 
+    @classmethod
+    def from_results(cls, results: Any) -> LinearIndex:
+        """From a statsmodels formula fit (its patsy design and coefficients)."""
+        return cls.from_design_info(_spec(results), results.params)
+
     @property
     def columns(self) -> list[str]:
         """Data columns the index reads."""
@@ -161,7 +166,11 @@ class LinearIndex:
                 cats = list(self.levels[col])
                 if not (isinstance(s.dtype, pd.CategoricalDtype)
                         and list(s.cat.categories) == cats):
-                    s = pd.Categorical(s.astype(str), categories=cats)
+                    if isinstance(s.dtype, pd.CategoricalDtype) and all(
+                            isinstance(c, str) for c in s.cat.categories):
+                        s = s.cat.set_categories(cats).array  # recoded, not a string per row
+                    else:
+                        s = pd.Categorical(s.astype(str), categories=cats)
                     unseen = np.asarray(s.codes) < 0
                     if unseen.any():
                         rows, n = flagged_rows(unseen, df.index)
@@ -206,6 +215,9 @@ class _Part:
         self.index = index
         self.info = index.design_info.subset(terms) if terms else None
         self.beta = index._beta(self.info) if terms else np.zeros(0)
+        names = {n for t in terms for f in t.factors for n in formula_names(f.name())}
+        #: the data columns these terms read
+        self.columns = [c for c in index.columns if c in names]
 
     def __call__(self, df: Any) -> np.ndarray | float:
         """The terms' part of the index for ``df`` (a DataFrame or a dict of columns)."""

@@ -616,16 +616,64 @@ class _ArmPredictor:
                 back = {v: k for k, v in mapping.levels.get(role, {}).items()}
                 self.file_cols[col] = (ROLES[role], back)
 
+        self._fast = self._split(model)
+        self._fixed: np.ndarray | None = None
+
     #: rows predicted at a time: the design matrix of a chunk, not of the whole file
     chunk_rows = 1_000_000
 
-    def predict(self, df: pd.DataFrame) -> np.ndarray:
-        x = self.frame.copy(deep=False)
+    def _split(self, model: Any) -> Any:
+        """The model's index split into the terms no arm changes and those it does, or
+        None (a formula that cannot be rebuilt from its levels: statsmodels predicts)."""
+        from winback_study.models.portable import LinearIndex
+
+        try:
+            ix = LinearIndex.from_results(model.results)
+        except ModelError:
+            return None
+        fixed, moving = ix.parts([*self.study_cols, *self.file_cols])
+        # the other columns the moving terms read (an interaction with the reason, say)
+        others = [c for c in moving.columns if c not in self.study_cols
+                  and c not in self.file_cols]
+        return ix, fixed, moving, ix.prepare(self.frame, "targets", columns=[
+            *fixed.columns, *[c for c in others if c not in fixed.columns]])
+
+    def _fixed_index(self) -> np.ndarray:
+        """The fixed terms' part of the index, once, a chunk's design matrix at a time."""
+        if self._fixed is None:
+            _, fixed, _, base = self._fast
+            n, step = len(base), self.chunk_rows
+            if fixed.info is None:  # every term moves with the arm
+                self._fixed = np.zeros(n)
+            else:
+                cols = {c: base[c].array for c in fixed.columns}
+                self._fixed = np.concatenate(
+                    [np.asarray(fixed({c: v[i:i + step] for c, v in cols.items()}), dtype=float)
+                     for i in range(0, n, step)] or [np.zeros(0)])
+        return self._fixed
+
+    def _arm_frame(self, df: pd.DataFrame, columns: list[str] | None) -> pd.DataFrame:
+        """The model's columns with the arm's (``df``'s) in place of the observed ones."""
+        x = self.frame.copy(deep=False) if columns is None else pd.DataFrame(
+            {c: self._fast[3][c] for c in columns if c in self._fast[3].columns},
+            index=self.frame.index)
         for c in self.study_cols:
             x[c] = df[c].values  # a categorical stays one (patsy codes it fast)
         for col, (study_col, back) in self.file_cols.items():
             arm = df[study_col].astype(object)
             x[col] = arm.map(lambda v, _b=back: _b.get(v, v)).to_numpy()
+        return x
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        if self._fast is not None:
+            from scipy import special
+
+            ix, _, moving, _ = self._fast
+            x = ix.prepare(self._arm_frame(df, moving.columns), "targets",
+                           columns=moving.columns)
+            index = self._fixed_index() + np.asarray(moving(x), dtype=float)
+            return special.ndtr(index) if self.model.link == "probit" else special.expit(index)
+        x = self._arm_frame(df, None)
         if len(x) <= self.chunk_rows:
             return np.asarray(self.model.predict(x), dtype=float)
         # row by row the same prediction, one chunk's design matrix in memory at a time

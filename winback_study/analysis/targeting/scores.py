@@ -153,8 +153,8 @@ def expected_values(
     keys = [*by, RECEIVED_COLUMN]
     cell = back.groupby([back[k].astype(str) for k in keys])[value].mean()
     per_offer = back.groupby(back[RECEIVED_COLUMN].astype(str))[value].mean()
-    reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
-    received = pd.Series(d.received_for(offer, reasons, n=len(df)), index=df.index)
+    # a categorical: factorised by its codes, not a string per row
+    received = pd.Series(d.arm_columns(df, offer)[RECEIVED_COLUMN], index=df.index)
     # each row's cell, looked up by the codes of its distinct keys (not a string per row)
     codes, labels = [], []
     for col in [*(df[k] for k in by), received]:
@@ -346,7 +346,11 @@ def score_offers(
     allo = [d.control, *[o for o in offers if o != d.control]]
     prob, val, cost = {}, {}, {}
     for o in allo:
-        frame = d.assign(df, o)
+        # df with the arm's four columns: a shallow copy (assign copies every column of
+        # the table, for each arm) that only the model's predict reads
+        frame = df.copy(deep=False)
+        for name, column in d.arm_columns(df, o).items():
+            frame[name] = column
         prob[o] = _predict(model, frame)
         if o == d.control:
             cost[o], val[o] = np.zeros(len(df)), np.full(len(df), np.nan)
