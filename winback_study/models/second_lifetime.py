@@ -32,7 +32,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ from winback_study.models.base import RegressionResult
 from winback_study.models.return_checks import drop_unused_categories
 from winback_study.models.return_probability import CONTROL_COLUMN, ReturnModel, model_design
 from winback_study.models.selection import DEFAULT_SELECTION, SelectionArg, selection_sample
+from winback_study.models.weibull_newton import newton_fit_model
 
 __all__ = [
     "SecondLifetimeError",
@@ -679,6 +680,11 @@ def fit_second_lifetime(
         back = back.reset_index(drop=True)
     fitter_cls = MODELS[model][0]
     fitter = fitter_cls(penalizer=penalizer, alpha=alpha)
+    if model == "weibull":
+        # Newton's method with the analytic Hessian in place of lifelines' SLSQP and
+        # autograd Hessian, for this one fit (the same estimates; minutes -> seconds on
+        # millions of returners): weibull_newton's module explains
+        fitter._fit_model = partial(newton_fit_model, fitter)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Hessian.*", category=UserWarning)
@@ -691,6 +697,8 @@ def fit_second_lifetime(
             "Drop or merge such covariates, or pass a small penalizer (e.g. penalizer=0.01). "
             f"lifelines said: {str(exc).splitlines()[0]}"
         ) from None
+    finally:
+        fitter.__dict__.pop("_fit_model", None)  # an ordinary (and picklable) fitter again
     return SecondLifetimeResult(
         model=model, formula=f"{duration_col} ~ {rhs}", fitter=fitter, selection=first_step,
         data=back, duration_col=duration_col, event_col=event_col, _alpha=alpha,
