@@ -359,6 +359,77 @@ class StudyDesign:
             COST_COLUMN: cost[take],
         }
 
+    def implied_columns(self, df: pd.DataFrame) -> dict[str, Any]:
+        """The columns :meth:`complete` adds to ``df``, without copying ``df``.
+
+        Returns
+        -------
+        dict
+            Column name -> one value per row, for those of ``offer_received``,
+            ``offer_matches_reason`` and ``offer_cost`` that ``df`` lacks (none without an
+            ``offer`` column).
+
+        Raises
+        ------
+        DesignError
+            As :meth:`complete`.
+        """
+        if ARM_COLUMN not in df.columns:
+            return {}
+        keys = [c for c in (ARM_COLUMN, RECEIVED_COLUMN, REASON_COLUMN) if c in df.columns]
+        # the design's implications depend on the arm, the offer and the reason only: work
+        # them out once per distinct combination, then take them row by row
+        codes = [pd.factorize(df[c])[0].astype(np.int64) + 1 for c in keys]
+        combined = codes[0]
+        for c in codes[1:]:
+            combined = combined * (int(c.max(initial=0)) + 1) + c
+        inverse, distinct = pd.factorize(combined)
+        first = np.zeros(len(distinct), dtype=np.int64)
+        first[inverse[::-1]] = np.arange(len(df) - 1, -1, -1)  # first row of each
+        small = df.iloc[first][keys].reset_index(drop=True)
+        try:
+            self.check_data(small)
+            changes = self._implied(small)
+        except DesignError:
+            # the same error, naming the data's own rows
+            self.check_data(df)
+            self._implied(df[keys])
+            raise
+        changes = {k: v for k, v in changes.items() if k not in df.columns}
+        for name, values in list(changes.items()):
+            if isinstance(values, pd.Categorical):
+                changes[name] = pd.Categorical.from_codes(values.codes[inverse],
+                                                          categories=values.categories)
+            else:
+                changes[name] = np.asarray(values)[inverse]
+        return changes
+
+    def _implied(self, df: pd.DataFrame) -> dict[str, Any]:
+        """The columns :meth:`complete` adds, for the rows of ``df`` (row by row)."""
+        arm = df[ARM_COLUMN].astype(object)
+        reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
+        changes: dict[str, Any] = {}
+        if RECEIVED_COLUMN in df.columns:
+            received = df[RECEIVED_COLUMN].astype(object).to_numpy()
+        else:
+            received = arm.to_numpy(dtype=object).copy()
+            for name in self.rules:
+                mask = (arm == name).to_numpy()
+                if mask.any():
+                    if reasons is None:
+                        raise DesignError(
+                            f"arm {name!r} assigns offers by reason: the data need a "
+                            f"{REASON_COLUMN!r} column", column=REASON_COLUMN,
+                            problem="missing_column")
+                    received[mask] = self.received_for(name, reasons[mask])
+            changes[RECEIVED_COLUMN] = pd.Categorical(received,
+                                                      categories=list(self.received_offers))
+        if MATCH_COLUMN not in df.columns and self.matching and reasons is not None:
+            changes[MATCH_COLUMN] = self.matches(received, reasons)
+        if COST_COLUMN not in df.columns:
+            changes[COST_COLUMN] = pd.Series(received).map(dict(self.offers)).to_numpy(float)
+        return changes
+
     def check_data(self, df: pd.DataFrame, column: str = ARM_COLUMN) -> None:
         """Raise :class:`DesignError` if ``df[column]`` holds arms the design does not know."""
         if column not in df.columns:
@@ -391,34 +462,7 @@ class StudyDesign:
             An arm the design does not know, or a reason a rule arm does not cover
             (naming the column and the rows).
         """
-        if ARM_COLUMN not in df.columns:
-            out = df.copy()
-            out.attrs["design"] = self.to_json()
-            return out
-        self.check_data(df)
-        arm = df[ARM_COLUMN].astype(object)
-        reasons = df[REASON_COLUMN] if REASON_COLUMN in df.columns else None
-        changes: dict[str, Any] = {}
-        if RECEIVED_COLUMN in df.columns:
-            received = df[RECEIVED_COLUMN].astype(object).to_numpy()
-        else:
-            received = arm.to_numpy(dtype=object).copy()
-            for name in self.rules:
-                mask = (arm == name).to_numpy()
-                if mask.any():
-                    if reasons is None:
-                        raise DesignError(
-                            f"arm {name!r} assigns offers by reason: the data need a "
-                            f"{REASON_COLUMN!r} column", column=REASON_COLUMN,
-                            problem="missing_column")
-                    received[mask] = self.received_for(name, reasons[mask])
-            changes[RECEIVED_COLUMN] = pd.Categorical(received,
-                                                      categories=list(self.received_offers))
-        if MATCH_COLUMN not in df.columns and self.matching and reasons is not None:
-            changes[MATCH_COLUMN] = self.matches(received, reasons)
-        if COST_COLUMN not in df.columns:
-            changes[COST_COLUMN] = pd.Series(received).map(dict(self.offers)).to_numpy(float)
-        out = df.assign(**changes)
+        out = df.assign(**self.implied_columns(df))
         out.attrs["design"] = self.to_json()
         return out
 

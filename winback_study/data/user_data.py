@@ -612,7 +612,10 @@ def read_user_data(
         _check_second_value(valid, name)
         # what the design implies from the observed arm: the offer each rule arm gave,
         # whether it matched the reason, its cost (columns the file has are kept)
-        study = m.design.complete(valid)
+        study = valid  # validate_study's own new frame: the columns added, not copied again
+        for col, values in m.design.implied_columns(valid).items():
+            study[col] = values
+        study.attrs["design"] = m.design.to_json()
     except DataError as err:
         raise _in_user_names(err, m, name) from None
     passengers = [c for c in raw.columns if c not in m.columns.values()]

@@ -342,6 +342,26 @@ _SINGULAR_MESSAGE = (
 )
 
 
+def design_rank(exog: np.ndarray, chunk_rows: int = 1_000_000) -> int:
+    """The column rank of a design matrix, as statsmodels' ``matrix_rank(method="qr")``.
+
+    From the eigenvalues of ``X'X`` (summed a chunk of rows at a time); only when that
+    finds a deficiency, which squaring the condition number could exaggerate, is the QR
+    decomposition of ``X`` itself consulted.
+    """
+    from statsmodels.tools import tools
+
+    x = np.asarray(exog)
+    n, k = x.shape
+    gram = np.zeros((k, k))
+    for i in range(0, n, chunk_rows):
+        xc = np.asarray(x[i:i + chunk_rows], dtype=float)
+        gram += xc.T @ xc
+    if np.linalg.matrix_rank(gram, hermitian=True) == k:
+        return k
+    return int(tools.matrix_rank(x, method="qr"))
+
+
 def fit_statsmodels(data: pd.DataFrame, formula: str, link: str,
                      fit_kwargs: dict[str, Any]) -> Any:
     """Call statsmodels exactly as a user would, turning its failures into ReturnModelError."""
@@ -349,9 +369,13 @@ def fit_statsmodels(data: pd.DataFrame, formula: str, link: str,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = LINKS[link](formula, data=data)
+            # the rank below, from the k x k cross-product: statsmodels' own check is a QR
+            # decomposition of the whole n x k design (13 s at 10 million customers)
+            model = LINKS[link](formula, data=data, check_rank=False)
         except FormulaError as exc:
             raise ReturnModelError(f"statsmodels could not build the design matrix: {exc}") from None
+        rank = design_rank(model.exog)
+        model.df_model, model.df_resid = float(rank - 1), float(model.exog.shape[0] - rank)
         try:
             results = model.fit(**kwargs)
         except PerfectSeparationError:

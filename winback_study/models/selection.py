@@ -141,6 +141,10 @@ def _fits_here(selection: SelectionArg) -> bool:
     return selection is True or selection is DEFAULT_SELECTION
 
 
+#: rows per pass of :func:`two_step_covariance` (bounds its per-row temporaries)
+_CHUNK_ROWS = 1_000_000
+
+
 def _inverse_mills_derivative(index: np.ndarray) -> np.ndarray:
     """``d lambda / dc = -lambda(c) * (c + lambda(c))``."""
     lam = inverse_mills_ratio(index)
@@ -415,30 +419,53 @@ def two_step_covariance(
             "probit fitted on every row of the population frame"
         )
     x = model.exog
-    g1 = model.score_obs(gamma)  # n x k1
-    h1 = model.hessian(gamma) / n  # k1 x k1 (negative definite)
-
+    y = np.asarray(model.endog, dtype=float)
     w = exog.to_numpy(dtype=float)
     m, k2 = w.shape
+    k1 = x.shape[1]
     b = params.to_numpy(dtype=float)
     j = list(exog.columns).index(control)
-    xs = x[selected]
-    c = xs @ gamma
-    dlam = _inverse_mills_derivative(c)
-    # d g2_i / d gamma' = dlam_i * (e_j * r_i - w_i * b_j) x_i'
-    left = -w * b[j]
-    left[:, j] += resid
-    a21 = (left * dlam[:, None]).T @ xs / n
+    resid = np.asarray(resid, dtype=float)
+    g2 = w * resid[:, None]  # the OLS moments, m x k2
+    row_of = np.full(n, -1, dtype=np.int64)  # each probit row's row in exog, or -1
+    row_of[np.asarray(selected)] = np.arange(m)
+    # the sandwich's blocks summed a chunk of rows at a time: the stacked n x (k1 + k2)
+    # moment matrix of millions of customers is never built
+    h1 = np.zeros((k1, k1))
+    a21 = np.zeros((k2, k1))
+    b11, b12 = np.zeros((k1, k1)), np.zeros((k1, k2))
+    for i in range(0, n, _CHUNK_ROWS):
+        xc = np.asarray(x[i:i + _CHUNK_ROWS], dtype=float)
+        xb = xc @ gamma
+        q = 2.0 * y[i:i + _CHUNK_ROWS] - 1.0
+        # probit score and Hessian (statsmodels' Probit.score_obs and hessian)
+        lam = q * inverse_mills_ratio(q * xb)
+        h1 -= xc.T @ (xc * (lam * (lam + xb))[:, None])
+        g1 = xc * lam[:, None]
+        b11 += g1.T @ g1
+        here = row_of[i:i + _CHUNK_ROWS]
+        sel = here >= 0
+        if sel.any():
+            rows = here[sel]
+            b12 += g1[sel].T @ g2[rows]
+            # d g2_i / d gamma' = dlam_i * (e_j * r_i - w_i * b_j) x_i'
+            left = -w[rows] * b[j]
+            left[:, j] += resid[rows]
+            dlam = _inverse_mills_derivative(xb[sel])
+            a21 += (left * dlam[:, None]).T @ xc[sel]
+    h1 /= n
+    a21 /= n
     a22 = -(w.T @ w) / n
-    k1 = x.shape[1]
     a = np.zeros((k1 + k2, k1 + k2))
     a[:k1, :k1] = h1
     a[k1:, :k1] = a21
     a[k1:, k1:] = a22
-    g = np.zeros((n, k1 + k2))
-    g[:, :k1] = g1
-    g[selected, k1:] = w * resid[:, None]
-    bmat = g.T @ g / n
+    bmat = np.zeros((k1 + k2, k1 + k2))
+    bmat[:k1, :k1] = b11
+    bmat[:k1, k1:] = b12
+    bmat[k1:, :k1] = b12.T
+    bmat[k1:, k1:] = g2.T @ g2
+    bmat /= n
     ainv = np.linalg.inv(a)
     cov = ainv @ bmat @ ainv.T / n
     cov_b = cov[k1:, k1:] * m / (m - k2)

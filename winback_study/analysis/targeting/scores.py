@@ -104,6 +104,23 @@ def _predict(model: ProbabilityModel, frame: pd.DataFrame) -> np.ndarray:
     return p
 
 
+def _mean_by(rows: pd.DataFrame, keys: list[str], value: str) -> pd.Series:
+    """Mean of ``value`` by ``keys``, indexed by the keys' values as text.
+
+    Grouped on the columns themselves (a categorical by its codes), then the few group
+    labels turned to text: not every row's value, as ``astype(str)`` of the keys did.
+    """
+    means = rows.groupby([rows[k] for k in keys], observed=True, sort=False)[value].mean()
+    if isinstance(means.index, pd.MultiIndex):
+        means.index = pd.MultiIndex.from_arrays(
+            [means.index.get_level_values(i).astype(str) for i in range(len(keys))])
+    else:
+        means.index = means.index.astype(str)
+    if not means.index.is_unique:  # values that read the same as text (1 and "1"): one group
+        means = rows.groupby([rows[k].astype(str) for k in keys])[value].mean()
+    return means
+
+
 def expected_values(
     df: pd.DataFrame,
     offer: str,
@@ -151,8 +168,8 @@ def expected_values(
     require_columns(df, [value, "reacquired", RECEIVED_COLUMN, *by], "expected_values")
     back = df[df["reacquired"] == 1]
     keys = [*by, RECEIVED_COLUMN]
-    cell = back.groupby([back[k].astype(str) for k in keys])[value].mean()
-    per_offer = back.groupby(back[RECEIVED_COLUMN].astype(str))[value].mean()
+    cell = _mean_by(back, keys, value)
+    per_offer = _mean_by(back, [RECEIVED_COLUMN], value)
     # a categorical: factorised by its codes, not a string per row
     received = pd.Series(d.arm_columns(df, offer)[RECEIVED_COLUMN], index=df.index)
     # each row's cell, looked up by the codes of its distinct keys (not a string per row)
