@@ -117,3 +117,38 @@ def test_singular_design_and_non_convergence(small):
         fit_return_model(small, "reacquired ~ referrals + I(2 * referrals)")
     with pytest.raises(ReturnModelError, match="did not converge.*maxiter"):
         fit_return_model(small, fit_kwargs={"maxiter": 1})
+
+
+# ----------------------------------------------------------------- large-file fit paths
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_chunked_likelihood_and_sample_start_give_statsmodels_fit(monkeypatch, link) -> None:
+    """On millions of rows the likelihood is summed in chunks and Newton starts from a
+    sample's estimate (models/return_checks.py); with both forced on a small file the fit is
+    statsmodels' own to rounding, and the model is left as statsmodels made it."""
+    from winback_study.data.simulate import simulate_study
+    from winback_study.models import return_checks
+    from winback_study.models.return_probability import fit_return_model
+
+    df = simulate_study(12_000, seed=8)
+    plain = fit_return_model(df, link=link)
+    monkeypatch.setattr(return_checks, "CHUNK_ROWS", 1_000)
+    monkeypatch.setattr(return_checks, "START_SAMPLE", 2_000)
+    fast = fit_return_model(df, link=link)
+    assert fast.results.mle_retvals["iterations"] < plain.results.mle_retvals["iterations"]
+    np.testing.assert_allclose(fast.params, plain.params, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(fast.bse, plain.bse, rtol=1e-9)
+    assert fast.llf == pytest.approx(plain.llf, rel=1e-13)
+    assert not {"loglike", "score", "hessian"} & set(vars(fast.results.model))
+
+
+def test_design_rank_is_statsmodels_qr_rank() -> None:
+    from statsmodels.tools import tools
+
+    from winback_study.models.return_checks import design_rank
+
+    rng = np.random.default_rng(2)
+    x = np.column_stack([np.ones(5_000), rng.normal(size=(5_000, 3)), rng.integers(0, 2, 5_000)])
+    collinear = np.column_stack([x, x[:, 1] - 2 * x[:, 4]])
+    for m in (x, collinear):
+        assert design_rank(m, chunk_rows=700) == tools.matrix_rank(m, method="qr")
+    assert design_rank(collinear) == 5
