@@ -64,14 +64,16 @@ def watched(name, f):
 
 for name, f in list(an.REGISTRY.items()):
     an.REGISTRY[name] = watched(name, f)
-read = an.read_user_data
+def read_and_peak(read):
+    def run(*a, **k):
+        out = read(*a, **k)
+        peaks["read and validate"] = peak()
+        return out
+    return run
 
-def read_and_peak(*a, **k):
-    out = read(*a, **k)
-    peaks["read and validate"] = peak()
-    return out
-
-an.read_user_data = read_and_peak
+# a file read with the identity mapping goes through _from_raw, a mapped one read_user_data
+an.read_user_data = read_and_peak(an.read_user_data)
+an._from_raw = read_and_peak(an._from_raw)
 res = an.analyze(sys.argv[1], out=sys.argv[2], progress=False)
 total = time.perf_counter() - t0
 peaks["targets.csv and report.html"] = peak()

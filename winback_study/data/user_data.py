@@ -587,9 +587,15 @@ def read_user_data(
     """
     m = read_mapping(mapping)
     raw, name = _read_raw(data, mapped_columns(m))
+    return _from_raw(raw, name, m, owned=not isinstance(data, pd.DataFrame))
+
+
+def _from_raw(raw: pd.DataFrame, name: str, m: ColumnMapping, *, owned: bool) -> UserData:
+    """:func:`read_user_data` of a table already read; ``owned``: read from a file here, so
+    the study table may share its arrays (a caller's DataFrame is copied, never shared)."""
     _check_named_columns(m, raw, name)
     df = pd.DataFrame({ROLES[role]: raw[col] for role, col in m.columns.items()},
-                      index=raw.index)
+                      index=raw.index, copy=not owned)
     df = _apply_constants(df, m)
     df, set_aside, notes = _second_lifetime_fields(df)
     for role, labels in m.levels.items():

@@ -40,6 +40,7 @@ from winback_study.data.user_data import (
     ROLES,
     ColumnMapping,
     UserData,
+    _from_raw,
     _read_raw,
     available_analyses,
     formula_columns_of,
@@ -607,8 +608,9 @@ class _ArmPredictor:
     def __init__(self, model: Any, frame: pd.DataFrame, mapping: ColumnMapping,
                  file_columns: set[str]) -> None:
         self.model, self.frame = model, frame
+        # the columns an arm rewrites (the reason stays the customer's own)
         self.study_cols = [c for c in _DESIGN_COLUMNS if c in frame.columns
-                           and c not in file_columns]
+                           and c not in file_columns and c != REASON_COLUMN]
         self.file_cols: dict[str, tuple[str, dict[Any, Any]]] = {}
         for role in ("offer", "offer_received"):
             col = mapping.columns.get(role)
@@ -684,7 +686,7 @@ class _ArmPredictor:
 
 def targets(run: _Run) -> Output:
     """Each customer's expected incremental value of each arm, and the best arm."""
-    from winback_study.analysis.targeting.scores import score_offers
+    from winback_study.analysis.targeting.scores import CellValues
 
     d = run.design
     if d is None:
@@ -700,17 +702,37 @@ def targets(run: _Run) -> Output:
     by = (REASON_COLUMN,) if REASON_COLUMN in study.columns else ()
     # the arms the file has: the model knows nothing of the others
     seen = set(study[ARM_COLUMN].astype(str))
-    scores = score_offers(study, predictor, offers=[a for a in d.treatment_arms if a in seen],
-                          value="slv", value_by=by, design=d)
-    best = scores.best()
+    offers = [a for a in d.treatment_arms if a in seen and a != d.control]
+    # score_offers' numbers (OfferScores.expected_profit and best), on arrays: at millions
+    # of customers its frames of probabilities, values and costs were a third of the time
+    cells = CellValues(study, "slv", by, design=d)
+    prob, profit = {}, {}
+    for arm in [d.control, *offers]:
+        cols = d.arm_columns(study, arm)
+        prob[arm] = predictor.predict(pd.DataFrame(cols, index=study.index, copy=False))
+        if arm != d.control:
+            v = cells(arm, cols[RECEIVED_COLUMN])
+            p = prob[arm]
+            # incremental: (P(arm) - P(control)) x value - P(arm) x cost
+            profit[arm] = (p - prob[d.control]) * v - p * cols[COST_COLUMN]
     table = pd.DataFrame({"customer_id": study["customer_id"].to_numpy()}, index=study.index)
-    for arm in scores.probability.columns:
-        table[f"p_return_{arm}"] = scores.probability[arm].to_numpy()
-    profit = scores.expected_profit  # a property: computed once, not once per arm
-    for arm in scores.offers:
-        table[f"value_{arm}"] = profit[arm].to_numpy()
-    table["best_arm"] = best["best_offer"].to_numpy()
-    table["best_value"] = best["expected_profit"].to_numpy()
+    for arm, p in prob.items():
+        table[f"p_return_{arm}"] = p
+    for arm, v in profit.items():
+        table[f"value_{arm}"] = v
+    singles = [a for a in offers if a not in d.rules]
+    labels = sorted({d.control, *singles})
+    if singles:
+        stack = np.column_stack([profit[a] for a in singles])
+        j = stack.argmax(axis=1)
+        best = stack[np.arange(len(stack)), j]
+        order = np.array([labels.index(a) for a in singles])
+        codes = np.where(best > 0, order[j], labels.index(d.control))
+        best = np.where(best > 0, best, 0.0)
+    else:
+        codes, best = np.full(len(study), labels.index(d.control)), np.zeros(len(study))
+    table["best_arm"] = pd.Categorical.from_codes(codes, categories=labels)
+    table["best_value"] = best
     per_arm = table.groupby("best_arm", observed=True).agg(
         customers=("customer_id", "size"), expected_incremental_value_usd=("best_value", "sum"))
     per_arm.index.name = "best_arm"
@@ -876,14 +898,17 @@ def analyze(
         # the study's columns of a Parquet file or folder, read without the others
         mapping = _identity_mapping(pd.DataFrame(columns=parquet_columns(Path(data))))
     elif mapping is None:
-        raw, _ = _read_raw(data)
+        raw, name = _read_raw(data)
         mapping = _identity_mapping(raw)
-        data = raw
+        data = (raw, name, not isinstance(data, pd.DataFrame))  # read once, named as it is
     m = read_mapping(mapping)
     plan = available_analyses(m)
     bar = _progress(progress, 2 + sum(why is None for why in plan.values()))
     bar.set_description("reading the file")
-    user = read_user_data(data, m)
+    if isinstance(data, tuple):
+        user = _from_raw(data[0], data[1], m, owned=data[2])
+    else:
+        user = read_user_data(data, m)
     result = AnalysisResult(data_notes=list(user.notes))
     result.timings["read and validate"] = time.perf_counter() - start
     bar.update()

@@ -165,30 +165,64 @@ def expected_values(
         return customer_values(d.assign(df, offer), value)
     if not isinstance(value, str):
         return np.full(len(df), float(value))
-    require_columns(df, [value, "reacquired", RECEIVED_COLUMN, *by], "expected_values")
-    back = df[df["reacquired"] == 1]
-    keys = [*by, RECEIVED_COLUMN]
-    cell = _mean_by(back, keys, value)
-    per_offer = _mean_by(back, [RECEIVED_COLUMN], value)
-    # a categorical: factorised by its codes, not a string per row
-    received = pd.Series(d.arm_columns(df, offer)[RECEIVED_COLUMN], index=df.index)
-    # each row's cell, looked up by the codes of its distinct keys (not a string per row)
-    codes, labels = [], []
-    for col in [*(df[k] for k in by), received]:
-        c, u = pd.factorize(col, use_na_sentinel=False)
-        codes.append(c)
-        labels.append(pd.Index(u).astype(str))
-    grid = pd.MultiIndex.from_product(labels)
-    table = cell.reindex(grid).to_numpy(dtype=float).reshape([len(u) for u in labels])
-    out = table[tuple(codes)] if codes else np.full(len(df), np.nan)
-    gap = ~np.isfinite(out)
-    if gap.any():
-        rec = per_offer.reindex(labels[-1]).to_numpy(dtype=float)
-        out[gap] = rec[codes[-1][gap]]
-    gap = ~np.isfinite(out)
-    if gap.any():
-        out[gap] = float(back[value].mean())
-    return out
+    return CellValues(df, value, by, design=d)(offer)
+
+
+class CellValues:
+    """Each customer's value if reacquired under an arm: the mean of ``value`` over the
+    returners of her ``by`` segment who received the arm's offer (:func:`expected_values`).
+
+    The returners' means are computed once, and each arm is a lookup by codes: scoring
+    several arms does not group the returners again for each.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The study table with ``value``, ``reacquired``, ``offer_received`` and ``by``.
+    value : str
+        The value column.
+    by : sequence of str
+        Segments.
+    design : StudyDesign, optional
+        Default :func:`~winback_study.design.resolve_design` of ``df``.
+    """
+
+    def __init__(self, df: pd.DataFrame, value: str, by: Sequence[str] = (REASON_COLUMN,), *,
+                 design: StudyDesign | None = None) -> None:
+        require_columns(df, [value, "reacquired", RECEIVED_COLUMN, *by], "expected_values")
+        self.df, self.by, self.design = df, list(by), resolve_design(df, design)
+        back = df[df["reacquired"] == 1]
+        self.cell = _mean_by(back, [*self.by, RECEIVED_COLUMN], value)
+        self.per_offer = _mean_by(back, [RECEIVED_COLUMN], value)
+        self.overall = float(back[value].mean())
+        self.codes, self.labels = [], []
+        for k in self.by:
+            c, u = pd.factorize(df[k], use_na_sentinel=False)
+            self.codes.append(c)
+            self.labels.append(pd.Index(u).astype(str))
+
+    def __call__(self, offer: str, received: Any = None) -> np.ndarray:
+        """One value per row under arm ``offer`` (``received``: its ``offer_received``
+        column, when the caller has it already)."""
+        df = self.df
+        if received is None:
+            received = self.design.arm_columns(df, offer)[RECEIVED_COLUMN]
+        # a categorical: factorised by its codes, not a string per row
+        c, u = pd.factorize(pd.Series(received, index=df.index), use_na_sentinel=False)
+        codes, labels = [*self.codes, c], [*self.labels, pd.Index(u).astype(str)]
+        # each row's cell, looked up by the codes of its distinct keys
+        grid = pd.MultiIndex.from_product(labels)
+        table = self.cell.reindex(grid).to_numpy(dtype=float).reshape(
+            [len(v) for v in labels])
+        out = table[tuple(codes)]
+        gap = ~np.isfinite(out)
+        if gap.any():
+            rec = self.per_offer.reindex(labels[-1]).to_numpy(dtype=float)
+            out[gap] = rec[codes[-1][gap]]
+        gap = ~np.isfinite(out)
+        if gap.any():
+            out[gap] = self.overall
+        return out
 
 
 @dataclass(repr=False)
@@ -362,6 +396,7 @@ def score_offers(
     offers = d.treatment_arms if offers is None else offers
     allo = [d.control, *[o for o in offers if o != d.control]]
     prob, val, cost = {}, {}, {}
+    cells = CellValues(df, value, value_by, design=d) if isinstance(value, str) else None
     for o in allo:
         # df with the arm's four columns: a shallow copy (assign copies every column of
         # the table, for each arm) that only the model's predict reads
@@ -373,7 +408,8 @@ def score_offers(
             cost[o], val[o] = np.zeros(len(df)), np.full(len(df), np.nan)
         else:
             cost[o] = frame[COST_COLUMN].to_numpy(dtype=float)
-            val[o] = expected_values(df, o, value, value_by, design=d)
+            val[o] = (cells(o, frame[RECEIVED_COLUMN]) if cells is not None
+                      else expected_values(df, o, value, value_by, design=d))
     idx = df.index
     return OfferScores(pd.DataFrame(prob, index=idx), pd.DataFrame(val, index=idx),
                        pd.DataFrame(cost, index=idx), incremental, design=d)
