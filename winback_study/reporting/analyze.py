@@ -731,7 +731,7 @@ def targets(run: _Run) -> Output:
         best = np.where(best > 0, best, 0.0)
     else:
         codes, best = np.full(len(study), labels.index(d.control)), np.zeros(len(study))
-    table["best_arm"] = pd.Categorical.from_codes(codes, categories=labels)
+    table["best_arm"] = np.array(labels, dtype=object)[codes]
     table["best_value"] = best
     per_arm = table.groupby("best_arm", observed=True).agg(
         customers=("customer_id", "size"), expected_incremental_value_usd=("best_value", "sum"))
