@@ -683,12 +683,23 @@ def fit_second_lifetime(
     if model == "weibull":
         # Newton's method with the analytic Hessian in place of lifelines' SLSQP and
         # autograd Hessian, for this one fit (the same estimates; minutes -> seconds on
-        # millions of returners): weibull_newton's module explains
+        # millions of returners): weibull_newton's module explains. It also gives the
+        # predicted medians lifelines would compute again from the formula after the fit.
         fitter._fit_model = partial(newton_fit_model, fitter)
+        fitter._FAST_MEDIAN_PREDICT = False
+    # lifelines copies the frame and summarises every column of it: only the model's
+    needed = [c for c in back.columns if c in required_columns(rhs) | {CONTROL_COLUMN}
+              or c in (duration_col, event_col)]
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*Hessian.*", category=UserWarning)
-            fitter.fit(back, duration_col=duration_col, event_col=event_col, formula=rhs)
+            fitter.fit(back[needed], duration_col=duration_col, event_col=event_col,
+                       formula=rhs)
+            if model == "weibull":
+                del fitter._FAST_MEDIAN_PREDICT  # the class's (True) again
+                median = fitter.__dict__.pop("_newton_median", None)
+                fitter._predicted_median = (fitter.predict_median(back[needed])
+                                            if median is None else median)
     except (LifelinesConvergenceError, np.linalg.LinAlgError) as exc:
         raise SecondLifetimeConvergenceError(
             f"the {model} model did not converge on {len(back):,} reacquired customers. "
@@ -698,7 +709,8 @@ def fit_second_lifetime(
             f"lifelines said: {str(exc).splitlines()[0]}"
         ) from None
     finally:
-        fitter.__dict__.pop("_fit_model", None)  # an ordinary (and picklable) fitter again
+        for attr in ("_fit_model", "_FAST_MEDIAN_PREDICT", "_newton_median"):
+            fitter.__dict__.pop(attr, None)  # an ordinary (and picklable) fitter again
     return SecondLifetimeResult(
         model=model, formula=f"{duration_col} ~ {rhs}", fitter=fitter, selection=first_step,
         data=back, duration_col=duration_col, event_col=event_col, _alpha=alpha,

@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["weibull_newton", "newton_fit_model"]
 
@@ -164,6 +165,10 @@ def newton_fit_model(fitter: Any, likelihood: Any, Ts: Any, Xs: Any, E: np.ndarr
     except np.linalg.LinAlgError:
         return lifelines_step()
     params = {"lambda_": b, "rho_": g}
+    # each spell's predicted median, exp(eta) * log(2) ** (1 / rho) (lifelines'
+    # predict_median, for the concordance index), from the design already built
+    fitter._newton_median = pd.Series(np.exp(xl @ b) * np.log(2.0) ** (1.0 / np.exp(xr @ g)),
+                                      index=Xs.index)
     # what lifelines' step leaves on the fitter for later use (score, robust errors)
     fitter._initial_point_dicts = [{k: np.zeros_like(v) for k, v in params.items()}]
     fitter._neg_likelihood_with_penalty_function = partial(
