@@ -49,3 +49,15 @@ def test_unconvertible_columns_fall_back_to_pandas(tmp_path):
     df = pd.DataFrame({"mixed": [1, "a", 2.5], "x": [1.0, 2.0, 3.0]})
     io.write_table(df, tmp_path / "t.csv", fast=True)
     assert (tmp_path / "t.csv").read_text() == df.to_csv(index=False)
+
+
+@pytest.mark.parametrize("text", ["plain", 'a "quoted", value'])
+def test_parallel_slices_write_the_same_bytes(tmp_path, monkeypatch, text):
+    df = _frame(2_503)
+    df.loc[2_000, "note"] = text  # in the last slice: every slice is written quoted
+    io.write_csv_fast(df, tmp_path / "one.csv")
+    monkeypatch.setattr(io, "PARALLEL_CSV_ROWS", 500)
+    monkeypatch.setattr(io.os, "cpu_count", lambda: 3)
+    io.write_csv_fast(df, tmp_path / "three.csv")
+    assert (tmp_path / "three.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "three.csv"]

@@ -64,6 +64,34 @@ def write_table(df: Any, out: str | os.PathLike, *, fast: bool | None = None) ->
             df.to_csv(tmp, index=False)
 
 
+#: rows per slice above which :func:`write_csv_fast` writes slices in parallel
+PARALLEL_CSV_ROWS = 1_000_000
+
+
+def _write_slices(slices: list[Any], options: Any, header: str, path: Path) -> None:
+    """Each slice to its own part file on its own thread, then the header and the parts
+    joined into ``path`` in order; the part files are removed whatever happens."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.csv as pv
+
+    names = [path.with_name(f"{path.name}.part{i}") for i in range(len(slices))]
+    try:
+        with ThreadPoolExecutor(len(slices)) as pool:
+            for done in [pool.submit(pv.write_csv, part, str(name), options)
+                         for part, name in zip(slices, names, strict=True)]:
+                done.result()  # re-raises a slice's error (text needing quotes ...)
+        with open(path, "wb") as fh:
+            fh.write(header.encode("utf-8"))
+            for name in names:
+                with open(name, "rb") as src:
+                    shutil.copyfileobj(src, fh, 16 * 2**20)
+    finally:
+        for name in names:
+            name.unlink(missing_ok=True)
+
+
 def write_csv_fast(df: Any, path: str | os.PathLike) -> None:
     """``df.to_csv(path, index=False)`` through pyarrow's CSV writer (C++, chunked).
 
@@ -84,13 +112,21 @@ def write_csv_fast(df: Any, path: str | os.PathLike) -> None:
         return
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([str(c) for c in df.columns])
+    # pyarrow formats the rows on one thread: large tables are written in slices, one per
+    # core, each to a part file, then joined in order
+    parts = max(1, min(os.cpu_count() or 1, table.num_rows // PARALLEL_CSV_ROWS))
+    step = -(-table.num_rows // parts) if parts > 1 else table.num_rows
+    slices = [table.slice(i, step) for i in range(0, table.num_rows, step)] or [table]
     for quoting in ("none", "needed"):
-        with open(path, "wb") as fh:
-            fh.write(header.getvalue().encode("utf-8"))
-            try:
-                pv.write_csv(table, fh, pv.WriteOptions(include_header=False,
-                                                        quoting_style=quoting))
-                return
-            except pa.ArrowInvalid:
-                if quoting == "needed":
-                    raise
+        options = pv.WriteOptions(include_header=False, quoting_style=quoting)
+        try:
+            if len(slices) == 1:
+                with open(path, "wb") as fh:
+                    fh.write(header.getvalue().encode("utf-8"))
+                    pv.write_csv(table, fh, options)
+            else:
+                _write_slices(slices, options, header.getvalue(), Path(path))
+            return
+        except pa.ArrowInvalid:
+            if quoting == "needed":
+                raise
