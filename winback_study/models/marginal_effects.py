@@ -118,12 +118,14 @@ def average_marginal_effects(exog: np.ndarray, params: np.ndarray, cov: np.ndarr
         f_xb = pdf(xb)
         mean_f += f_xb.sum()
         mean_df_x += dpdf(xb) @ xc
-        big_f = None
-        for r, j in enumerate(cols):
-            if not dummy[r]:
-                continue
-            if big_f is None:
-                big_f = cdf(xb)
+        dummies = [(r, j) for r, j in enumerate(cols) if dummy[r]]
+        if not dummies:
+            continue
+        big_f = cdf(xb)
+        # f(x1'b) - f(x0'b) of every dummy, one column each: one pass over the chunk's
+        # design for all their gradients instead of one per dummy
+        diff = np.empty((len(xb), len(dummies)))
+        for d, (r, j) in enumerate(dummies):
             # each row's index with column j switched to its other value (0 <-> 1): the
             # row's own index is x1'b where x_ij = 1 and x0'b where it is 0
             one = xc[:, j] == 1
@@ -131,11 +133,14 @@ def average_marginal_effects(exog: np.ndarray, params: np.ndarray, cov: np.ndarr
             other = xb - sign * b[j]
             # F(x1'b) - F(x0'b) and f(x1'b) - f(x0'b), row by row
             effect[r] += (sign * (big_f - cdf(other))).sum()
-            df_ = sign * (f_xb - pdf(other))
-            grad = df_ @ xc
+            diff[:, d] = sign * (f_xb - pdf(other))
             # column j of x1 is 1 and of x0 is 0 for every row: its entry is sum f(x1'b)
-            grad[j] = np.where(one, f_xb, f_xb + df_).sum()
-            jac[r] += grad
+            jac[r, j] += np.where(one, f_xb, f_xb + diff[:, d]).sum()
+        grads = diff.T @ xc
+        for d, (r, j) in enumerate(dummies):
+            keep = jac[r, j]
+            jac[r] += grads[d]
+            jac[r, j] = keep
     mean_f /= n
     mean_df_x /= n
     for r, j in enumerate(cols):
