@@ -60,3 +60,77 @@ def test_figures_dir_from_the_notebooks_folder_is_the_checkouts_reports(tmp_path
     assert figures_dir() == tmp_path / "reports" / "figures"
     monkeypatch.setenv("WINBACK_FIGURES_DIR", str(tmp_path / "x"))
     assert figures_dir() == tmp_path / "x"
+
+
+def test_pdf_fonts_are_subset_from_the_prepared_copy_with_the_same_bytes(tmp_path):
+    """save_figure's PDF subsets each font from a copy without layout tables, cut to the
+    common glyphs (pdf_fonts.lean_pdf_fonts): the subset is byte for byte the one matplotlib makes
+    from the copy itself, for any glyphs, and the PDF embeds every font it uses."""
+    import io
+    import random
+    import re
+    import zlib
+
+    from fontTools.ttLib import TTFont
+    from matplotlib import font_manager
+    from matplotlib.backends import _backend_pdf_ps as pdf_ps
+
+    from winback_study.plotting import pdf_fonts
+
+    path = font_manager.findfont("DejaVu Sans")
+    full, common, to_common, mapped = pdf_fonts._lean_fonts(path, 0)
+    assert not {"GSUB", "GPOS", "MATH"} & set(TTFont(io.BytesIO(full)).keys())
+    rng = random.Random(7)
+    sets = [{0}, {1}, {3, 36}] + [set(rng.sample(sorted(to_common), k)) for k in (2, 30, 120)]
+    for glyphs in sets:
+        with pdf_ps.get_glyphs_subset(pdf_fonts._LeanFontFile(full), glyphs) as res:
+            direct = pdf_ps.font_as_file(res.font).getvalue()
+            direct_map = {g: res.glyph_index_map[g] for g in glyphs}
+        with pdf_fonts.lean_pdf_fonts():
+            assert pdf_ps.get_glyphs_subset._winback_original is not None  # in place
+            with pdf_ps.get_glyphs_subset(font_manager.FontPath(path, 0), glyphs) as res:
+                assert pdf_ps.font_as_file(res.font).getvalue() == direct, sorted(glyphs)
+                assert {g: res.glyph_index_map[g] for g in glyphs} == direct_map
+    # outside the block (or in another thread) matplotlib's own subset of the file
+    stock = pdf_ps.get_glyphs_subset._winback_original
+    with pdf_ps.get_glyphs_subset(font_manager.FontPath(path, 0), {36}) as res:
+        outside = pdf_ps.font_as_file(res.font).getvalue()
+    with stock(font_manager.FontPath(path, 0), {36}) as res:
+        assert outside == pdf_ps.font_as_file(res.font).getvalue()
+        assert "GSUB" in res.font
+
+    fig = _fig()
+    fig.axes[0].set_title("Second lifetimes ≥ first · ρ × λ – “quoted” ₹")  # ₹: not common
+    pdf = [p for p in save_figure(fig, "fonts", tmp_path, close=True) if p.suffix == ".pdf"]
+    data = pdf[0].read_bytes()
+    assert data.count(b"/FontFile2") >= 2 and b"/ToUnicode" in data
+    fonts = [TTFont(io.BytesIO(zlib.decompress(m.group(1)))) for m in
+             re.finditer(rb"/Length1 \d+.*?stream\r?\n(.*?)endstream", data, re.S)]
+    assert len(fonts) >= 2
+    assert all("glyf" in f and not {"GSUB", "GPOS"} & set(f.keys()) for f in fonts)
+
+
+def test_display_pixels_are_the_pngs_and_averaged_as_the_float_mean(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from winback_study.plotting import style
+
+    fig = _fig()
+    png = [p for p in save_figure(fig, "px", tmp_path) if p.suffix == ".png"][0].read_bytes()
+    decoded = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+    assert fig._winback_exported_pixels is not None
+    assert np.array_equal(fig._winback_exported_pixels, decoded)
+    plt.close(fig)
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, size=(41, 37, 4), dtype=np.uint8)
+    a[:2, :2] = [[[0, 1, 2, 3]], [[1, 2, 3, 4]]]  # halves: 0.5, 1.5, ... round to even
+    for k in (2, 3):
+        h, w = 41 // k * k, 37 // k * k
+        mean = a[:h, :w].astype(np.float64).reshape(h // k, k, w // k, k, 4).mean(axis=(1, 3))
+        got = np.asarray(Image.open(io.BytesIO(style._downsampled(a, k))))
+        assert np.array_equal(got, np.rint(mean).astype(np.uint8))
+        buf = io.BytesIO()
+        Image.fromarray(a, "RGBA").save(buf, format="png")
+        assert style._downsampled(buf.getvalue(), k) == style._downsampled(a, k)

@@ -12,7 +12,7 @@ import io
 import os
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ import pandas as pd
 
 from winback_study.core.io import atomic_path
 from winback_study.errors import DataError
+from winback_study.plotting.pdf_fonts import lean_pdf_fonts
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -131,7 +132,10 @@ def save_figure(
     Notes
     -----
     The figure is laid out (constrained layout) and its tight box measured once for all
-    formats, not once per format. In a notebook, showing the figure afterwards
+    formats, not once per format. The PDF embeds each font as a subset of the glyphs it
+    uses, without the font's layout tables
+    (:func:`~winback_study.plotting.pdf_fonts.lean_pdf_fonts`). In a notebook, showing the
+    figure afterwards
     (``plt.show()``) displays the exported PNG at screen resolution instead of drawing
     it again, unless the figure changed since (see ``_show_as_exported``).
     """
@@ -143,20 +147,22 @@ def save_figure(
     out = Path(outdir) if outdir is not None else figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    png = None
+    png = pixels = None
     with _laid_out_once(fig) as bbox:
         for fmt in formats:
             target = out / f"{name}.{fmt}"
             buf = io.BytesIO()
-            fig.savefig(buf, format=fmt, dpi=PNG_DPI if fmt == "png" else None,
-                        metadata=_METADATA[fmt], bbox_inches=bbox)
+            with lean_pdf_fonts() if fmt == "pdf" else nullcontext():
+                fig.savefig(buf, format=fmt, dpi=PNG_DPI if fmt == "png" else None,
+                            metadata=_METADATA[fmt], bbox_inches=bbox)
             with atomic_path(target) as tmp:
                 tmp.write_bytes(buf.getvalue())
             written.append(target)
             if fmt == "png":
                 png = buf.getvalue()
+                pixels = _rendered_pixels(fig, png)
     if png is not None:
-        _show_as_exported(fig, png)
+        _show_as_exported(fig, png, pixels)
     if close:
         import matplotlib.pyplot as plt
 
@@ -199,7 +205,30 @@ def _laid_out_once(fig: Figure) -> Iterator[object]:
                 fig.set_layout_engine(engine)
 
 
-def _show_as_exported(fig: Figure, png: bytes) -> None:
+def _rendered_pixels(fig: Figure, png: bytes) -> object | None:
+    """The RGBA pixels just encoded into ``png``, from the figure's Agg canvas, or None.
+
+    ``savefig(format="png")`` renders into the canvas' Agg buffer and encodes that buffer;
+    the buffer is still there afterwards. A copy of it saves decoding the PNG again to
+    display it (``_downsampled``). None when the figure has no Agg canvas of the PNG's
+    size (the PNG is decoded then).
+    """
+    import struct
+
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg) or getattr(canvas, "renderer", None) is None:
+        return None
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    pixels = np.asarray(canvas.buffer_rgba())
+    if pixels.shape != (height, width, 4) or pixels.dtype != np.uint8:
+        return None
+    return pixels.copy()
+
+
+def _show_as_exported(fig: Figure, png: bytes, pixels: object | None = None) -> None:
     """In a notebook, let displaying ``fig`` show the exported PNG instead of drawing again.
 
     IPython's inline backend draws a figure once more to display it (at the figure's
@@ -207,11 +236,15 @@ def _show_as_exported(fig: Figure, png: bytes) -> None:
     (``fig.stale`` is False: any change to the figure or an artist in it sets it), the
     notebook's PNG formatter shows the exported 200 dpi PNG averaged down to the
     figure's dpi instead (2x2 pixels into one at 100 dpi). Changed figures, other dpis
-    and other display formats (retina, SVG) are drawn as usual.
+    and other display formats (retina, SVG) are drawn as usual. ``pixels`` are the PNG's
+    RGBA pixels when known (``_rendered_pixels``): averaged without decoding the PNG,
+    once; the displayed image is kept for a later display and the pixels dropped.
     """
     import sys
 
     fig._winback_exported_png = png
+    fig._winback_exported_pixels = pixels
+    fig._winback_shown = {}
     fig.stale = False  # just drawn: every format was rendered from its current state
     if "IPython" not in sys.modules:
         return
@@ -235,25 +268,44 @@ def _show_as_exported(fig: Figure, png: bytes) -> None:
         factor = PNG_DPI / f.dpi
         if data is None or f.stale or factor != int(factor) or factor < 1:
             return _drawn(f)
-        return _downsampled(data, int(factor), base64=_drawn.keywords.get("base64", False))
+        key = (int(factor), bool(_drawn.keywords.get("base64", False)))
+        shown = f.__dict__.setdefault("_winback_shown", {})
+        if key not in shown:
+            pixels = getattr(f, "_winback_exported_pixels", None)
+            shown[key] = _downsampled(data if pixels is None else pixels, *key)
+            f._winback_exported_pixels = None  # the displayed image is kept instead
+        return shown[key]
 
     show._winback = True
     png_formatter.for_type(Figure, show)
 
 
-def _downsampled(png: bytes, factor: int, base64: bool = False) -> bytes | str:
-    """``png`` with every ``factor x factor`` block of pixels averaged into one."""
+def _downsampled(png: bytes | object, factor: int, base64: bool = False) -> bytes | str:
+    """``png`` with every ``factor x factor`` block of pixels averaged into one.
+
+    ``png`` is the PNG file, or its pixels (an ``(h, w, 4)`` uint8 array). Each average is
+    rounded to the nearest integer, halves to even (``np.rint`` of the mean); the sums are
+    exact integers, so this equals rounding the float64 mean of each block.
+    """
     import binascii
 
     import numpy as np
     from PIL import Image
 
-    with Image.open(io.BytesIO(png)) as im:
-        a = np.asarray(im.convert("RGBA"), dtype=np.float64)
+    if isinstance(png, bytes | bytearray):
+        with Image.open(io.BytesIO(png)) as im:
+            a = np.asarray(im.convert("RGBA"))
+    else:
+        a = np.asarray(png)
     h, w = (a.shape[0] // factor) * factor, (a.shape[1] // factor) * factor
-    a = a[:h, :w].reshape(h // factor, factor, w // factor, factor, 4).mean(axis=(1, 3))
+    a = a[:h, :w]
+    total = np.zeros((h // factor, w // factor, a.shape[2]), dtype=np.uint32)
+    for i in range(factor):  # strided slices: no float copy of the full-size image
+        for j in range(factor):
+            total += a[i::factor, j::factor]
+    mean = np.rint(total / (factor * factor)).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(np.rint(a).astype(np.uint8), "RGBA").save(buf, format="png")
+    Image.fromarray(mean, "RGBA").save(buf, format="png")
     data = buf.getvalue()
     return binascii.b2a_base64(data, newline=False).decode("ascii") if base64 else data
 

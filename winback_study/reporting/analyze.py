@@ -82,7 +82,7 @@ class _Run:
     annual_rate: float
     seed: int
     n_boot: int
-    fits: dict[str, Any] = field(default_factory=dict)
+    fits: dict[Any, Any] = field(default_factory=dict)
     _frame: pd.DataFrame | None = None
 
     @property
@@ -108,7 +108,9 @@ class _Run:
         given = self.mapping.models.formulas().get(key)
         if given is not None:
             return given, True
-        return _FALLBACKS[key](self), False
+        if ("formula", key) not in self.fits:  # once: it reads the whole table
+            self.fits[("formula", key)] = _FALLBACKS[key](self)
+        return self.fits[("formula", key)], False
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -175,8 +177,12 @@ def _references(df: pd.DataFrame, design: StudyDesign | None) -> list[str]:
             + _factor(df, RECEIVED_COLUMN, design.control if design else None))
 
 
-def _returners(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["reacquired"].to_numpy() == 1]
+def _returners(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """The reacquired customers of ``df`` (in ``columns``, default all): ``df`` itself
+    when it holds only them (a fit's returner frame), not a copy."""
+    back = df["reacquired"].to_numpy() == 1
+    frame = df if columns is None else df[columns]
+    return frame if back.all() else frame[back]
 
 
 def _fallback_return(run: _Run) -> str:
@@ -417,7 +423,7 @@ def _value_outcome(run: _Run) -> tuple[str, bool]:
     if col not in run.study.columns:
         raise DataError("the value model needs second_value or second_margin",
                         column="second_value", problem="missing_column")
-    y = _returners(run.study)[col].to_numpy(dtype=float)
+    y = _returners(run.study, [col])[col].to_numpy(dtype=float)
     return col, bool(len(y) and np.all(y > 0))
 
 
@@ -477,7 +483,7 @@ def customer_value(run: _Run) -> Output:
     from winback_study.core.value import DEFAULT_HORIZON_MONTHS
 
     df, rate = run.study, run.annual_rate
-    back = _returners(df)
+    back = _returners(df, ["second_monthly_margin", "second_tenure_months"])
     first = lifetime_value(df["first_monthly_margin"], df["first_tenure_months"], rate)
     second = lifetime_value(back["second_monthly_margin"], back["second_tenure_months"], rate)
     rows = {
