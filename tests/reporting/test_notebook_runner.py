@@ -67,3 +67,14 @@ def test_a_failing_notebook_raises_after_the_others(tmp_path):
     with pytest.raises(CellExecutionError, match="boom"):
         execute_notebooks([ok, bad], tmp_path / "out", jobs=2)
     assert (tmp_path / "out" / "01_ok.ipynb").exists()
+
+
+def test_longest_first_orders_by_cost_unknown_first_ties_in_order(tmp_path):
+    from winback_study.reporting.notebook_runner import longest_first
+
+    names = ["01_a", "02_b", "03_c", "04_d", "05_e"]
+    paths = [tmp_path / f"{n}.ipynb" for n in names]
+    costs = {"01_a": 5.0, "02_b": 9.0, "03_c": 20.0, "04_d": 9.0}
+    assert [p.stem for p in longest_first(paths, costs)] == [
+        "05_e", "03_c", "02_b", "04_d", "01_a"]
+    assert longest_first(paths, {}) == paths

@@ -55,6 +55,11 @@ def test_timings_in_reading_order_and_wall_time(two_runs):
     # two kernels overlap: the wall time is well under the sum; one kernel: it is the sum
     assert a.notebooks_wall < 0.9 * sum(a.timings[s] for s in stems)
     assert b.notebooks_wall >= sum(b.timings[s] for s in stems)
+    # the notebooks run alongside simulate and the replication table, and the whole call
+    # is their wall time and the index
+    for r in (a, b):
+        assert r.timings["simulate"] + r.timings["replication table"] <= r.notebooks_wall
+        assert r.notebooks_wall <= r.wall <= r.notebooks_wall + r.timings["index"] + 1.0
 
 
 @pytest.mark.slow

@@ -381,7 +381,7 @@ def fit_second_profit(
                 "selection model was fitted on, so the two-step covariance cannot be "
                 "computed; fit it on every lapsed customer of df (selection=True)"
             )
-        exog = pd.DataFrame(ols.model.exog, columns=ols.model.exog_names)
+        exog = pd.DataFrame(ols.model.exog, columns=ols.model.exog_names, copy=False)
         cov = two_step_covariance(first_step, df if fit_here else None, exog,
                                   np.asarray(ols.resid), ols.params, rows, CONTROL_COLUMN)
     else:

@@ -22,7 +22,8 @@ from nbclient import NotebookClient
 
 from winback_study.core.io import atomic_path
 
-__all__ = ["NOTEBOOK_DIR", "list_notebooks", "execute_notebook", "execute_notebooks"]
+__all__ = ["NOTEBOOK_DIR", "list_notebooks", "execute_notebook", "execute_notebooks",
+           "longest_first"]
 
 #: Where the numbered study notebooks live in a source checkout.
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -167,14 +168,17 @@ def execute_notebooks(
     html: bool = False,
     env: Mapping[str, str] | None = None,
     on_done: Callable[[Path, float], None] | None = None,
+    costs: Mapping[str, float] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, float]:
     """Run notebooks on ``jobs`` warm kernels and save each into ``out`` (see the module).
 
     Parameters
     ----------
     paths : sequence of path
-        ``.ipynb`` files, taken in this order by whichever kernel is free; each is read,
-        never modified, and runs from its own folder (the kernels start in the first one's).
+        ``.ipynb`` files, taken in this order (or by ``costs``) by whichever kernel is
+        free; each is read, never modified, and runs from its own folder (the kernels
+        start in the first one's).
     out : path
         Folder for the executed notebooks (and their ``.html`` when ``html``).
     jobs : int
@@ -187,6 +191,15 @@ def execute_notebooks(
         Environment variables set for the kernels only, on top of this process's.
     on_done : callable, optional
         ``on_done(path, seconds)`` after each notebook is saved (from a worker thread).
+    costs : mapping, optional
+        Expected seconds of each notebook, by stem: the notebooks are then started
+        longest first (longest processing time first: the long ones do not end up last
+        on one kernel while the other kernel is idle). A notebook not in ``costs`` counts
+        as longer than any in it; ties keep the order of ``paths``. Which kernel runs
+        which notebook changes nothing a notebook writes, only the wall time.
+    stop : threading.Event, optional
+        Once set, no kernel starts another notebook (those running finish); the ones not
+        run are missing from the result.
 
     Returns
     -------
@@ -200,7 +213,7 @@ def execute_notebooks(
     if not paths:
         return {}
     todo: queue.Queue[Path] = queue.Queue()
-    for p in paths:
+    for p in longest_first(paths, costs) if costs is not None else paths:
         todo.put(p)
     seconds: dict[str, float] = {}
     errors: list[BaseException] = []
@@ -210,7 +223,7 @@ def execute_notebooks(
     def worker() -> None:
         km = None
         try:
-            while not errors:
+            while not errors and not (stop is not None and stop.is_set()):
                 try:
                     path = todo.get_nowait()
                 except queue.Empty:
@@ -250,7 +263,27 @@ def execute_notebooks(
         t.join()
     if errors:
         raise errors[0]
-    return {p.stem: seconds[p.stem] for p in paths}
+    return {p.stem: seconds[p.stem] for p in paths if p.stem in seconds}
+
+
+def longest_first(paths: Sequence[str | os.PathLike], costs: Mapping[str, float]
+                  ) -> list[Path]:
+    """``paths`` by decreasing expected cost (``costs[stem]``; unknown: first).
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Notebooks.
+    costs : mapping
+        Expected seconds by notebook stem.
+
+    Returns
+    -------
+    list of Path
+        The notebooks, longest first; ties (and unknown notebooks) in the given order.
+    """
+    return sorted((Path(p) for p in paths),
+                  key=lambda p: -costs.get(p.stem, float("inf")))
 
 
 def _client_args(folder: Path, timeout: int) -> dict:
