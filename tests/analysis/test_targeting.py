@@ -467,3 +467,17 @@ def test_targeting_functions_on_another_design(gifts, gift_design, by_offer):
     assert sample_size_per_arm(p0, p1) == int(np.ceil(n))
     assert design_power(p0, p1, 1_500) == pytest.approx(
         stats.norm.cdf(h * np.sqrt(1_500 / 2) - stats.norm.ppf(0.975)), abs=1e-3)
+
+
+def test_cell_values_keep_the_cell_of_a_missing_reason():
+    """Returners without a reason are a segment of their own (as the text keys made them),
+    not folded into the offer's mean."""
+    from winback_study.analysis.targeting.scores import expected_values
+
+    df = simulate_study(4_000, seed=3)
+    df["defection_reason"] = df["defection_reason"].astype(object)
+    df.loc[df.index[:400], "defection_reason"] = np.nan
+    df["slv"] = np.where(df["defection_reason"].isna(), 5_000.0, 100.0)
+    got = expected_values(df, "discount")
+    missing = df["defection_reason"].isna().to_numpy()
+    assert np.allclose(got[missing], 5_000.0) and np.allclose(got[~missing], 100.0)

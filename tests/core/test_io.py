@@ -61,3 +61,8 @@ def test_parallel_slices_write_the_same_bytes(tmp_path, monkeypatch, text):
     io.write_csv_fast(df, tmp_path / "three.csv")
     assert (tmp_path / "three.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.csv", "three.csv"]
+
+
+def test_an_empty_table_is_its_header(tmp_path):
+    io.write_csv_fast(_frame(0), tmp_path / "empty.csv")
+    assert (tmp_path / "empty.csv").read_text() == ",".join(_frame(0).columns) + "\n"

@@ -345,3 +345,24 @@ def test_a_parquet_dataset_folder_is_read_in_the_columns_it_needs(tmp_path):
     assert set(user.raw.columns) == {"customer_id", "reacquired", "first_tenure_months",
                                      "offer", "defection_reason", "referrals"}
     assert len(user.raw) == 9_000
+
+
+@pytest.mark.parametrize("rhs", ["offer", "bs(first_tenure_months, df=3) + offer + referrals"])
+def test_targets_split_index_equals_statsmodels_predict(monkeypatch, rhs):
+    """targets predicts each arm from the index's fixed part once plus the arm's terms; a
+    formula of arm terms only (the intercept is the fixed part) and one with a stateful
+    spline (rebuilt by statsmodels, not from the levels) give statsmodels' predictions."""
+    from winback_study import simulate_study
+    from winback_study.reporting import analyze as an
+
+    df = simulate_study(5_000, seed=6)[["customer_id", "reacquired", "first_tenure_months",
+                                        "first_monthly_margin", "second_tenure_months",
+                                        "second_churned", "second_monthly_margin",
+                                        "defection_reason", "offer", "referrals"]]
+    df = df.astype({"defection_reason": str, "offer": str})
+    mapping = {"columns": {r: c for r, c in an.ROLES.items() if c in df.columns},
+               "models": {"return": rhs}}
+    fast = analyze(df, mapping, n_boot=20, progress=False).targets
+    monkeypatch.setattr(an._ArmPredictor, "_split", lambda self, model: None)
+    slow = analyze(df, mapping, n_boot=20, progress=False).targets
+    pd.testing.assert_frame_equal(fast, slow, rtol=1e-10)

@@ -115,8 +115,9 @@ def write_csv_fast(df: Any, path: str | os.PathLike) -> None:
     # pyarrow formats the rows on one thread: large tables are written in slices, one per
     # core, each to a part file, then joined in order
     parts = max(1, min(os.cpu_count() or 1, table.num_rows // PARALLEL_CSV_ROWS))
-    step = -(-table.num_rows // parts) if parts > 1 else table.num_rows
-    slices = [table.slice(i, step) for i in range(0, table.num_rows, step)] or [table]
+    step = -(-table.num_rows // parts)
+    slices = ([table.slice(i, step) for i in range(0, table.num_rows, step)]
+              if parts > 1 else [table])
     for quoting in ("none", "needed"):
         options = pv.WriteOptions(include_header=False, quoting_style=quoting)
         try:

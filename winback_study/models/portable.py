@@ -50,7 +50,9 @@ _install_patsy_fastpath()  # C(x, Treatment(...)) on a categorical by its codes
 FORMAT_VERSION: int = 1
 
 #: Transforms whose result depends on the training data (not reproducible from levels).
-_STATEFUL = re.compile(r"\b(center|standardize|scale)\s*\(")
+#: patsy's stateful transforms: they remember the training data (means, knots), which the
+#: levels alone cannot rebuild
+_STATEFUL = re.compile(r"\b(center|standardize|scale|bs|cr|cc|te)\s*\(")
 
 
 def _columns_of(rhs: str) -> list[str]:

@@ -377,14 +377,18 @@ def _sample_start(model: Any) -> np.ndarray | None:
         return None
     rows = np.sort(np.random.default_rng(0).choice(n, START_SAMPLE, replace=False))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             small = type(model)(model.endog[rows], model.exog[rows], check_rank=False)
             res = small.fit(disp=0)
     except (np.linalg.LinAlgError, PerfectSeparationError, ValueError):
         return None
     start = np.asarray(res.params, dtype=float)
-    return start if np.all(np.isfinite(start)) else None
+    # a level that separates in the sample only (or any trouble): the usual start
+    troubled = any(issubclass(w.category, (PerfectSeparationWarning, HessianInversionWarning,
+                                           ConvergenceWarning)) for w in caught)
+    converged = bool(res.mle_retvals.get("converged", False))
+    return start if converged and not troubled and np.all(np.isfinite(start)) else None
 
 
 #: rows above which the binary likelihood is evaluated a chunk of rows at a time

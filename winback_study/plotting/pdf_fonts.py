@@ -139,7 +139,10 @@ def _install_lean_subset() -> bool:
     def lean_subset(fontfile, glyphs):
         if getattr(_LEAN_PDF, "depth", 0) == 0 or not isinstance(fontfile, FontPath):
             return subset(fontfile, glyphs)
-        full, common, to_common, mapped = _lean_fonts(fontfile.path, fontfile.face_index)
+        try:
+            full, common, to_common, mapped = _lean_fonts(fontfile.path, fontfile.face_index)
+        except Exception:  # noqa: BLE001 - a font this cannot prepare: matplotlib's own way
+            return subset(fontfile, glyphs)
         glyphs = set(glyphs)
         # (without a glyph a character maps to, a subset keeps its source's first and
         # last character in OS/2: those of the file, not of the common font)

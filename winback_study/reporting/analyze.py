@@ -630,6 +630,18 @@ class _ArmPredictor:
     #: rows predicted at a time: the design matrix of a chunk, not of the whole file
     chunk_rows = 1_000_000
 
+    def _fast_predict(self, df: pd.DataFrame) -> np.ndarray:
+        from scipy import special
+
+        ix, _, moving, _ = self._fast
+        if moving.info is None:
+            index = self._fixed_index()
+        else:
+            x = ix.prepare(self._arm_frame(df, moving.columns), "targets",
+                           columns=moving.columns)
+            index = self._fixed_index() + np.asarray(moving(x), dtype=float)
+        return special.ndtr(index) if self.model.link == "probit" else special.expit(index)
+
     def _split(self, model: Any) -> Any:
         """The model's index split into the terms no arm changes and those it does, or
         None (a formula that cannot be rebuilt from its levels: statsmodels predicts)."""
@@ -637,14 +649,14 @@ class _ArmPredictor:
 
         try:
             ix = LinearIndex.from_results(model.results)
-        except ModelError:
+            fixed, moving = ix.parts([*self.study_cols, *self.file_cols])
+            # the other columns the moving terms read (an interaction with the reason, say)
+            others = [c for c in moving.columns if c not in self.study_cols
+                      and c not in self.file_cols]
+            return ix, fixed, moving, ix.prepare(self.frame, "targets", columns=[
+                *fixed.columns, *[c for c in others if c not in fixed.columns]])
+        except (ModelError, DataError):  # a stateful transform, a missing value ...
             return None
-        fixed, moving = ix.parts([*self.study_cols, *self.file_cols])
-        # the other columns the moving terms read (an interaction with the reason, say)
-        others = [c for c in moving.columns if c not in self.study_cols
-                  and c not in self.file_cols]
-        return ix, fixed, moving, ix.prepare(self.frame, "targets", columns=[
-            *fixed.columns, *[c for c in others if c not in fixed.columns]])
 
     def _fixed_index(self) -> np.ndarray:
         """The fixed terms' part of the index, once, a chunk's design matrix at a time."""
@@ -653,6 +665,8 @@ class _ArmPredictor:
             n, step = len(base), self.chunk_rows
             if fixed.info is None:  # every term moves with the arm
                 self._fixed = np.zeros(n)
+            elif not fixed.columns:  # the intercept alone
+                self._fixed = np.full(n, float(fixed.beta.sum()))
             else:
                 cols = {c: base[c].array for c in fixed.columns}
                 self._fixed = np.concatenate(
@@ -674,13 +688,10 @@ class _ArmPredictor:
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         if self._fast is not None:
-            from scipy import special
-
-            ix, _, moving, _ = self._fast
-            x = ix.prepare(self._arm_frame(df, moving.columns), "targets",
-                           columns=moving.columns)
-            index = self._fixed_index() + np.asarray(moving(x), dtype=float)
-            return special.ndtr(index) if self.model.link == "probit" else special.expit(index)
+            try:
+                return self._fast_predict(df)
+            except (ModelError, DataError):  # what the split cannot rebuild: statsmodels
+                self._fast = None
         x = self._arm_frame(df, None)
         if len(x) <= self.chunk_rows:
             return np.asarray(self.model.predict(x), dtype=float)

@@ -110,7 +110,9 @@ def _mean_by(rows: pd.DataFrame, keys: list[str], value: str) -> pd.Series:
     Grouped on the columns themselves (a categorical by its codes), then the few group
     labels turned to text: not every row's value, as ``astype(str)`` of the keys did.
     """
-    means = rows.groupby([rows[k] for k in keys], observed=True, sort=False)[value].mean()
+    # dropna=False: a missing key is a group of its own ("nan"), as the text keys made it
+    means = rows.groupby([rows[k] for k in keys], observed=True, sort=False,
+                         dropna=False)[value].mean()
     if isinstance(means.index, pd.MultiIndex):
         means.index = pd.MultiIndex.from_arrays(
             [means.index.get_level_values(i).astype(str) for i in range(len(keys))])
