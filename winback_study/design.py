@@ -302,14 +302,8 @@ class StudyDesign:
         return df.assign(**columns)
 
     def arm_columns(self, df: pd.DataFrame, arm: str) -> dict[str, Any]:
-        """The four columns :meth:`assign` sets under ``arm``, without copying ``df``.
-
-        Parameters
-        ----------
-        df : pandas.DataFrame
-            Customers; a rule arm needs ``defection_reason``.
-        arm : str
-            The arm to assign.
+        """The four columns :meth:`assign` sets under ``arm`` (same parameters), without
+        copying ``df``.
 
         Returns
         -------
