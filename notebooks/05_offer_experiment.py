@@ -548,11 +548,9 @@ answer_5_3 = 100 * b_zero
 # %% tags=["solution", "remove-cell"]
 # Every answer_* above in one JSON line: tests/reporting/test_exercises.py reads it and
 # recomputes each answer with the library.
-import json  # noqa: E402
+from winback_study.reporting.exercises import answers_line  # noqa: E402
 
-print("answers " + json.dumps(
-    {k: v.to_dict(orient="split") if isinstance(v, pd.DataFrame) else v
-     for k, v in sorted(globals().items()) if k.startswith("answer_")}, default=float))
+print(answers_line(globals()))
 
 # %% [markdown]
 # ## Key numbers

@@ -335,18 +335,21 @@ def test_qini_bootstrap_interval(study, scores):
     assert info.value.problem == "no_baseline"
 
 
-def test_segment_margin_se_is_seeded_and_matches_the_segments():
-    from winback_study.analysis.targeting import (
-        best_offer_by_segment,
-        holdout_mask,
-        segment_margin_se,
-    )
+def _segment_leads(n: int, seed: int, objectives: tuple[str, ...]):
+    """A study, its training half and each objective's best offer by segment on the rest."""
+    from winback_study.analysis.targeting import best_offer_by_segment, holdout_mask
 
-    df = simulate_study(12_000, seed=11)
-    train = holdout_mask(len(df), 0.5, seed=11)
+    df = simulate_study(n, seed=seed)
+    train = holdout_mask(len(df), 0.5, seed=seed)
     hold = df[~train]
     sc = score_offers(hold, _probit(df[train]))
-    best = {obj: best_offer_by_segment(sc, hold, objective=obj) for obj in ("profit", "regained")}
+    return df, train, {o: best_offer_by_segment(sc, hold, objective=o) for o in objectives}
+
+
+def test_segment_margin_se_is_seeded_and_matches_the_segments():
+    from winback_study.analysis.targeting import segment_margin_se
+
+    df, train, best = _segment_leads(12_000, 11, ("profit", "regained"))
     se = segment_margin_se(df, train, _probit, best, n_boot=6, seed=2)
     assert list(se.columns) == ["profit", "regained"]
     assert se.index.equals(best["profit"].index)
@@ -366,17 +369,9 @@ def test_segment_margin_se_delta_method_agrees_with_the_refit_bootstrap():
     """The delta method (one fit, the default) against what it replaces: 150 replicates
     that each refit the model and rescore resampled customers. The bootstrap's own Monte
     Carlo error on a standard deviation is about 1/sqrt(2 x 149) = 6%."""
-    from winback_study.analysis.targeting import (
-        best_offer_by_segment,
-        holdout_mask,
-        segment_margin_se,
-    )
+    from winback_study.analysis.targeting import segment_margin_se
 
-    df = simulate_study(8_000, seed=5)
-    train = holdout_mask(len(df), 0.5, seed=5)
-    hold = df[~train]
-    sc = score_offers(hold, _probit(df[train]))
-    best = {o: best_offer_by_segment(sc, hold, objective=o) for o in ("profit", "roi", "regained")}
+    df, train, best = _segment_leads(8_000, 5, ("profit", "roi", "regained"))
     fit = functools.partial(fit_return_model, link="probit")  # the package's own model
     delta = segment_margin_se(df, train, fit, best)
     assert_frame_equal = pd.testing.assert_frame_equal

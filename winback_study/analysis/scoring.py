@@ -73,57 +73,41 @@ def _prepared(df: pd.DataFrame, indexes: Sequence[LinearIndex]) -> dict[str, Any
 
 
 class _ArmFrames:
-    """Each arm's counterfactual columns, from the design's rule applied to each reason."""
+    """Each arm's counterfactual columns (:meth:`StudyDesign.arm_columns`) in the models'
+    fitted levels, with the data checked once for what the design's rules need."""
 
     def __init__(self, df: pd.DataFrame, design: StudyDesign, levels: dict[str, tuple]) -> None:
-        self.design, self.n = design, len(df)
-        needs_reason = bool(design.rules) or bool(design.matching)
-        if needs_reason and REASON_COLUMN in df.columns:
-            reason = df[REASON_COLUMN]
-            if isinstance(reason.dtype, pd.CategoricalDtype):
-                codes = reason.cat.codes.to_numpy().astype(np.int64)
-                uniques = reason.cat.categories.astype(str)
-            else:
-                codes, uniques = pd.factorize(reason.astype(str), sort=True)
-            if (codes < 0).any():
-                rows, k = flagged_rows(codes < 0, df.index)
+        self.df, self.design = df, design
+        if (design.rules or design.matching) and REASON_COLUMN in df.columns:
+            missing = df[REASON_COLUMN].isna().to_numpy()
+            if missing.any():
+                rows, k = flagged_rows(missing, df.index)
                 raise DataError(f"scoring: column {REASON_COLUMN!r} has missing values; "
                                 f"{rows_text(rows, k)}",
                                 column=REASON_COLUMN, rows=rows, n_rows=k,
                                 problem="missing_value")
-            self.codes, self.reasons = codes, pd.Series(np.asarray(uniques, dtype=object))
         elif design.rules:
             raise DesignError(f"the rule arm(s) {sorted(design.rules)} assign offers by reason: "
                               f"scoring needs a {REASON_COLUMN!r} column",
                               column=REASON_COLUMN, problem="missing_column")
-        else:
-            self.codes, self.reasons = np.zeros(len(df), dtype=np.int64), None
         self.received_levels = list(levels.get(RECEIVED_COLUMN, design.received_offers))
         self.arm_levels = list(levels.get(ARM_COLUMN, design.arms))
 
     def columns(self, arm: str) -> dict[str, Any]:
         """``offer``, ``offer_received``, ``offer_matches_reason``, ``offer_cost`` under ``arm``."""
-        d = self.design
-        k = 1 if self.reasons is None else len(self.reasons)
-        per_reason = d.received_for(arm, self.reasons, n=k)
-        matched = d.matches(per_reason, self.reasons)
-        unknown = sorted(set(map(str, per_reason)) - set(self.received_levels))
+        cols = self.design.arm_columns(self.df, arm)
+        received = cols[RECEIVED_COLUMN]
+        codes = np.unique(received.codes[received.codes >= 0])
+        unknown = sorted(set(map(str, received.categories[codes])) - set(self.received_levels))
         if unknown:
             raise ModelError(f"arm {arm!r} sends the offer(s) {unknown}, which the return model "
                              f"was not fitted on (its offers: {self.received_levels}); fit the "
                              "models on customers who received every offer of the design")
-        rcodes = pd.Index(self.received_levels).get_indexer(per_reason.astype(str))
-        cost = np.array([d.offers[o] for o in per_reason], dtype=float)
-        arm_code = self.arm_levels.index(arm) if arm in self.arm_levels else -1
-        return {
-            ARM_COLUMN: pd.Categorical.from_codes(
-                np.full(self.n, max(arm_code, 0), dtype=np.int8),
-                categories=self.arm_levels if arm_code >= 0 else [arm]),
-            RECEIVED_COLUMN: pd.Categorical.from_codes(rcodes[self.codes].astype(np.int8),
-                                                       categories=self.received_levels),
-            MATCH_COLUMN: matched[self.codes],
-            COST_COLUMN: cost[self.codes],
-        }
+        cols[RECEIVED_COLUMN] = received.set_categories(self.received_levels)
+        cols[ARM_COLUMN] = (cols[ARM_COLUMN].set_categories(self.arm_levels)
+                            if arm in self.arm_levels else pd.Categorical.from_codes(
+                                np.zeros(len(self.df), dtype=np.int8), categories=[arm]))
+        return cols
 
 
 def _probability(index: np.ndarray, link: str) -> np.ndarray:
