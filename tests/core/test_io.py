@@ -57,6 +57,7 @@ def test_parallel_slices_write_the_same_bytes(tmp_path, monkeypatch, text):
     df.loc[2_000, "note"] = text  # in the last slice: every slice is written quoted
     io.write_csv_fast(df, tmp_path / "one.csv")
     monkeypatch.setattr(io, "PARALLEL_CSV_ROWS", 500)
+    monkeypatch.setattr(io, "CSV_PIECE_ROWS", 97)  # 26 pieces, more than 2 a thread wait
     monkeypatch.setattr(io.os, "cpu_count", lambda: 3)
     io.write_csv_fast(df, tmp_path / "three.csv")
     assert (tmp_path / "three.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()

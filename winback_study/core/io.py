@@ -64,32 +64,43 @@ def write_table(df: Any, out: str | os.PathLike, *, fast: bool | None = None) ->
             df.to_csv(tmp, index=False)
 
 
-#: rows per slice above which :func:`write_csv_fast` writes slices in parallel
+#: rows from which :func:`write_csv_fast` formats the table on one thread per core
 PARALLEL_CSV_ROWS = 1_000_000
+#: rows each thread formats at a time (about 50 MB of text for a dozen columns)
+CSV_PIECE_ROWS = 200_000
 
 
-def _write_slices(slices: list[Any], options: Any, header: str, path: Path) -> None:
-    """Each slice to its own part file on its own thread, then the header and the parts
-    joined into ``path`` in order; the part files are removed whatever happens."""
-    import shutil
+def _write_pieces(table: Any, options: Any, header: bytes, fh: Any) -> None:
+    """``table`` formatted :data:`CSV_PIECE_ROWS` rows at a time, one piece per thread in
+    memory, each written to ``fh`` in order as it is ready (at most two pieces per core
+    wait, so the text of the whole table is never in memory, and no part files are written
+    and joined)."""
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    import pyarrow as pa
     import pyarrow.csv as pv
 
-    names = [path.with_name(f"{path.name}.part{i}") for i in range(len(slices))]
-    try:
-        with ThreadPoolExecutor(len(slices)) as pool:
-            for done in [pool.submit(pv.write_csv, part, str(name), options)
-                         for part, name in zip(slices, names, strict=True)]:
-                done.result()  # re-raises a slice's error (text needing quotes ...)
-        with open(path, "wb") as fh:
-            fh.write(header.encode("utf-8"))
-            for name in names:
-                with open(name, "rb") as src:
-                    shutil.copyfileobj(src, fh, 16 * 2**20)
-    finally:
-        for name in names:
-            name.unlink(missing_ok=True)
+    def piece(start: int) -> Any:
+        sink = pa.BufferOutputStream()
+        pv.write_csv(table.slice(start, CSV_PIECE_ROWS), sink, options)
+        return sink.getvalue()
+
+    workers = os.cpu_count() or 1
+    fh.write(header)
+    with ThreadPoolExecutor(workers) as pool:
+        waiting: deque[Any] = deque()
+        try:
+            for start in range(0, table.num_rows, CSV_PIECE_ROWS):
+                waiting.append(pool.submit(piece, start))
+                if len(waiting) >= 2 * workers:
+                    fh.write(waiting.popleft().result())
+            while waiting:
+                fh.write(waiting.popleft().result())  # re-raises a piece's error
+        except BaseException:
+            for future in waiting:
+                future.cancel()
+            raise
 
 
 def write_csv_fast(df: Any, path: str | os.PathLike) -> None:
@@ -112,21 +123,18 @@ def write_csv_fast(df: Any, path: str | os.PathLike) -> None:
         return
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([str(c) for c in df.columns])
-    # pyarrow formats the rows on one thread: large tables are written in slices, one per
-    # core, each to a part file, then joined in order
-    parts = max(1, min(os.cpu_count() or 1, table.num_rows // PARALLEL_CSV_ROWS))
-    step = -(-table.num_rows // parts)
-    slices = ([table.slice(i, step) for i in range(0, table.num_rows, step)]
-              if parts > 1 else [table])
+    # pyarrow formats the rows on one thread: a large table is formatted in pieces on one
+    # thread per core and written in order
+    parallel = table.num_rows >= PARALLEL_CSV_ROWS and (os.cpu_count() or 1) > 1
     for quoting in ("none", "needed"):
         options = pv.WriteOptions(include_header=False, quoting_style=quoting)
         try:
-            if len(slices) == 1:
-                with open(path, "wb") as fh:
+            with open(path, "wb") as fh:  # a second attempt starts the file again
+                if parallel:
+                    _write_pieces(table, options, header.getvalue().encode("utf-8"), fh)
+                else:
                     fh.write(header.getvalue().encode("utf-8"))
                     pv.write_csv(table, fh, options)
-            else:
-                _write_slices(slices, options, header.getvalue(), Path(path))
             return
         except pa.ArrowInvalid:
             if quoting == "needed":
