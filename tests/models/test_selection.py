@@ -387,3 +387,42 @@ def test_the_design_reaches_the_first_step(own_design, own_params) -> None:
         np.testing.assert_allclose(  # the second stage under another arm of the design
             res.selection.inverse_mills(own_design.assign(text, "by_reason")).to_numpy(),
             fit_selection(text, design=own_design).inverse_mills(own_design.assign(text, "by_reason")))
+
+
+def test_remove_data_keeps_what_the_model_reports_and_the_two_step_covariance(small) -> None:
+    """After remove_data() the probit holds no n-row array, reports the same numbers, and a
+    corrected second step gets the same two-step covariance (its design rows rebuilt from
+    the customers' data); what needs the estimation data says so."""
+    kept = fit_selection(small)
+    slim = fit_selection(small)
+    before = {"summary": slim.summary.copy(), "margeff": slim.marginal_effects(),
+              "n": slim.n_returned, "r2": slim.pseudo_r2}
+    assert slim.remove_data() is slim and slim.data_removed and not kept.data_removed
+    assert slim.results.model.exog is None and slim.results.model.endog is None
+    pd.testing.assert_frame_equal(slim.summary, before["summary"])
+    pd.testing.assert_frame_equal(slim.marginal_effects(), before["margeff"])
+    assert (slim.n_returned, slim.pseudo_r2) == (before["n"], before["r2"])
+    np.testing.assert_array_equal(slim.predict(small), kept.predict(small))
+    for a, b in zip(slim.score_blocks(), kept.score_blocks(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    full = fit_second_profit(small, selection=kept)
+    light = fit_second_profit(small, selection=slim)
+    pd.testing.assert_frame_equal(light.summary, full.summary, check_exact=False, rtol=1e-10)
+    with pytest.raises(ReturnModelError, match="remove_data"):
+        slim.in_sample_evaluation()
+
+
+def test_predictions_and_design_rows_in_chunks_are_the_same(small, monkeypatch) -> None:
+    from winback_study.models import return_probability as rp
+
+    probit = fit_selection(small)
+    whole = probit.inverse_mills(small)
+    np.testing.assert_allclose(probit.design_matrix(small), probit.results.model.exog,
+                               rtol=0, atol=0)
+    monkeypatch.setattr(rp, "CHUNK_ROWS", 777)
+    monkeypatch.setattr(selection_module, "_CHUNK_ROWS", 777)
+    pd.testing.assert_series_equal(probit.inverse_mills(small), whole)
+    a = fit_second_profit(small, selection=probit)
+    monkeypatch.undo()
+    b = fit_second_profit(small, selection=fit_selection(small))
+    pd.testing.assert_frame_equal(a.summary, b.summary, check_exact=False, rtol=1e-10)

@@ -79,6 +79,7 @@ __all__ = [
     "fit_return_model",
     "inverse_mills_ratio",
     "model_design",
+    "probit_score_blocks",
     "study_factor_order",
 ]
 
@@ -146,6 +147,37 @@ def inverse_mills_ratio(index: np.ndarray | pd.Series) -> np.ndarray:
     # distribution machinery's argument checks (a third of the time on millions of rows)
     log_pdf = -c**2 / 2.0 - _LOG_SQRT_2PI
     return np.exp(log_pdf - special.log_ndtr(c))
+
+
+#: rows per pass when a model's design is read or rebuilt a chunk at a time (bounds the
+#: per-row temporaries at millions of customers)
+CHUNK_ROWS: int = 1_000_000
+
+
+def probit_score_blocks(exog: np.ndarray, endog: np.ndarray, params: np.ndarray,
+                        chunk_rows: int = CHUNK_ROWS) -> tuple[np.ndarray, np.ndarray]:
+    """The probit's Hessian and the outer product of its scores, summed over the rows.
+
+    ``H = -sum_i lambda_i (lambda_i + x_i'g) x_i x_i'`` and ``B = sum_i g_i g_i'`` with
+    ``g_i = lambda_i x_i`` (statsmodels' ``Probit.hessian`` and ``score_obs``; ``lambda_i =
+    q_i phi(q_i x_i'g) / Phi(q_i x_i'g)``, ``q_i = 2 y_i - 1``), a chunk of rows at a time:
+    the first step's blocks of the two-step sandwich
+    (:func:`~winback_study.models.selection.two_step_covariance`).
+    """
+    x = np.asarray(exog)
+    y = np.asarray(endog, dtype=float)
+    g = np.asarray(params, dtype=float)
+    k = x.shape[1]
+    hessian, outer = np.zeros((k, k)), np.zeros((k, k))
+    for i in range(0, x.shape[0], chunk_rows):
+        xc = np.asarray(x[i:i + chunk_rows], dtype=float)
+        xb = xc @ g
+        q = 2.0 * y[i:i + chunk_rows] - 1.0
+        lam = q * inverse_mills_ratio(q * xb)
+        hessian -= xc.T @ (xc * (lam * (lam + xb))[:, None])
+        score = xc * lam[:, None]
+        outer += score.T @ score
+    return hessian, outer
 
 
 def _return_formula(formula: str | None) -> str:
@@ -373,6 +405,8 @@ class ReturnModel(RegressionResult):
         self._no_design: str | None = None
         self._alpha = check_alpha(alpha)
         self._margeff: Any = None
+        #: what remove_data() kept of the estimation data (None: the data are there)
+        self._kept: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ the convention
     @property
@@ -471,11 +505,15 @@ class ReturnModel(RegressionResult):
     @property
     def n_returned(self) -> int:
         """Customers in the fit who came back."""
+        if self._kept is not None:
+            return int(self._kept["n_returned"])
         return int(np.asarray(self.results.model.endog).sum())
 
     @property
     def pseudo_r2(self) -> float:
         """McFadden's pseudo R-squared, ``1 - llf / llnull``."""
+        if self._kept is not None:
+            return float(self._kept["pseudo_r2"])
         return float(self.results.prsquared)
 
     @property
@@ -549,6 +587,7 @@ class ReturnModel(RegressionResult):
         """
         alpha = self._alpha_or_default(alpha)
         if self._margeff is None:
+            self._require_data("marginal_effects()")
             model = self.results.model
             self._margeff = average_marginal_effects(
                 model.exog, np.asarray(self.results.params), np.asarray(
@@ -600,6 +639,12 @@ class ReturnModel(RegressionResult):
         levels = fitted_levels(self.results)
         check_fitted_levels(data, levels, offer)
         data = align_levels(data, levels)
+        # a chunk of rows at a time: statsmodels builds the design matrix of all the rows
+        # it predicts (0.5 GB for 4 million customers)
+        return np.concatenate([self._predict_rows(data.iloc[i:i + CHUNK_ROWS], which)
+                               for i in range(0, len(data), CHUNK_ROWS)] or [np.zeros(0)])
+
+    def _predict_rows(self, data: pd.DataFrame, which: str) -> np.ndarray:
         try:
             p = self.results.predict(data, which=which)
         except FormulaError as exc:
@@ -609,8 +654,26 @@ class ReturnModel(RegressionResult):
                 "ones the model was fitted on."
             ) from None
         if isinstance(p, pd.Series):
-            p = p.reindex(df.index)
+            p = p.reindex(data.index)
         return np.asarray(p, dtype=float)
+
+    def design_matrix(self, df: pd.DataFrame) -> np.ndarray:
+        """The model's design matrix for the rows of ``df`` (``len(df) x k``), as statsmodels
+        builds it to predict; a row with a missing value raises ReturnModelError."""
+        import patsy
+
+        self._require(df, self.columns, "the design matrix")
+        levels = fitted_levels(self.results)
+        check_fitted_levels(df, levels, None)
+        data = align_levels(df, levels)
+        spec = (getattr(self.results.model.data, "model_spec", None)
+                or self.results.model.data.design_info)
+        x = np.asarray(patsy.dmatrix(spec, data, return_type="matrix"), dtype=float)
+        if x.shape[0] != len(df):
+            raise ReturnModelError(
+                f"{len(df) - x.shape[0]:,} row(s) have a missing value in the model's "
+                f"columns {self.columns}: the design matrix needs every row")
+        return x
 
     def predict(self, df: pd.DataFrame, offer: str | None = None) -> pd.Series:
         """P(return) for each customer.
@@ -633,6 +696,57 @@ class ReturnModel(RegressionResult):
         """
         return pd.Series(self._predict(df, offer, "mean", "predict"), index=df.index,
                          name="p_return")
+
+    # ------------------------------------------------------------------ estimation data
+    def _require_data(self, what: str) -> None:
+        if self._kept is not None:
+            raise ReturnModelError(
+                f"{what} reads the customers the model was fitted on, and remove_data() has "
+                "dropped them; call it before remove_data(), or fit the model again")
+
+    @property
+    def data_removed(self) -> bool:
+        """Whether :meth:`remove_data` has dropped the estimation data."""
+        return self._kept is not None
+
+    def outcome_values(self) -> np.ndarray:
+        """The outcome (0/1) of each customer in the fit, in the estimation order (kept by
+        :meth:`remove_data`)."""
+        if self._kept is not None:
+            return self._kept["outcome"].astype(float)
+        return np.asarray(self.results.model.endog, dtype=float)
+
+    def score_blocks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The probit's Hessian and the outer product of its scores, summed over the
+        customers in the fit (:func:`probit_score_blocks`; kept by :meth:`remove_data`):
+        what the two-step covariance needs of the first step's estimation data."""
+        self._require_probit("the probit's score blocks")
+        if self._kept is not None:
+            return self._kept["score_blocks"]
+        model = self.results.model
+        return probit_score_blocks(model.exog, model.endog, np.asarray(self.results.params))
+
+    def remove_data(self) -> ReturnModel:
+        """Drop the estimation data statsmodels keeps (its ``remove_data``): the design
+        matrix and the outcome, 1.2 GB at 10 million customers.
+
+        What the model reports is computed first and kept: estimates, ``summary``, the
+        marginal effects, ``n_returned``, ``pseudo_r2``, and for a probit the outcome and
+        :meth:`score_blocks` that a selection-corrected second step's two-step covariance
+        needs. Predictions on data (``predict``, ``index``, ``inverse_mills`` ...) work as
+        before; ``in_sample_evaluation()`` raises ReturnModelError. Returns the model.
+        """
+        if self._kept is not None:
+            return self
+        self.marginal_effects()
+        kept = {"n_returned": self.n_returned, "pseudo_r2": self.pseudo_r2,
+                "outcome": np.asarray(self.results.model.endog, dtype=np.int8)}
+        if self.link == "probit":
+            kept["score_blocks"] = self.score_blocks()
+        _ = self.summary, self.results.bse  # computed while the data are there
+        self.results.remove_data()
+        self._kept = kept
+        return self
 
     # ------------------------------------------------------------------ selection step
     def _require_probit(self, what: str) -> None:
@@ -764,6 +878,7 @@ class ReturnModel(RegressionResult):
 
     def in_sample_evaluation(self, bins: int = 10) -> ReturnModelEvaluation:
         """AUC and calibration on the customers the model was fitted on."""
+        self._require_data("in_sample_evaluation()")
         return ReturnModelEvaluation.from_predictions(
             np.asarray(self.results.model.endog), np.asarray(self.results.predict()),
             sample="estimation", bins=bins, alpha=self._alpha,

@@ -382,8 +382,11 @@ def fit_second_profit(
                 "computed; fit it on every lapsed customer of df (selection=True)"
             )
         exog = pd.DataFrame(ols.model.exog, columns=ols.model.exog_names, copy=False)
+        # the customers' own data, for a probit whose estimation data were removed
+        data = back if len(back) == len(rows) else back.loc[ols.model.data.row_labels]
         cov = two_step_covariance(first_step, df if fit_here else None, exog,
-                                  np.asarray(ols.resid), ols.params, rows, CONTROL_COLUMN)
+                                  np.asarray(ols.resid), ols.params, rows, CONTROL_COLUMN,
+                                  data=data)
     else:
         cov = ols.cov_params()
     return SecondProfitResult(formula=full, log=log, ols=ols, selection=first_step, cov=cov,

@@ -373,6 +373,7 @@ def two_step_covariance(
     params: pd.Series,
     selected: np.ndarray,
     control: str = CONTROL_COLUMN,
+    data: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Robust covariance of an OLS second step that uses the probit's Mills ratio.
 
@@ -400,6 +401,10 @@ def two_step_covariance(
         order).
     control : str
         Name of the Mills-ratio column in ``exog``.
+    data : pandas.DataFrame, optional
+        The selected customers' data, aligned with ``exog``: their rows of the probit's
+        design are rebuilt from it when the probit's own data were dropped
+        (:meth:`ReturnModel.remove_data`).
 
     Returns
     -------
@@ -409,57 +414,48 @@ def two_step_covariance(
     if selection.link != "probit":
         raise ModelError(f"the two-step covariance needs a probit first step, got "
                          f"{selection.link}")
-    probit = selection.results
-    model = probit.model
-    gamma = np.asarray(probit.params, dtype=float)
-    n = model.exog.shape[0]
+    gamma = np.asarray(selection.results.params, dtype=float)
+    n = selection.nobs
     if population is not None and n != len(population):
         raise ModelError(
             "the probit dropped rows with missing values; the two-step covariance needs the "
             "probit fitted on every row of the population frame"
         )
-    x = model.exog
-    y = np.asarray(model.endog, dtype=float)
+    if selection.data_removed and data is None:
+        raise ModelError("the probit's estimation data were removed (remove_data()): pass "
+                         "the selected customers' data to rebuild their design rows")
+    # the probit's blocks, summed over every customer (kept by remove_data)
+    h1, b11 = selection.score_blocks()
+    y = selection.outcome_values()
     w = exog.to_numpy(dtype=float)
     m, k2 = w.shape
-    k1 = x.shape[1]
+    k1 = gamma.size
     b = params.to_numpy(dtype=float)
     j = list(exog.columns).index(control)
     resid = np.asarray(resid, dtype=float)
+    selected = np.asarray(selected)
     g2 = w * resid[:, None]  # the OLS moments, m x k2
-    row_of = np.full(n, -1, dtype=np.int64)  # each probit row's row in exog, or -1
-    row_of[np.asarray(selected)] = np.arange(m)
-    # the sandwich's blocks summed a chunk of rows at a time: the stacked n x (k1 + k2)
-    # moment matrix of millions of customers is never built
-    h1 = np.zeros((k1, k1))
+    # the cross blocks over the selected rows, a chunk at a time: the probit's design rows
+    # read from its design matrix, or rebuilt from their data once it was removed
     a21 = np.zeros((k2, k1))
-    b11, b12 = np.zeros((k1, k1)), np.zeros((k1, k2))
-    for i in range(0, n, _CHUNK_ROWS):
-        xc = np.asarray(x[i:i + _CHUNK_ROWS], dtype=float)
+    b12 = np.zeros((k1, k2))
+    for i in range(0, m, _CHUNK_ROWS):
+        rows = selected[i:i + _CHUNK_ROWS]
+        xc = (selection.design_matrix(data.iloc[i:i + _CHUNK_ROWS])
+              if selection.data_removed else
+              np.asarray(selection.results.model.exog[rows], dtype=float))
         xb = xc @ gamma
-        q = 2.0 * y[i:i + _CHUNK_ROWS] - 1.0
-        # probit score and Hessian (statsmodels' Probit.score_obs and hessian)
-        lam = q * inverse_mills_ratio(q * xb)
-        h1 -= xc.T @ (xc * (lam * (lam + xb))[:, None])
-        g1 = xc * lam[:, None]
-        b11 += g1.T @ g1
-        here = row_of[i:i + _CHUNK_ROWS]
-        sel = here >= 0
-        if sel.any():
-            rows = here[sel]
-            b12 += g1[sel].T @ g2[rows]
-            # d g2_i / d gamma' = dlam_i * (e_j * r_i - w_i * b_j) x_i'
-            left = -w[rows] * b[j]
-            left[:, j] += resid[rows]
-            dlam = _inverse_mills_derivative(xb[sel])
-            a21 += (left * dlam[:, None]).T @ xc[sel]
-    h1 /= n
-    a21 /= n
-    a22 = -(w.T @ w) / n
+        q = 2.0 * y[rows] - 1.0
+        lam = q * inverse_mills_ratio(q * xb)  # the probit's score: lam_i x_i
+        b12 += (xc * lam[:, None]).T @ g2[i:i + _CHUNK_ROWS]
+        # d g2_i / d gamma' = dlam_i * (e_j * r_i - w_i * b_j) x_i'
+        left = -w[i:i + _CHUNK_ROWS] * b[j]
+        left[:, j] += resid[i:i + _CHUNK_ROWS]
+        a21 += (left * _inverse_mills_derivative(xb)[:, None]).T @ xc
     a = np.zeros((k1 + k2, k1 + k2))
-    a[:k1, :k1] = h1
-    a[k1:, :k1] = a21
-    a[k1:, k1:] = a22
+    a[:k1, :k1] = h1 / n
+    a[k1:, :k1] = a21 / n
+    a[k1:, k1:] = -(w.T @ w) / n
     bmat = np.zeros((k1 + k2, k1 + k2))
     bmat[:k1, :k1] = b11
     bmat[:k1, k1:] = b12

@@ -323,12 +323,15 @@ def return_model(run: _Run) -> Output:
     use_house_style()
     fig, ax = plt.subplots(figsize=(8, 0.4 * max(len(model.params_) - 1, 1) + 2.2))
     model.plot_marginal_effects(ax=ax)
+    tables = {"return_model_coefficients": _term_index(model.summary),
+              "return_model_marginal_effects": model.marginal_effects(),
+              "return_model_terms": model.terms}
+    # the later analyses predict from the model and read its score blocks, never its design
+    # matrix: dropped (1.2 GB at 10 million customers, the run's peak otherwise)
+    model.remove_data()
     # a file without price leavers or a no-offer group is read against another level: say which
     return Output(
-        tables={"return_model_coefficients": _term_index(model.summary),
-                "return_model_marginal_effects": model.marginal_effects(),
-                "return_model_terms": model.terms},
-        figures={"return_model_marginal_effects": fig},
+        tables=tables, figures={"return_model_marginal_effects": fig},
         notes=[f"{model.link} of reacquired on {len(run.frame):,} customers; "
                + _source(given, rhs)],
     )
