@@ -62,6 +62,7 @@ from winback_study.analysis.roi import (
 )
 from winback_study.core.checks import binary_outcome, flagged_rows, require_columns
 from winback_study.core.rng import SeedLike, independent_rng
+from winback_study.core.text import text_values
 from winback_study.data.published import PUBLISHED
 from winback_study.design import ARM_COLUMN, COST_COLUMN, RECEIVED_COLUMN, StudyDesign
 from winback_study.errors import DataError, DesignError, rows_text
@@ -247,7 +248,7 @@ def bootstrap_roi(
     d = experiment_design(df, design, arm_col=arm_col, control=baseline_arm, costs=costs)
     baseline = d.control if baseline_arm is None else baseline_arm
     y = binary_outcome(df, "reacquired", "bootstrap_roi").astype(bool)
-    arm = df[arm_col].astype(str).to_numpy()
+    arm = text_values(df[arm_col])  # per category, not per row
     c = customer_costs(df, costs, arm_col, design=d)
     v = customer_values(df, value)
     return _bootstrap_roi(y, arm, c, v, arms_present(d, arm, baseline), baseline, n_boot,
@@ -546,7 +547,7 @@ def offer_experiment(
     d = experiment_design(df, design, arm_col=arm_col, control=baseline_arm, costs=costs)
     baseline_arm = d.control if baseline_arm is None else baseline_arm
     y = binary_outcome(df, "reacquired", "offer_experiment").astype(bool)
-    arm = df[arm_col].astype(str).to_numpy()
+    arm = text_values(df[arm_col])  # per category, not per row
     c = customer_costs(df, costs, arm_col, design=d)
     v = customer_values(df, value)
     missing = y & ~np.isfinite(v)

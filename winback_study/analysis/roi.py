@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from winback_study.core.checks import flagged_rows, numeric_column, require_columns
+from winback_study.core.text import text_codes
 from winback_study.design import (
     ARM_COLUMN,
     COST_COLUMN,
@@ -397,17 +398,19 @@ def customer_costs(df: pd.DataFrame, costs: CostSpec = None, arm_col: str = ARM_
     require_columns(df, [key], "the offer costs")
     d = experiment_design(df, design, arm_col=arm_col, costs=costs)
     table = offer_cost_table(costs, design=d)
-    labels = df[key].astype(str)
-    unknown = ~labels.isin(list(table)).to_numpy()
+    # per distinct label, not per customer
+    codes, labels = text_codes(df[key])
+    known = np.array([lab in table for lab in labels], dtype=bool)
+    unknown = ~known[codes]
     if unknown.any():
-        seen = sorted(set(labels[unknown]))
+        seen = sorted(set(labels[np.unique(codes[unknown])]))
         rows, n = flagged_rows(unknown, df.index)
         raise DesignError(
             f"no cost for offer(s) {seen} in column {key!r} (costs known: {table}); "
             f"{rows_text(rows, n)}. Pass costs={{...}} with a cost for each, or "
             "design=StudyDesign(offers={...})",
             column=key, rows=rows, n_rows=n, problem="no_cost")
-    return labels.map(table).to_numpy(dtype=float)
+    return np.array([table.get(lab, np.nan) for lab in labels], dtype=float)[codes]
 
 
 def customer_values(df: pd.DataFrame, value: ValueSpec = "slv") -> np.ndarray:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from winback_study.core.text import text_codes
 from winback_study.core.value import ANNUAL_DISCOUNT_RATE, lifetime_value
 from winback_study.data.describe import complaint_status, referral_band, return_rate_table
 from winback_study.data.read_file import is_parquet, parquet_columns
@@ -163,7 +164,7 @@ def _factor(df: pd.DataFrame, col: str, prefer: str | None = None) -> list[str]:
         return []
     s = df[col].dropna()
     levels = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) else sorted(
-        s.astype(str).unique())
+        set(text_codes(s)[1]))
     present = [lv for lv in levels if (s == lv).any()]
     if len(present) < 2:
         return []
@@ -721,7 +722,7 @@ def targets(run: _Run) -> Output:
     study = _with_values(run, values)
     by = (REASON_COLUMN,) if REASON_COLUMN in study.columns else ()
     # the arms the file has: the model knows nothing of the others
-    seen = set(study[ARM_COLUMN].astype(str))
+    seen = set(text_codes(study[ARM_COLUMN])[1])
     offers = [a for a in d.treatment_arms if a in seen and a != d.control]
     # score_offers' numbers (OfferScores.expected_profit and best), on arrays: at millions
     # of customers its frames of probabilities, values and costs were a third of the time
