@@ -26,3 +26,4 @@ def test_the_text_astype_str_gives(name):
     codes, labels = text_codes(s)
     assert list(labels[codes]) == list(want)
     assert len(set(labels)) == len(labels)  # each distinct value once
+    assert set(labels) == set(want)  # the values present only (not unused categories)

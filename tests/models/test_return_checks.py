@@ -152,3 +152,35 @@ def test_design_rank_is_statsmodels_qr_rank() -> None:
     for m in (x, collinear):
         assert design_rank(m, chunk_rows=700) == tools.matrix_rank(m, method="qr")
     assert design_rank(collinear) == 5
+
+
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_chunked_likelihood_is_statsmodels_in_one_pass_per_point(monkeypatch, link) -> None:
+    """loglike, score and hessian equal statsmodels' own at any point; asked for at the
+    same point (as Newton's method does) they come from one pass over the design."""
+    import statsmodels.formula.api as smf
+
+    from winback_study.data.simulate import simulate_study
+    from winback_study.models import return_checks
+
+    df = simulate_study(5_000, seed=3)
+    model = getattr(smf, link)("reacquired ~ referrals + complaints + first_tenure_months",
+                               df)
+    monkeypatch.setattr(return_checks, "CHUNK_ROWS", 700)
+    chunked = return_checks._ChunkedLikelihood(model)
+    passes = []
+    real = chunked._at.__func__
+
+    def counted(self, params):
+        if self._memo is None or not np.array_equal(self._memo[0], params):
+            passes.append(1)
+        return real(self, params)
+
+    monkeypatch.setattr(return_checks._ChunkedLikelihood, "_at", counted)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        b = rng.normal(0, 0.1, 4)
+        np.testing.assert_allclose(chunked.hessian(b), model.hessian(b), rtol=1e-12)
+        np.testing.assert_allclose(chunked.score(b), model.score(b), rtol=1e-12, atol=1e-9)
+        assert chunked.loglike(b) == pytest.approx(model.loglike(b), rel=1e-13)
+    assert len(passes) == 3

@@ -398,7 +398,9 @@ def test_remove_data_keeps_what_the_model_reports_and_the_two_step_covariance(sm
     before = {"summary": slim.summary.copy(), "margeff": slim.marginal_effects(),
               "n": slim.n_returned, "r2": slim.pseudo_r2}
     assert slim.remove_data() is slim and slim.data_removed and not kept.data_removed
-    assert slim.results.model.exog is None and slim.results.model.endog is None
+    data = slim.results.model.data
+    assert all(a is None for a in (slim.results.model.exog, slim.results.model.endog,
+                                   data.orig_exog, data.orig_endog))
     pd.testing.assert_frame_equal(slim.summary, before["summary"])
     pd.testing.assert_frame_equal(slim.marginal_effects(), before["margeff"])
     assert (slim.n_returned, slim.pseudo_r2) == (before["n"], before["r2"])

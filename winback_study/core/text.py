@@ -16,18 +16,20 @@ __all__ = ["text_codes", "text_values"]
 
 
 def text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``(codes, labels)``: each row's position in ``labels``, the distinct values as text.
+    """``(codes, labels)``: each row's position in ``labels``, the distinct values present
+    as text (what ``values.astype(str).unique()`` holds, in another order).
 
     ``labels[codes]`` equals ``values.astype(str).to_numpy()`` element by element (a
     missing value of a categorical is ``"nan"``, as there); ``labels`` is an object array.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = np.asarray(values.cat.codes, dtype=np.int64)
-        labels = pd.Series(values.cat.categories).astype(str).to_numpy(dtype=object)
-        if (codes < 0).any():  # astype(str) writes a missing value as "nan"
-            labels = np.append(labels, np.array(["nan"], dtype=object))
-            codes = np.where(codes < 0, len(labels) - 1, codes)
-        return codes, labels
+        codes = np.asarray(values.cat.codes, dtype=np.int64) + 1  # 0: missing
+        text = np.concatenate([np.array(["nan"], dtype=object), pd.Series(
+            values.cat.categories).astype(str).to_numpy(dtype=object)])
+        present = np.flatnonzero(np.bincount(codes, minlength=len(text)))
+        compact = np.zeros(len(text), dtype=np.int64)  # category -> position among present
+        compact[present] = np.arange(len(present))
+        return compact[codes], text[present]
     codes, uniques = pd.factorize(values.astype(str))
     return codes, np.asarray(uniques, dtype=object)
 

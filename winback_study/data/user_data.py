@@ -612,9 +612,11 @@ def _from_raw(raw: pd.DataFrame, name: str, m: ColumnMapping, *, owned: bool) ->
             df[col] = _scaled(df[col], per)
     required = tuple(ROLES[r] for r in m.roles)
     try:
+        # df is this function's own frame (the caller's columns were copied into it):
+        # the study table may share its columns rather than copy them again
         valid = validate_study(
             df, required=tuple(c for c in required if not c.startswith("second")),
-            design=m.design)
+            design=m.design, copy=False)
         _check_second_value(valid, name)
         # what the design implies from the observed arm: the offer each rule arm gave,
         # whether it matched the reason, its cost (columns the file has are kept)

@@ -743,7 +743,12 @@ class ReturnModel(RegressionResult):
                 "outcome": np.asarray(self.results.model.endog, dtype=np.int8)}
         if self.link == "probit":
             kept["score_blocks"] = self.score_blocks()
-        _ = self.summary, self.results.bse  # computed while the data are there
+        # computed while the data are there (row_labels: the two-step covariance's rows)
+        _ = self.summary, self.results.bse, self.results.model.data.row_labels
+        # statsmodels lists the pandas originals of a formula fit's design and outcome only
+        # for models given the formula at construction (from_formula sets it afterwards)
+        attrs = self.results.model._data_attr
+        attrs += [a for a in ("data.orig_exog", "data.orig_endog") if a not in attrs]
         self.results.remove_data()
         self._kept = kept
         return self
