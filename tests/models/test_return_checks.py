@@ -184,3 +184,32 @@ def test_chunked_likelihood_is_statsmodels_in_one_pass_per_point(monkeypatch, li
         np.testing.assert_allclose(chunked.score(b), model.score(b), rtol=1e-12, atol=1e-9)
         assert chunked.loglike(b) == pytest.approx(model.loglike(b), rel=1e-13)
     assert len(passes) == 3
+
+
+@pytest.mark.parametrize("link", ["probit", "logit"])
+def test_chunked_fit_finds_perfect_separation_as_statsmodels_does(monkeypatch, link) -> None:
+    """The separation check statsmodels runs after each Newton step is made from the chunked
+    pass: a covariate that predicts return exactly is refused the same way."""
+    from winback_study.models import return_checks
+    from winback_study.models.return_probability import ReturnModelError, fit_return_model
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 6_000)
+    gap = np.where(y == 1, 1, -1) * (1 + rng.random(6_000))  # every fit predicts exactly
+    x = rng.normal(size=6_000)
+    near = (x > 0).astype(int)  # the fit runs off without predicting every row exactly
+    seen = []
+    check = return_checks._ChunkedLikelihood.check_perfect_pred
+    monkeypatch.setattr(return_checks._ChunkedLikelihood, "check_perfect_pred",
+                        lambda self, p, *a: seen.append(self._at(p)[3]) or check(self, p, *a))
+    for outcome, covariate in ((y, gap), (near, x)):
+        df = pd.DataFrame({"reacquired": outcome, "x": covariate, "z": rng.normal(size=6_000)})
+        monkeypatch.setattr(return_checks, "CHUNK_ROWS", 1_000_000)
+        with pytest.raises(ReturnModelError) as plain:
+            fit_return_model(df, "reacquired ~ x + z", link=link)
+        monkeypatch.setattr(return_checks, "CHUNK_ROWS", 1_000)
+        with pytest.raises(ReturnModelError) as chunked:
+            fit_return_model(df, "reacquired ~ x + z", link=link)
+        assert "separation" in str(plain.value)
+        assert str(chunked.value) == str(plain.value)
+    assert True in seen and False in seen  # the chunked check ran, and found it

@@ -403,7 +403,8 @@ def test_remove_data_keeps_what_the_model_reports_and_the_two_step_covariance(sm
                                    data.orig_exog, data.orig_endog))
     pd.testing.assert_frame_equal(slim.summary, before["summary"])
     pd.testing.assert_frame_equal(slim.marginal_effects(), before["margeff"])
-    assert (slim.n_returned, slim.pseudo_r2) == (before["n"], before["r2"])
+    assert slim.n_returned == before["n"]
+    assert slim.pseudo_r2 == pytest.approx(before["r2"], rel=1e-9)  # llnull in closed form
     np.testing.assert_array_equal(slim.predict(small), kept.predict(small))
     for a, b in zip(slim.score_blocks(), kept.score_blocks(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -412,15 +412,17 @@ class _ChunkedLikelihood:
         self.q = 2.0 * np.asarray(model.endog, dtype=float) - 1.0
         self.y = np.asarray(model.endog, dtype=float)
         self.probit = isinstance(model, Probit)
-        self._memo: tuple[np.ndarray, tuple[float, np.ndarray, np.ndarray]] | None = None
+        self._memo: tuple[np.ndarray, tuple[float, np.ndarray, np.ndarray, bool]] | None = None
 
-    def _at(self, params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """``(loglike, score, hessian)`` at ``params``, in one pass over the rows."""
+    def _at(self, params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, bool]:
+        """``(loglike, score, hessian, perfect)`` at ``params``, in one pass over the rows
+        (``perfect``: every fitted probability within 1e-8 of the outcome)."""
         b = np.array(params, dtype=float)
         if self._memo is not None and np.array_equal(self._memo[0], b):
             return self._memo[1]
         m, k = self.model, self.x.shape[1]
         total, score, hessian = 0.0, np.zeros(k), np.zeros((k, k))
+        perfect = True  # statsmodels' _check_perfect_pred, until a chunk says otherwise
         for i in range(0, len(self.q), CHUNK_ROWS):
             x = self.x[i:i + CHUNK_ROWS]
             xb = x @ b
@@ -439,8 +441,20 @@ class _ChunkedLikelihood:
                 score += (y - p) @ x
                 w = p * (1 - p)
             hessian -= (x * w[:, None]).T @ x
-        self._memo = (b, (total, score, hessian))
+            if perfect:  # np.allclose(predict(params) - endog, 0), as statsmodels checks
+                perfect = bool(np.allclose(m.cdf(xb) - self.y[i:i + CHUNK_ROWS], 0))
+        self._memo = (b, (total, score, hessian, perfect))
         return self._memo[1]
+
+    def check_perfect_pred(self, params: np.ndarray, *args: Any) -> None:
+        """statsmodels' ``_check_perfect_pred`` (Newton's callback after each step) from the
+        pass at the new point, which the next step reads anyway (statsmodels predicted
+        every row once more a step)."""
+        if self._at(params)[3]:
+            if self.model.raise_on_perfect_prediction:
+                raise PerfectSeparationError("Perfect separation detected, results not available")
+            warnings.warn("Perfect separation or prediction detected, parameter may not be "
+                          "identified", PerfectSeparationWarning, stacklevel=2)
 
     def loglike(self, params: np.ndarray) -> float:
         return self._at(params)[0]
@@ -462,9 +476,9 @@ def _chunked_likelihood(model: Any) -> Any:
         yield
         return
     chunked = _ChunkedLikelihood(model)
-    names = ("loglike", "score", "hessian")
+    names = ("loglike", "score", "hessian", "_check_perfect_pred")
     for name in names:
-        setattr(model, name, getattr(chunked, name))
+        setattr(model, name, getattr(chunked, name.lstrip("_")))
     try:
         yield
     finally:
