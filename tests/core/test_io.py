@@ -67,3 +67,13 @@ def test_parallel_slices_write_the_same_bytes(tmp_path, monkeypatch, text):
 def test_an_empty_table_is_its_header(tmp_path):
     io.write_csv_fast(_frame(0), tmp_path / "empty.csv")
     assert (tmp_path / "empty.csv").read_text() == ",".join(_frame(0).columns) + "\n"
+
+
+def test_a_piece_pyarrow_cannot_convert_sends_the_whole_table_to_pandas(tmp_path, monkeypatch):
+    df = _frame(2_000)
+    df["mixed"] = pd.Series([1.5] * 1_900 + ["a"] * 100, dtype=object)  # the last piece only
+    monkeypatch.setattr(io, "PARALLEL_CSV_ROWS", 500)
+    monkeypatch.setattr(io, "CSV_PIECE_ROWS", 300)
+    monkeypatch.setattr(io.os, "cpu_count", lambda: 2)
+    io.write_table(df, tmp_path / "t.csv", fast=True)
+    assert (tmp_path / "t.csv").read_text() == df.to_csv(index=False)

@@ -70,11 +70,24 @@ PARALLEL_CSV_ROWS = 1_000_000
 CSV_PIECE_ROWS = 200_000
 
 
-def _write_pieces(table: Any, options: Any, header: bytes, fh: Any) -> None:
-    """``table`` formatted :data:`CSV_PIECE_ROWS` rows at a time, one piece per thread in
-    memory, each written to ``fh`` in order as it is ready (at most two pieces per core
-    wait, so the text of the whole table is never in memory, and no part files are written
-    and joined)."""
+class _Unconvertible(Exception):
+    """A frame (or a piece of it) pyarrow cannot convert: pandas writes it instead."""
+
+
+def _arrow_table(df: Any) -> Any:
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise _Unconvertible(str(exc)) from None
+
+
+def _write_pieces(df: Any, options: Any, fh: Any) -> None:
+    """``df`` converted and formatted :data:`CSV_PIECE_ROWS` rows at a time, one piece per
+    thread in memory, each written to ``fh`` in order as it is ready (at most two pieces
+    per core wait: neither the whole table in Arrow's format nor its text is ever in
+    memory, and no part files are written and joined)."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
@@ -83,15 +96,14 @@ def _write_pieces(table: Any, options: Any, header: bytes, fh: Any) -> None:
 
     def piece(start: int) -> Any:
         sink = pa.BufferOutputStream()
-        pv.write_csv(table.slice(start, CSV_PIECE_ROWS), sink, options)
+        pv.write_csv(_arrow_table(df.iloc[start:start + CSV_PIECE_ROWS]), sink, options)
         return sink.getvalue()
 
     workers = os.cpu_count() or 1
-    fh.write(header)
     with ThreadPoolExecutor(workers) as pool:
         waiting: deque[Any] = deque()
         try:
-            for start in range(0, table.num_rows, CSV_PIECE_ROWS):
+            for start in range(0, len(df), CSV_PIECE_ROWS):
                 waiting.append(pool.submit(piece, start))
                 if len(waiting) >= 2 * workers:
                     fh.write(waiting.popleft().result())
@@ -116,25 +128,23 @@ def write_csv_fast(df: Any, path: str | os.PathLike) -> None:
     import pyarrow as pa
     import pyarrow.csv as pv
 
-    try:
-        table = pa.Table.from_pandas(df, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError):
-        df.to_csv(path, index=False)
-        return
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow([str(c) for c in df.columns])
-    # pyarrow formats the rows on one thread: a large table is formatted in pieces on one
-    # thread per core and written in order
-    parallel = table.num_rows >= PARALLEL_CSV_ROWS and (os.cpu_count() or 1) > 1
+    # pyarrow formats the rows on one thread: a large table is converted and formatted in
+    # pieces on one thread per core and written in order
+    parallel = len(df) >= PARALLEL_CSV_ROWS and (os.cpu_count() or 1) > 1
     for quoting in ("none", "needed"):
         options = pv.WriteOptions(include_header=False, quoting_style=quoting)
         try:
             with open(path, "wb") as fh:  # a second attempt starts the file again
+                fh.write(header.getvalue().encode("utf-8"))
                 if parallel:
-                    _write_pieces(table, options, header.getvalue().encode("utf-8"), fh)
+                    _write_pieces(df, options, fh)
                 else:
-                    fh.write(header.getvalue().encode("utf-8"))
-                    pv.write_csv(table, fh, options)
+                    pv.write_csv(_arrow_table(df), fh, options)
+            return
+        except _Unconvertible:
+            df.to_csv(path, index=False)
             return
         except pa.ArrowInvalid:
             if quoting == "needed":
