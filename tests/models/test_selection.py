@@ -429,3 +429,15 @@ def test_predictions_and_design_rows_in_chunks_are_the_same(small, monkeypatch) 
     monkeypatch.undo()
     b = fit_second_profit(small, selection=fit_selection(small))
     pd.testing.assert_frame_equal(a.summary, b.summary, check_exact=False, rtol=1e-10)
+
+
+def test_add_control_without_a_copy_leaves_the_frame_alone(small) -> None:
+    probit = fit_selection(small)
+    rows = small[small["reacquired"] == 1]
+    before = rows.copy()
+    light = probit.add_control(rows, copy=False)
+    pd.testing.assert_frame_equal(light, probit.add_control(rows))
+    assert CONTROL_COLUMN not in rows.columns
+    pd.testing.assert_frame_equal(rows, before)
+    assert np.shares_memory(light["first_tenure_months"].to_numpy(),
+                            rows["first_tenure_months"].to_numpy())

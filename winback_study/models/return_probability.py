@@ -806,9 +806,14 @@ class ReturnModel(RegressionResult):
         out = np.where(back, inverse_mills_ratio(c), stay)
         return pd.Series(out, index=df.index, name="generalized_residual")
 
-    def add_control(self, df: pd.DataFrame, column: str = CONTROL_COLUMN) -> pd.DataFrame:
-        """A copy of ``df`` with the control-function column ``column`` added (probit only)."""
-        out = df.copy()
+    def add_control(self, df: pd.DataFrame, column: str = CONTROL_COLUMN, *,
+                    copy: bool = True) -> pd.DataFrame:
+        """A copy of ``df`` with the control-function column ``column`` added (probit only).
+
+        ``copy=False``: a new frame that shares ``df``'s columns instead of copying them
+        (``df`` itself is not changed); for a frame of one's own, such as a row selection.
+        """
+        out = df.copy(deep=copy)
         out[column] = self.inverse_mills(df).to_numpy()
         return out
 

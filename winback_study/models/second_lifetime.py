@@ -394,7 +394,7 @@ class SecondLifetimeResult(RegressionResult):
         rhs = self.formula.split("~", 1)[1].replace(f" + {CONTROL_COLUMN}", "")
         require_columns(df, required_columns(rhs), "predicting the second lifetime")
         if self.selection is not None:
-            return self.selection.add_control(df)
+            return self.selection.add_control(df, copy=False)  # read, never written
         return df
 
     def predict_survival(
@@ -671,7 +671,7 @@ def fit_second_lifetime(
     # a category nobody in the fitted rows has is not a level of these data
     back = drop_unused_categories(back, sorted(required_columns(rhs) & set(back.columns)))
     if first_step is not None:
-        back = first_step.add_control(back)
+        back = first_step.add_control(back, copy=False)  # back: a row selection of df
         rhs = f"{rhs} + {CONTROL_COLUMN}"
     else:
         back = back.copy()

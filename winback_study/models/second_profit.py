@@ -217,7 +217,8 @@ class SecondProfitResult(RegressionResult):
         """
         rhs = self.formula.split("~", 1)[1].replace(f" + {CONTROL_COLUMN}", "")
         require_columns(df, required_columns(rhs), "predicting the second-lifetime margin")
-        data = self.selection.add_control(df) if self.selection is not None else df
+        data = (self.selection.add_control(df, copy=False) if self.selection is not None
+                else df)  # read, never written
         pred = np.asarray(self.ols.predict(data), dtype=float)
         if self.log:
             pred = np.exp(pred) * self.smearing_
@@ -359,7 +360,7 @@ def fit_second_profit(
     # a category nobody in the fitted rows has is not a level of these data
     back = drop_unused_categories(back, sorted(required_columns(full) & set(back.columns)))
     if first_step is not None:
-        back = first_step.add_control(back)
+        back = first_step.add_control(back, copy=False)  # back: a row selection of df
         full = f"{full} + {CONTROL_COLUMN}"
     ols = smf.ols(full, back).fit(cov_type="HC1")
     if ols.model.rank < ols.model.exog.shape[1]:
