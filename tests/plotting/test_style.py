@@ -155,3 +155,31 @@ def test_common_pdf_glyphs_include_the_ligatures_text_layout_draws():
         present = {n: g for n, g in gids.items() if g}
         assert {"arrowright"} <= present.keys() and len(present) >= 3, gids
         assert all(g in to_common for g in present.values()), (path, present)
+
+
+def test_png_box_is_measured_at_the_pngs_resolution(tmp_path):
+    """A title running past the figure's edge is wider at 200 dpi (hinted glyphs) than at
+    the figure's 100: the PNG's tight box is measured at 200 dpi, as savefig's own is, so
+    the end of the title is not cut off (it was in 06_best_offer_by_segment and others)."""
+    import io
+    import struct
+
+    def fig():
+        use_house_style()
+        f, ax = plt.subplots(figsize=(6, 3))
+        ax.plot([0, 1], [0, 1])
+        f.suptitle("What to send depends on the goal: the discount for profit, the upgrade "
+                   "for ROI; hatched cells are too close to call", x=0.01, ha="left",
+                   fontweight="bold")
+        return f
+
+    def size(png):
+        return struct.unpack(">II", png[16:24])
+
+    ours = [p for p in save_figure(fig(), "wide", tmp_path, close=True) if p.suffix == ".png"]
+    f = fig()
+    buf = io.BytesIO()
+    f.savefig(buf, format="png", dpi=200, bbox_inches="tight")
+    plt.close(f)
+    (w, h), (w0, h0) = size(ours[0].read_bytes()), size(buf.getvalue())
+    assert abs(w - w0) <= 2 and abs(h - h0) <= 2, ((w, h), (w0, h0))
