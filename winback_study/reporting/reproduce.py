@@ -214,7 +214,8 @@ def reproduce(
         none reads what this function writes), so they start at once, while this process
         simulates the study and builds the replication table, and which kernel runs
         which, and the order they finish in, change nothing they write; the longest
-        start first (``NOTEBOOK_SECONDS``).
+        start first (``NOTEBOOK_SECONDS``). Each kernel's BLAS runs one thread
+        (:func:`kernel_threads`).
 
     Returns
     -------
