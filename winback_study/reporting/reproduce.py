@@ -32,12 +32,12 @@ __all__ = ["ReproduceResult", "reproduce", "write_index"]
 DEFAULT_SEED = 20150701
 _SERIAL_STAGES = ("simulate", "replication table", "index")
 #: What each notebook takes on a warm kernel, in seconds (two kernels, the first notebook of
-#: each with its kernel's start; measured 2026-12-02 on 2 shared cores, load about 3): it
-#: only sets the order the kernels take them in (longest first), never an output. A
-#: notebook missing here is started first; stale numbers only cost wall time.
+#: each with its kernel's start; the mean of two runs on 2 shared cores, load 3-4,
+#: 2026-12-07): it only sets the order the kernels take them in (longest first), never an
+#: output. A notebook missing here is started first; stale numbers only cost wall time.
 NOTEBOOK_SECONDS: dict[str, float] = {
-    "01_study_population": 7.0, "02_return_probability": 12.0, "03_second_lifetime": 25.0,
-    "04_customer_value": 12.0, "05_offer_experiment": 13.0, "06_targeting": 17.0,
+    "01_study_population": 4.7, "02_return_probability": 8.0, "03_second_lifetime": 22.1,
+    "04_customer_value": 8.9, "05_offer_experiment": 10.0, "06_targeting": 18.1,
 }
 
 
