@@ -96,3 +96,14 @@ def test_same_seed_same_numbers_and_files(two_runs):
     assert da.keys() == db.keys()
     differ = [k for k in da if da[k] != db[k]]
     assert not differ, f"not byte-stable: {differ}"
+
+
+def test_kernels_get_one_blas_thread_unless_the_caller_chose():
+    """Two kernels on two cores each starting a BLAS thread per core made notebook 03's fits
+    4x slower; one thread each, whatever the cores, so no printed digit depends on them."""
+    from winback_study.reporting.reproduce import THREAD_VARS, kernel_threads
+
+    assert kernel_threads({}) == dict.fromkeys(THREAD_VARS, "1")
+    assert "OPENBLAS_NUM_THREADS" in THREAD_VARS
+    chosen = kernel_threads({"OPENBLAS_NUM_THREADS": "4"})
+    assert "OPENBLAS_NUM_THREADS" not in chosen and chosen["OMP_NUM_THREADS"] == "1"

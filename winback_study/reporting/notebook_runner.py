@@ -190,7 +190,7 @@ def execute_notebooks(
     env : mapping, optional
         Environment variables set for the kernels only, on top of this process's.
     on_done : callable, optional
-        ``on_done(path, seconds)`` after each notebook is saved (from a worker thread).
+        ``on_done(path, seconds)`` after each notebook is saved (from the saver thread).
     costs : mapping, optional
         Expected seconds of each notebook, by stem: the notebooks are then started
         longest first (longest processing time first: the long ones do not end up last
@@ -204,8 +204,10 @@ def execute_notebooks(
     Returns
     -------
     dict
-        Seconds per notebook (by stem): from taking it to having saved it, the first one
-        on each kernel including that kernel's start and imports. A failing cell raises
+        Seconds per notebook (by stem) on its kernel: from taking it to its last cell's
+        end, the first one on each kernel including that kernel's start and imports (not
+        saving it: a saver thread writes each executed notebook and its HTML while its
+        kernel runs the next one). A failing cell raises
         ``nbclient.exceptions.CellExecutionError`` once the running notebooks are done.
     """
     paths = [Path(p) for p in paths]
@@ -219,6 +221,21 @@ def execute_notebooks(
     errors: list[BaseException] = []
     kernel_env = {**os.environ, **dict(env or {})}
     folder = paths[0].parent
+    # Executed notebooks are saved (and rendered to HTML, about 0.5-1 s of this process's
+    # CPU each) by one saver thread, so a kernel starts its next notebook at once instead
+    # of idling while the previous one is rendered.
+    to_save: queue.Queue[tuple[nbformat.NotebookNode, Path, float] | None] = queue.Queue()
+
+    def saver() -> None:
+        while (item := to_save.get()) is not None:
+            nb, path, ran = item
+            try:
+                _save(nb, out / path.name, html)
+                seconds[path.stem] = ran
+                if on_done is not None:
+                    on_done(path, seconds[path.stem])
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                errors.append(exc)
 
     def worker() -> None:
         km = None
@@ -245,22 +262,23 @@ def execute_notebooks(
                 finally:
                     if client.kc is not None:
                         client.kc.stop_channels()
-                _save(nb, out / path.name, html)
-                seconds[path.stem] = time.perf_counter() - start
-                if on_done is not None:
-                    on_done(path, seconds[path.stem])
+                to_save.put((nb, path, time.perf_counter() - start))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
             errors.append(exc)
         finally:
             if km is not None:
                 _shutdown(km)
 
+    saving = threading.Thread(target=saver, daemon=True)
+    saving.start()
     threads = [threading.Thread(target=worker, daemon=True)
                for _ in range(max(1, min(jobs, len(paths))))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    to_save.put(None)
+    saving.join()
     if errors:
         raise errors[0]
     return {p.stem: seconds[p.stem] for p in paths if p.stem in seconds}

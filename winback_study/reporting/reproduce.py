@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,12 +32,12 @@ __all__ = ["ReproduceResult", "reproduce", "write_index"]
 DEFAULT_SEED = 20150701
 _SERIAL_STAGES = ("simulate", "replication table", "index")
 #: What each notebook takes on a warm kernel, in seconds (two kernels, the first notebook of
-#: each with its kernel's start; measured 2026-12-02 on 2 shared cores, load about 3): it
-#: only sets the order the kernels take them in (longest first), never an output. A
-#: notebook missing here is started first; stale numbers only cost wall time.
+#: each with its kernel's start; the mean of two runs on 2 shared cores, load 3-4,
+#: 2026-12-07): it only sets the order the kernels take them in (longest first), never an
+#: output. A notebook missing here is started first; stale numbers only cost wall time.
 NOTEBOOK_SECONDS: dict[str, float] = {
-    "01_study_population": 7.0, "02_return_probability": 12.0, "03_second_lifetime": 25.0,
-    "04_customer_value": 12.0, "05_offer_experiment": 13.0, "06_targeting": 17.0,
+    "01_study_population": 4.7, "02_return_probability": 8.0, "03_second_lifetime": 22.1,
+    "04_customer_value": 8.9, "05_offer_experiment": 10.0, "06_targeting": 18.1,
 }
 
 
@@ -163,6 +164,26 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+#: The environment variables that set how many threads a kernel's BLAS (OpenBLAS, MKL) and
+#: OpenMP code start.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def kernel_threads(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """One BLAS thread per notebook kernel: the variables to add to the kernels' environment.
+
+    Each kernel's OpenBLAS otherwise starts a thread per core, so two kernels on two cores
+    run four BLAS threads that spin while they wait for each other: notebook 03's probit,
+    two-step and joint fits took 5.0 s in a kernel with the default threads against 1.2 s
+    with one (2026-12-07, 2 cores, the other kernel busy). One thread whatever the number
+    of kernels and cores, so what a notebook prints does not depend on either (a BLAS
+    reduction split over threads can differ in its last bit). A variable the caller has
+    set (``environ``, default this process's environment) is left as it is.
+    """
+    environ = os.environ if environ is None else environ
+    return {v: "1" for v in THREAD_VARS if v not in environ}
+
+
 def reproduce(
     out: str | os.PathLike = "reports",
     seed: int = DEFAULT_SEED,
@@ -193,7 +214,8 @@ def reproduce(
         none reads what this function writes), so they start at once, while this process
         simulates the study and builds the replication table, and which kernel runs
         which, and the order they finish in, change nothing they write; the longest
-        start first (``NOTEBOOK_SECONDS``).
+        start first (``NOTEBOOK_SECONDS``). Each kernel's BLAS runs one thread
+        (:func:`kernel_threads`).
 
     Returns
     -------
@@ -213,7 +235,8 @@ def reproduce(
     timings: dict[str, float] = {}
     # passed to each kernel, never left in this process's environment (a library call must
     # not change the session: a later notebook run would silently use this seed)
-    kernel_env = {"WINBACK_FIGURES_DIR": str(out / "figures"), "WINBACK_SEED": str(seed)}
+    kernel_env = {"WINBACK_FIGURES_DIR": str(out / "figures"), "WINBACK_SEED": str(seed),
+                  **kernel_threads()}
     bar = tqdm(total=len(nbs) + 3, desc="reproduce", unit="stage", file=sys.stderr,
                disable=not progress)
 
