@@ -456,6 +456,11 @@ class _ChunkedLikelihood:
             warnings.warn("Perfect separation or prediction detected, parameter may not be "
                           "identified", PerfectSeparationWarning, stacklevel=2)
 
+    def release(self) -> None:
+        """Drop the references to the model's data (the fit is over)."""
+        self.x = self.q = self.y = None
+        self._memo = None
+
     def loglike(self, params: np.ndarray) -> float:
         return self._at(params)[0]
 
@@ -484,6 +489,9 @@ def _chunked_likelihood(model: Any) -> Any:
     finally:
         for name in names:
             model.__dict__.pop(name, None)
+        # the results keep Newton's callback (mle_settings): let it hold no data (it held
+        # the design matrix past remove_data)
+        chunked.release()
 
 
 def fit_statsmodels(data: pd.DataFrame, formula: str, link: str,
