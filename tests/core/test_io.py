@@ -69,9 +69,13 @@ def test_an_empty_table_is_its_header(tmp_path):
     assert (tmp_path / "empty.csv").read_text() == ",".join(_frame(0).columns) + "\n"
 
 
-def test_a_piece_pyarrow_cannot_convert_sends_the_whole_table_to_pandas(tmp_path, monkeypatch):
+@pytest.mark.parametrize("split", [1_900, 1_200], ids=["in one piece", "across pieces"])
+def test_a_column_pyarrow_cannot_convert_sends_the_whole_table_to_pandas(tmp_path, monkeypatch,
+                                                                         split):
+    """Mixed types within one piece, or each piece of one type but not the same type
+    (1,200: pieces of 300 rows, the change at a piece's edge): pandas writes the table."""
     df = _frame(2_000)
-    df["mixed"] = pd.Series([1.5] * 1_900 + ["a"] * 100, dtype=object)  # the last piece only
+    df["mixed"] = pd.Series([1.5] * split + ["a"] * (2_000 - split), dtype=object)
     monkeypatch.setattr(io, "PARALLEL_CSV_ROWS", 500)
     monkeypatch.setattr(io, "CSV_PIECE_ROWS", 300)
     monkeypatch.setattr(io.os, "cpu_count", lambda: 2)

@@ -8,7 +8,12 @@ import pytest
 
 from winback_study import StudyDataError, simulate_study
 from winback_study.cli import main
-from winback_study.data.user_data import available_analyses, prepare_user_data, read_mapping
+from winback_study.data.user_data import (
+    available_analyses,
+    prepare_user_data,
+    read_mapping,
+    read_user_data,
+)
 from winback_study.reporting.analyze import analyze
 
 MAPPING = {
@@ -215,3 +220,19 @@ def test_a_file_with_its_own_arms_needs_its_design_and_gets_it(user):
     expected = df.loc[rule, "defection_reason"].astype(str).map(DESIGN["rules"]["by_reason"])
     assert (df.loc[rule, "offer_received"].astype(str) == expected).all()
     assert set(df["offer_received"].astype(str)) == {"none", "free_month", "points"}
+
+
+def test_the_study_table_shares_the_file_only_when_asked(tmp_path, user):
+    """By default the study table owns its columns (writable, not the file frame's);
+    copy=False shares the columns read with ``raw`` (read-only, as Arrow read them)."""
+    src = tmp_path / "lapsed.csv"
+    user.to_csv(src, index=False)
+    own = read_user_data(src, MAPPING)
+    before = own.raw["refs"].copy()
+    own.study.loc[0, "referrals"] = 7  # a copy of its own: writable, the file frame untouched
+    pd.testing.assert_series_equal(own.raw["refs"], before)
+    assert not np.shares_memory(own.study["referrals"].to_numpy(), own.raw["refs"].to_numpy())
+    shared = read_user_data(src, MAPPING, copy=False)
+    assert np.shares_memory(shared.study["referrals"].to_numpy(),
+                            shared.raw["refs"].to_numpy())
+    pd.testing.assert_frame_equal(shared.study, read_user_data(src, MAPPING).study)

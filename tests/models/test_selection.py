@@ -389,7 +389,8 @@ def test_the_design_reaches_the_first_step(own_design, own_params) -> None:
             fit_selection(text, design=own_design).inverse_mills(own_design.assign(text, "by_reason")))
 
 
-def test_remove_data_keeps_what_the_model_reports_and_the_two_step_covariance(small) -> None:
+def test_remove_data_keeps_what_the_model_reports_and_the_two_step_covariance(
+        small, monkeypatch) -> None:
     """After remove_data() the probit holds no n-row array, reports the same numbers, and a
     corrected second step gets the same two-step covariance (its design rows rebuilt from
     the customers' data); what needs the estimation data says so."""
@@ -409,6 +410,7 @@ def test_remove_data_keeps_what_the_model_reports_and_the_two_step_covariance(sm
     for a, b in zip(slim.score_blocks(), kept.score_blocks(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     full = fit_second_profit(small, selection=kept)
+    monkeypatch.setattr(selection_module, "_CHUNK_ROWS", 333)  # rows rebuilt chunk by chunk
     light = fit_second_profit(small, selection=slim)
     pd.testing.assert_frame_equal(light.summary, full.summary, check_exact=False, rtol=1e-10)
     with pytest.raises(ReturnModelError, match="remove_data"):

@@ -74,11 +74,22 @@ class _Unconvertible(Exception):
     """A frame (or a piece of it) pyarrow cannot convert: pandas writes it instead."""
 
 
-def _arrow_table(df: Any) -> Any:
+def _arrow_table(df: Any, schema: Any = None) -> Any:
     import pyarrow as pa
 
     try:
-        return pa.Table.from_pandas(df, preserve_index=False)
+        return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise _Unconvertible(str(exc)) from None
+
+
+def _arrow_schema(df: Any) -> Any:
+    """The Arrow types of the whole frame (every value of an object column inspected): a
+    column of mixed types is unconvertible even when each piece of it is not."""
+    import pyarrow as pa
+
+    try:
+        return pa.Schema.from_pandas(df, preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise _Unconvertible(str(exc)) from None
 
@@ -94,9 +105,12 @@ def _write_pieces(df: Any, options: Any, fh: Any) -> None:
     import pyarrow as pa
     import pyarrow.csv as pv
 
+    schema = _arrow_schema(df)  # every piece in the types of the whole
+
     def piece(start: int) -> Any:
         sink = pa.BufferOutputStream()
-        pv.write_csv(_arrow_table(df.iloc[start:start + CSV_PIECE_ROWS]), sink, options)
+        pv.write_csv(_arrow_table(df.iloc[start:start + CSV_PIECE_ROWS], schema), sink,
+                     options)
         return sink.getvalue()
 
     workers = os.cpu_count() or 1

@@ -505,14 +505,14 @@ class ReturnModel(RegressionResult):
     @property
     def n_returned(self) -> int:
         """Customers in the fit who came back."""
-        if self._kept is not None:
+        if self._removed():
             return int(self._kept["n_returned"])
         return int(np.asarray(self.results.model.endog).sum())
 
     @property
     def pseudo_r2(self) -> float:
         """McFadden's pseudo R-squared, ``1 - llf / llnull``."""
-        if self._kept is not None:
+        if self._removed():
             return float(self._kept["pseudo_r2"])
         return float(self.results.prsquared)
 
@@ -667,7 +667,10 @@ class ReturnModel(RegressionResult):
         check_fitted_levels(df, levels, None)
         data = align_levels(df, levels)
         spec = (getattr(self.results.model.data, "model_spec", None)
-                or self.results.model.data.design_info)
+                or getattr(self.results.model.data, "design_info", None))
+        if not isinstance(spec, patsy.DesignInfo):
+            raise ReturnModelError("the design matrix is rebuilt from a patsy formula fit; "
+                                   "this model was fitted from arrays or with formulaic")
         x = np.asarray(patsy.dmatrix(spec, data, return_type="matrix"), dtype=float)
         if x.shape[0] != len(df):
             raise ReturnModelError(
@@ -698,8 +701,12 @@ class ReturnModel(RegressionResult):
                          name="p_return")
 
     # ------------------------------------------------------------------ estimation data
+    def _removed(self) -> bool:
+        # getattr: a model pickled before remove_data existed has no _kept
+        return getattr(self, "_kept", None) is not None
+
     def _require_data(self, what: str) -> None:
-        if self._kept is not None:
+        if self._removed():
             raise ReturnModelError(
                 f"{what} reads the customers the model was fitted on, and remove_data() has "
                 "dropped them; call it before remove_data(), or fit the model again")
@@ -707,12 +714,12 @@ class ReturnModel(RegressionResult):
     @property
     def data_removed(self) -> bool:
         """Whether :meth:`remove_data` has dropped the estimation data."""
-        return self._kept is not None
+        return self._removed()
 
     def outcome_values(self) -> np.ndarray:
         """The outcome (0/1) of each customer in the fit, in the estimation order (kept by
         :meth:`remove_data`)."""
-        if self._kept is not None:
+        if self._removed():
             return self._kept["outcome"].astype(float)
         return np.asarray(self.results.model.endog, dtype=float)
 
@@ -721,7 +728,7 @@ class ReturnModel(RegressionResult):
         customers in the fit (:func:`probit_score_blocks`; kept by :meth:`remove_data`):
         what the two-step covariance needs of the first step's estimation data."""
         self._require_probit("the probit's score blocks")
-        if self._kept is not None:
+        if self._removed():
             return self._kept["score_blocks"]
         model = self.results.model
         return probit_score_blocks(model.exog, model.endog, np.asarray(self.results.params))
@@ -731,12 +738,12 @@ class ReturnModel(RegressionResult):
         matrix and the outcome, 1.2 GB at 10 million customers.
 
         What the model reports is computed first and kept: estimates, ``summary``, the
-        marginal effects, ``n_returned``, ``pseudo_r2``, and for a probit the outcome and
-        :meth:`score_blocks` that a selection-corrected second step's two-step covariance
-        needs. Predictions on data (``predict``, ``index``, ``inverse_mills`` ...) work as
+        marginal effects, ``n_returned``, ``pseudo_r2``, the outcome
+        (:meth:`outcome_values`) and, for a probit, the :meth:`score_blocks` that a
+        selection-corrected second step's two-step covariance needs. Predictions on data (``predict``, ``index``, ``inverse_mills`` ...) work as
         before; ``in_sample_evaluation()`` raises ReturnModelError. Returns the model.
         """
-        if self._kept is not None:
+        if self._removed():
             return self
         self.marginal_effects()
         n, k = self.nobs, self.n_returned

@@ -384,7 +384,9 @@ def fit_second_profit(
             )
         exog = pd.DataFrame(ols.model.exog, columns=ols.model.exog_names, copy=False)
         # the customers' own data, for a probit whose estimation data were removed
-        data = back if len(back) == len(rows) else back.loc[ols.model.data.row_labels]
+        data = None
+        if first_step.data_removed:
+            data = back if len(back) == len(rows) else back.loc[ols.model.data.row_labels]
         cov = two_step_covariance(first_step, df if fit_here else None, exog,
                                   np.asarray(ols.resid), ols.params, rows, CONTROL_COLUMN,
                                   data=data)

@@ -927,9 +927,10 @@ def analyze(
     bar = _progress(progress, 2 + sum(why is None for why in plan.values()))
     bar.set_description("reading the file")
     if isinstance(data, tuple):
-        user = _from_raw(data[0], data[1], m, owned=data[2])
+        # the study table shares the file's columns (read-only; nothing here writes them)
+        user = _from_raw(data[0], data[1], m, owned=data[2], share=True)
     else:
-        user = read_user_data(data, m)
+        user = read_user_data(data, m, copy=False)
     result = AnalysisResult(data_notes=list(user.notes))
     result.timings["read and validate"] = time.perf_counter() - start
     bar.update()
