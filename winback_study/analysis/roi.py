@@ -403,7 +403,7 @@ def customer_costs(df: pd.DataFrame, costs: CostSpec = None, arm_col: str = ARM_
     known = np.array([lab in table for lab in labels], dtype=bool)
     unknown = ~known[codes]
     if unknown.any():
-        seen = sorted(set(labels[np.unique(codes[unknown])]))
+        seen = sorted(set(labels[~known]))  # labels: the values present
         rows, n = flagged_rows(unknown, df.index)
         raise DesignError(
             f"no cost for offer(s) {seen} in column {key!r} (costs known: {table}); "

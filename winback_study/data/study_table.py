@@ -804,14 +804,12 @@ def _finish(df: pd.DataFrame, work: pd.DataFrame, specs: dict[str, ColumnSpec],
                 new[at] = values.astype(np.int64)
         elif dtype != np.float64:
             new[at] = np.array(values, dtype="float64")
-    if not copy:
-        out = df.copy(deep=False)
-        for at, values in new.items():
-            out.isetitem(at, values)
-        return out
-    out = df.copy(deep=False)  # then every column replaced: converted or copied one by one
+    out = df.copy(deep=False)  # then columns replaced: converted, or copied one by one
     for at in range(df.shape[1]):  # (a deep copy of the frame would also merge its blocks)
-        out.isetitem(at, new[at] if at in new else df.iloc[:, at].copy(deep=True))
+        if at in new:
+            out.isetitem(at, new[at])
+        elif copy:
+            out.isetitem(at, df.iloc[:, at].copy(deep=True))
     return out
 
 

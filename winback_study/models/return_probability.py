@@ -505,14 +505,14 @@ class ReturnModel(RegressionResult):
     @property
     def n_returned(self) -> int:
         """Customers in the fit who came back."""
-        if self._removed():
+        if self.data_removed:
             return int(self._kept["n_returned"])
         return int(np.asarray(self.results.model.endog).sum())
 
     @property
     def pseudo_r2(self) -> float:
         """McFadden's pseudo R-squared, ``1 - llf / llnull``."""
-        if self._removed():
+        if self.data_removed:
             return float(self._kept["pseudo_r2"])
         return float(self.results.prsquared)
 
@@ -630,15 +630,19 @@ class ReturnModel(RegressionResult):
     def _require(self, df: pd.DataFrame, columns: Sequence[str], purpose: str) -> None:
         require_columns(df, columns, purpose, hint=f"the model uses {self.columns}")
 
-    def _predict(self, df: pd.DataFrame, offer: str | None, which: str, purpose: str
-                 ) -> np.ndarray:
-        """statsmodels' prediction (``which="mean"`` or ``"linear"``) aligned with ``df``."""
+    def _model_data(self, df: pd.DataFrame, offer: str | None, purpose: str) -> pd.DataFrame:
+        """``df`` (under ``offer``) with its factors in the fitted levels, checked."""
         self._require(df, self.columns, purpose)
         data = (df if offer is None
                 else _with_offer(df, offer, self.columns, self.design, self._no_design))
         levels = fitted_levels(self.results)
         check_fitted_levels(data, levels, offer)
-        data = align_levels(data, levels)
+        return align_levels(data, levels)
+
+    def _predict(self, df: pd.DataFrame, offer: str | None, which: str, purpose: str
+                 ) -> np.ndarray:
+        """statsmodels' prediction (``which="mean"`` or ``"linear"``) aligned with ``df``."""
+        data = self._model_data(df, offer, purpose)
         # a chunk of rows at a time: statsmodels builds the design matrix of all the rows
         # it predicts (0.5 GB for 4 million customers)
         return np.concatenate([self._predict_rows(data.iloc[i:i + CHUNK_ROWS], which)
@@ -662,10 +666,7 @@ class ReturnModel(RegressionResult):
         builds it to predict; a row with a missing value raises ReturnModelError."""
         import patsy
 
-        self._require(df, self.columns, "the design matrix")
-        levels = fitted_levels(self.results)
-        check_fitted_levels(df, levels, None)
-        data = align_levels(df, levels)
+        data = self._model_data(df, None, "the design matrix")
         spec = (getattr(self.results.model.data, "model_spec", None)
                 or getattr(self.results.model.data, "design_info", None))
         if not isinstance(spec, patsy.DesignInfo):
@@ -701,12 +702,8 @@ class ReturnModel(RegressionResult):
                          name="p_return")
 
     # ------------------------------------------------------------------ estimation data
-    def _removed(self) -> bool:
-        # getattr: a model pickled before remove_data existed has no _kept
-        return getattr(self, "_kept", None) is not None
-
     def _require_data(self, what: str) -> None:
-        if self._removed():
+        if self.data_removed:
             raise ReturnModelError(
                 f"{what} reads the customers the model was fitted on, and remove_data() has "
                 "dropped them; call it before remove_data(), or fit the model again")
@@ -714,12 +711,13 @@ class ReturnModel(RegressionResult):
     @property
     def data_removed(self) -> bool:
         """Whether :meth:`remove_data` has dropped the estimation data."""
-        return self._removed()
+        # getattr: a model pickled before remove_data existed has no _kept
+        return getattr(self, "_kept", None) is not None
 
     def outcome_values(self) -> np.ndarray:
         """The outcome (0/1) of each customer in the fit, in the estimation order (kept by
         :meth:`remove_data`)."""
-        if self._removed():
+        if self.data_removed:
             return self._kept["outcome"].astype(float)
         return np.asarray(self.results.model.endog, dtype=float)
 
@@ -728,7 +726,7 @@ class ReturnModel(RegressionResult):
         customers in the fit (:func:`probit_score_blocks`; kept by :meth:`remove_data`):
         what the two-step covariance needs of the first step's estimation data."""
         self._require_probit("the probit's score blocks")
-        if self._removed():
+        if self.data_removed:
             return self._kept["score_blocks"]
         model = self.results.model
         return probit_score_blocks(model.exog, model.endog, np.asarray(self.results.params))
@@ -740,10 +738,11 @@ class ReturnModel(RegressionResult):
         What the model reports is computed first and kept: estimates, ``summary``, the
         marginal effects, ``n_returned``, ``pseudo_r2``, the outcome
         (:meth:`outcome_values`) and, for a probit, the :meth:`score_blocks` that a
-        selection-corrected second step's two-step covariance needs. Predictions on data (``predict``, ``index``, ``inverse_mills`` ...) work as
-        before; ``in_sample_evaluation()`` raises ReturnModelError. Returns the model.
+        selection-corrected second step's two-step covariance needs. Predictions on data
+        (``predict``, ``index``, ``inverse_mills`` ...) work as before;
+        ``in_sample_evaluation()`` raises ReturnModelError. Returns the model.
         """
-        if self._removed():
+        if self.data_removed:
             return self
         self.marginal_effects()
         n, k = self.nobs, self.n_returned

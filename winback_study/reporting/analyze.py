@@ -164,7 +164,7 @@ def _factor(df: pd.DataFrame, col: str, prefer: str | None = None) -> list[str]:
         return []
     s = df[col].dropna()
     levels = list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) else sorted(
-        set(text_codes(s)[1]))
+        s.astype(str).unique())
     present = [lv for lv in levels if (s == lv).any()]
     if len(present) < 2:
         return []
